@@ -1,0 +1,70 @@
+"""The Celery app: three queues, late acks, and the beat schedule of the pollers."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finetune_portal.settings")
+
+app = Celery("finetune_portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+QUEUES = ("default", "openai", "gpu")
+
+app.conf.update(
+    task_queues=[Queue(name) for name in QUEUES],
+    task_default_queue="default",
+    # Provider work goes to its own queue so a slow provider never starves the others, and only
+    # the GPU worker (which has torch installed) consumes "gpu".
+    task_routes={
+        "finetune_portal.providers.openai.*": {"queue": "openai"},
+        "finetune_portal.providers.peft.*": {"queue": "gpu"},
+    },
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    result_expires=3600,
+    # Tasks are idempotent (they claim rows with a compare-and-set), so a task lost with its worker
+    # is delivered again instead of being dropped.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_time_limit=60 * 60,
+    task_soft_time_limit=55 * 60,
+    broker_connection_retry_on_startup=True,
+    # Polls are scheduled by beat; the pollers themselves decide which jobs are due.
+    beat_schedule={},
+)
+
+
+def _configure_filesystem_broker() -> None:
+    from django.conf import settings
+
+    if not str(app.conf.broker_url).startswith("filesystem://"):
+        return
+    folder = settings.CELERY_FILESYSTEM_DIR
+    for sub in ("out", "processed", "control"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    app.conf.broker_transport_options = {
+        "data_folder_in": str(folder / "out"),
+        "data_folder_out": str(folder / "out"),
+        "processed_folder": str(folder / "processed"),
+        "store_processed": False,
+        "control_folder": str(folder / "control"),
+    }
+    results = str(settings.CELERY_RESULT_BACKEND)
+    if results.startswith("file://"):
+        os.makedirs(results.removeprefix("file://"), exist_ok=True)
+
+
+_configure_filesystem_broker()
+app.autodiscover_tasks()
+
+
+def register_periodic_task(name: str, task: str, seconds: float, queue: str = "default") -> None:
+    """Apps add their pollers here (from AppConfig.ready) so the schedule lives next to the task."""
+    app.conf.beat_schedule[name] = {"task": task, "schedule": seconds, "options": {"queue": queue}}
