@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from finetune_portal.credentials.forms import CredentialForm
+from finetune_portal.credentials.models import ProviderCredential
+from finetune_portal.credentials.services import credential_create, credential_revoke
+from finetune_portal.projects.access import get_project_access
+
+
+def _require_site_admin(user) -> None:
+    if not user.is_superuser:
+        raise PermissionDenied("Only site admins manage site-wide credentials.")
+
+
+def _credentials_page(request, *, project, access, redirect_to):
+    form = CredentialForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        options = {"organization": data["organization"]} if data["organization"] else {}
+        credential = credential_create(
+            kind=data["kind"],
+            label=data["label"],
+            secret=data["secret"],
+            base_url=data["base_url"],
+            options=options,
+            project=project,
+            actor=request.user,
+        )
+        messages.success(request, f"Saved {credential.label} ({credential.masked}).")
+        return redirect_to
+    credentials = ProviderCredential.objects.filter(project=project).select_related("created_by")
+    return render(
+        request,
+        "credentials/list.html",
+        {"form": form, "credentials": credentials, "project": project, "access": access},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def site_credentials(request):
+    _require_site_admin(request.user)
+    return _credentials_page(request, project=None, access=None, redirect_to=redirect("credentials:site"))
+
+
+@require_http_methods(["GET", "POST"])
+def project_credentials(request, slug: str):
+    access = get_project_access(request.user, slug)
+    access.require(access.can_manage_credentials)
+    return _credentials_page(
+        request,
+        project=access.project,
+        access=access,
+        redirect_to=redirect("credentials:project", slug=slug),
+    )
+
+
+@require_POST
+def credential_revoke_view(request, credential_id: int):
+    credential = get_object_or_404(ProviderCredential, pk=credential_id)
+    if credential.project_id is None:
+        _require_site_admin(request.user)
+        target = redirect("credentials:site")
+    else:
+        access = get_project_access(request.user, credential.project.slug)
+        access.require(access.can_manage_credentials)
+        target = redirect("credentials:project", slug=credential.project.slug)
+    credential_revoke(credential=credential, actor=request.user)
+    messages.success(request, f"Revoked {credential.label}.")
+    return target

@@ -1,0 +1,181 @@
+"""Writes to jobs. Views and tasks call these; nothing else sets a job's status."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from finetune_portal.core.audit import audit_log
+from finetune_portal.jobs.models import (
+    Checkpoint,
+    EventLevel,
+    FineTuningJob,
+    JobEvent,
+    JobTransition,
+    MetricPoint,
+)
+from finetune_portal.jobs.states import ALLOWED, IllegalTransition, JobStatus
+
+METRIC_FIELDS = (
+    "epoch",
+    "train_loss",
+    "valid_loss",
+    "full_valid_loss",
+    "train_mean_token_accuracy",
+    "valid_mean_token_accuracy",
+    "learning_rate",
+    "grad_norm",
+)
+
+
+def job_transition(
+    *,
+    job: FineTuningJob,
+    to: JobStatus | str,
+    reason: str = "",
+    actor=None,
+    expected: Iterable[JobStatus | str] | None = None,
+    **updates: Any,
+) -> bool:
+    """Move a job to ``to`` and record the move.
+
+    With ``expected`` this is a compare-and-set: it returns False, changing nothing, when the job is no
+    longer in one of those statuses (another worker won). A move the machine forbids raises
+    IllegalTransition. ``updates`` are saved in the same write (e.g. ``error_message``).
+    """
+    target = JobStatus(to)
+    with transaction.atomic():
+        locked = FineTuningJob.objects.select_for_update().get(pk=job.pk)
+        current = JobStatus(locked.status)
+        if expected is not None and current not in {JobStatus(s) for s in expected}:
+            return False
+        if target not in ALLOWED[current]:
+            raise IllegalTransition(current, target)
+        now = timezone.now()
+        fields = {"status": target, "status_changed_at": now, "updated_at": now, **updates}
+        if target in (JobStatus.RUNNING,) and locked.started_at is None:
+            fields["started_at"] = now
+        if target.is_final:
+            fields.setdefault("finished_at", now)
+        FineTuningJob.objects.filter(pk=job.pk).update(**fields)
+        JobTransition.objects.create(
+            job_id=job.pk, from_status=current, to_status=target, reason=reason[:500], actor=actor
+        )
+    for name, value in fields.items():
+        setattr(job, name, value)
+    return True
+
+
+@transaction.atomic
+def job_create(*, project, created_by, **fields: Any) -> FineTuningJob:
+    job = FineTuningJob(project=project, created_by=created_by, status=JobStatus.DRAFT, **fields)
+    job.full_clean()
+    job.save()
+    return job
+
+
+def job_launch(*, job: FineTuningJob, actor) -> FineTuningJob:
+    """Queue a draft job and hand it to its provider's worker once the transaction commits."""
+    from finetune_portal.providers.registry import get_provider
+
+    provider = get_provider(job.provider)
+    with transaction.atomic():
+        launched = job_transition(
+            job=job, to=JobStatus.QUEUED, actor=actor, reason="Launched", expected=[JobStatus.DRAFT]
+        )
+        if not launched:
+            job.refresh_from_db(fields=["status"])
+            raise IllegalTransition(job.status, JobStatus.QUEUED)
+        audit_log(
+            actor=actor,
+            action="job.launched",
+            target=job,
+            project=job.project,
+            data={"provider": job.provider, "method": job.method, "base_model": job.base_model},
+        )
+        transaction.on_commit(lambda: provider.enqueue_start(job.pk))
+    return job
+
+
+def job_cancel(*, job: FineTuningJob, actor) -> FineTuningJob:
+    """Stop a job. Nothing at a provider yet: cancelled at once. Otherwise ask the provider first."""
+    from finetune_portal.providers.registry import get_provider
+
+    before_provider = {JobStatus.DRAFT, JobStatus.AWAITING_APPROVAL, JobStatus.QUEUED}
+    with transaction.atomic():
+        cancelled_at_once = job_transition(
+            job=job,
+            to=JobStatus.CANCELLED,
+            actor=actor,
+            reason="Cancelled before submission",
+            expected=before_provider,
+        )
+        if not cancelled_at_once:
+            job_transition(job=job, to=JobStatus.CANCELLING, actor=actor, reason="Cancel requested")
+            provider = get_provider(job.provider)
+            transaction.on_commit(lambda: provider.enqueue_cancel(job.pk))
+        audit_log(actor=actor, action="job.cancel_requested", target=job, project=job.project)
+    return job
+
+
+def job_record_progress(*, job: FineTuningJob) -> None:
+    FineTuningJob.objects.filter(pk=job.pk).update(last_progress_at=timezone.now())
+
+
+def metric_points_record(*, job: FineTuningJob, points: Iterable[Mapping[str, Any]]) -> int:
+    """Store points by step; a step already stored keeps its values, so redelivery never duplicates."""
+    rows = []
+    for point in points:
+        values = {name: point.get(name) for name in METRIC_FIELDS}
+        extra = {k: v for k, v in point.items() if k not in METRIC_FIELDS and k != "step"}
+        rows.append(MetricPoint(job_id=job.pk, step=int(point["step"]), extra=extra, **values))
+    if not rows:
+        return 0
+    before = MetricPoint.objects.filter(job_id=job.pk).count()
+    MetricPoint.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    added = MetricPoint.objects.filter(job_id=job.pk).count() - before
+    if added:
+        job_record_progress(job=job)
+    return added
+
+
+def job_event_record(
+    *,
+    job: FineTuningJob,
+    message: str,
+    level: str = EventLevel.INFO,
+    provider_event_id: str = "",
+    created_at=None,
+    data: Mapping[str, Any] | None = None,
+) -> bool:
+    """Store one event; an event id already stored for this job is ignored. Returns True when new."""
+    level = level if level in EventLevel.values else EventLevel.INFO
+    created_at = created_at or timezone.now()
+    data = dict(data or {})
+    if not provider_event_id:
+        JobEvent.objects.create(job_id=job.pk, level=level, message=message, created_at=created_at, data=data)
+        return True
+    _, created = JobEvent.objects.get_or_create(
+        job_id=job.pk,
+        provider_event_id=provider_event_id,
+        defaults={"level": level, "message": message, "created_at": created_at, "data": data},
+    )
+    return created
+
+
+def checkpoint_record(
+    *, job: FineTuningJob, step: int, provider_checkpoint_id: str = "", storage_uri: str = "", metrics=None
+) -> Checkpoint:
+    checkpoint, _ = Checkpoint.objects.get_or_create(
+        job_id=job.pk,
+        step=step,
+        defaults={
+            "provider_checkpoint_id": provider_checkpoint_id,
+            "storage_uri": storage_uri,
+            "metrics": dict(metrics or {}),
+        },
+    )
+    return checkpoint

@@ -1,0 +1,69 @@
+"""Who may see and do what in a project.
+
+Every object lookup in a view goes through here: a project the user is not in answers 404 (we do not
+reveal that it exists), and an action the user's role does not allow answers 403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from finetune_portal.projects.models import ROLE_RANK, Membership, Project, Role
+
+
+@dataclass(frozen=True)
+class ProjectAccess:
+    project: Project
+    user: object
+    role: Role
+
+    @property
+    def is_site_admin(self) -> bool:
+        return bool(getattr(self.user, "is_superuser", False))
+
+    def has_role(self, role: Role) -> bool:
+        return ROLE_RANK[self.role] >= ROLE_RANK[Role(role)]
+
+    @property
+    def can_upload_datasets(self) -> bool:
+        return self.has_role(Role.MEMBER)
+
+    @property
+    def can_launch_jobs(self) -> bool:
+        return self.has_role(Role.MEMBER)
+
+    @property
+    def can_manage_members(self) -> bool:
+        return self.has_role(Role.ADMIN)
+
+    @property
+    def can_manage_credentials(self) -> bool:
+        return self.has_role(Role.ADMIN)
+
+    def can_cancel_job(self, job) -> bool:
+        return self.has_role(Role.ML_LEAD) or job.created_by_id == getattr(self.user, "pk", None)
+
+    def require(self, allowed: bool) -> None:
+        if not allowed:
+            raise PermissionDenied("Your role in this project does not allow that.")
+
+
+def project_access_for(user, project: Project) -> ProjectAccess | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if user.is_superuser:
+        return ProjectAccess(project=project, user=user, role=Role.ADMIN)
+    role = Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+    return ProjectAccess(project=project, user=user, role=Role(role)) if role else None
+
+
+def get_project_access(user, slug: str) -> ProjectAccess:
+    """The project with this slug as the user may see it, or 404."""
+    project = Project.objects.filter(slug=slug).first()
+    access = project_access_for(user, project) if project else None
+    if access is None:
+        raise Http404("No such project.")
+    return access

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from finetune_portal.projects import views
+
+app_name = "projects"
+
+urlpatterns = [
+    path("", views.project_list, name="list"),
+    path("projects/new/", views.project_new, name="new"),
+    path("p/<slug:slug>/", views.project_detail, name="overview"),
+    path("p/<slug:slug>/members/", views.project_members, name="members"),
+    path(
+        "p/<slug:slug>/members/<int:membership_id>/remove/", views.project_member_remove, name="member_remove"
+    ),
+]
