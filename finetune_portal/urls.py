@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from finetune_portal.core import views as core_views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("finetune_portal.accounts.urls")),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("credentials/", include("finetune_portal.credentials.urls")),
+    path("", include("finetune_portal.projects.urls")),
+    path("p/<slug:slug>/datasets/", include("finetune_portal.datasets.urls")),
+    path("p/<slug:slug>/jobs/", include("finetune_portal.jobs.urls")),
+]
