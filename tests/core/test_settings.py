@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SECRET_KEY", "DEBUG"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def production_env() -> dict[str, str]:
+    return {
+        "DJANGO_ENV": "production",
+        "SECRET_KEY": Fernet.generate_key().decode() + Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "portal.example.com",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "DATABASE_URL": "sqlite:///:memory:",
+    }
+
+
+def test_production_mode_passes_check_deploy_with_no_warnings():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=production_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_mode_refuses_to_start_without_a_secret_key():
+    env = production_env()
+    del env["SECRET_KEY"]
+    result = run_manage("check", env=env)
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_development_defaults_need_no_services():
+    result = run_manage("check", env={"DATABASE_URL": "sqlite:///:memory:", "REDIS_URL": ""})
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import pytest
+
+from finetune_portal.core.models import AuditEntry
+from finetune_portal.jobs.services import job_cancel, job_launch
+from finetune_portal.jobs.states import IllegalTransition, JobStatus
+from finetune_portal.providers import registry
+from finetune_portal.providers.base import FineTuningProvider, ProviderUnavailable
+from tests.factories import make_job
+
+
+class RecordingProvider(FineTuningProvider):
+    """Stands in for a provider's queue: records what the service hands over."""
+
+    key = "recording"
+    started: list[int] = []
+    cancelled: list[int] = []
+
+    def enqueue_start(self, job_id: int) -> None:
+        self.started.append(job_id)
+
+    def enqueue_cancel(self, job_id: int) -> None:
+        self.cancelled.append(job_id)
+
+
+@pytest.fixture
+def recording_provider(monkeypatch):
+    RecordingProvider.started, RecordingProvider.cancelled = [], []
+    monkeypatch.setitem(registry.PROVIDER_CLASSES, "openai", f"{__name__}.RecordingProvider")
+    return RecordingProvider
+
+
+@pytest.mark.django_db
+def test_launch_queues_the_job_audits_it_and_enqueues_after_commit(
+    cast, recording_provider, django_capture_on_commit_callbacks
+):
+    job = make_job(cast.project, created_by=cast.member)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        job_launch(job=job, actor=cast.member)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED
+    assert recording_provider.started == [job.pk]
+    assert AuditEntry.objects.filter(action="job.launched", target_id=str(job.pk), actor=cast.member).exists()
+
+
+@pytest.mark.django_db
+def test_launching_twice_is_refused(cast, recording_provider, django_capture_on_commit_callbacks):
+    job = make_job(cast.project, created_by=cast.member)
+    with django_capture_on_commit_callbacks(execute=True):
+        job_launch(job=job, actor=cast.member)
+    with pytest.raises(IllegalTransition), django_capture_on_commit_callbacks(execute=True):
+        job_launch(job=job, actor=cast.member)
+    assert recording_provider.started == [job.pk]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [JobStatus.DRAFT, JobStatus.AWAITING_APPROVAL, JobStatus.QUEUED])
+def test_cancel_before_submission_ends_at_once(cast, recording_provider, status):
+    job = make_job(cast.project, created_by=cast.member, status=status)
+    job_cancel(job=job, actor=cast.member)
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED
+    assert recording_provider.cancelled == []
+    assert AuditEntry.objects.filter(action="job.cancel_requested", target_id=str(job.pk)).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [JobStatus.SUBMITTED, JobStatus.RUNNING, JobStatus.PAUSED])
+def test_cancel_at_a_provider_goes_through_cancelling(
+    cast, recording_provider, status, django_capture_on_commit_callbacks
+):
+    job = make_job(cast.project, created_by=cast.member, status=status)
+    with django_capture_on_commit_callbacks(execute=True):
+        job_cancel(job=job, actor=cast.member)
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLING
+    assert recording_provider.cancelled == [job.pk]
+
+
+@pytest.mark.django_db
+def test_cancel_with_a_provider_that_is_not_installed_changes_nothing(cast, monkeypatch):
+    monkeypatch.setitem(registry.PROVIDER_CLASSES, "openai", "nowhere.Missing")
+    job = make_job(cast.project, created_by=cast.member, status=JobStatus.RUNNING)
+    with pytest.raises(ProviderUnavailable):
+        job_cancel(job=job, actor=cast.member)
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING

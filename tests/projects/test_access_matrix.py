@@ -1,0 +1,107 @@
+"""Each role against each page: allowed (200/302), forbidden (403) or not revealed (404)."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from finetune_portal.jobs.states import JobStatus
+from tests.factories import PASSWORD, make_dataset, make_job
+
+ROLES = ("member", "ml_lead", "admin", "site_admin", "outsider")
+
+# page -> (method, expected status per role in ROLES order)
+MATRIX = {
+    "project list": ("get", (200, 200, 200, 200, 200)),
+    "project new": ("get", (403, 403, 403, 200, 403)),
+    "overview": ("get", (200, 200, 200, 200, 404)),
+    "members": ("get", (200, 200, 200, 200, 404)),
+    "members add": ("post", (403, 403, 302, 302, 404)),
+    "project credentials": ("get", (403, 403, 200, 200, 404)),
+    "site credentials": ("get", (403, 403, 403, 200, 403)),
+    "datasets": ("get", (200, 200, 200, 200, 404)),
+    "dataset detail": ("get", (200, 200, 200, 200, 404)),
+    "jobs": ("get", (200, 200, 200, 200, 404)),
+    "job detail": ("get", (200, 200, 200, 200, 404)),
+    "cancel own job": ("post", (302, 302, 302, 302, 404)),
+    "cancel lead's job": ("post", (403, 302, 302, 302, 404)),
+}
+
+
+def page_request(name: str, cast):
+    slug = cast.project.slug
+    dataset = make_dataset(cast.project)
+    own_job = make_job(cast.project, created_by=cast.member, status=JobStatus.QUEUED)
+    leads_job = make_job(cast.project, created_by=cast.ml_lead, status=JobStatus.QUEUED)
+    return {
+        "project list": (reverse("projects:list"), {}),
+        "project new": (reverse("projects:new"), {}),
+        "overview": (reverse("projects:overview", args=[slug]), {}),
+        "members": (reverse("projects:members", args=[slug]), {}),
+        "members add": (reverse("projects:members", args=[slug]), {"username": "otto", "role": "member"}),
+        "project credentials": (reverse("credentials:project", args=[slug]), {}),
+        "site credentials": (reverse("credentials:site"), {}),
+        "datasets": (reverse("datasets:list", args=[slug]), {}),
+        "dataset detail": (reverse("datasets:detail", args=[slug, dataset.pk]), {}),
+        "jobs": (reverse("jobs:list", args=[slug]), {}),
+        "job detail": (reverse("jobs:detail", args=[slug, own_job.pk]), {}),
+        "cancel own job": (reverse("jobs:cancel", args=[slug, own_job.pk]), {}),
+        "cancel lead's job": (reverse("jobs:cancel", args=[slug, leads_job.pk]), {}),
+    }[name]
+
+
+CASES = [(page, role, expected[i]) for page, (_, expected) in MATRIX.items() for i, role in enumerate(ROLES)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("page", "role", "expected"), CASES, ids=[f"{p}-{r}" for p, r, _ in CASES])
+def test_role_against_page(client, cast, page, role, expected):
+    client.login(username=getattr(cast, role).username, password=PASSWORD)
+    url, data = page_request(page, cast)
+    method = MATRIX[page][0]
+
+    response = getattr(client, method)(url, data)
+
+    assert response.status_code == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", list(MATRIX))
+def test_anonymous_users_are_sent_to_log_in(client, cast, page):
+    url, data = page_request(page, cast)
+    response = getattr(client, MATRIX[page][0])(url, data)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+
+
+@pytest.mark.django_db
+def test_another_projects_objects_answer_404_and_never_show_their_data(client, cast):
+    foreign_dataset = make_dataset(cast.other_project, name="secret-salaries")
+    foreign_job = make_job(cast.other_project, name="secret-run", created_by=cast.outsider, status="running")
+    client.login(username=cast.member.username, password=PASSWORD)
+    mine = cast.project.slug
+
+    urls = [
+        reverse("projects:overview", args=[cast.other_project.slug]),
+        reverse("datasets:detail", args=[mine, foreign_dataset.pk]),
+        reverse("jobs:detail", args=[mine, foreign_job.pk]),
+        reverse("datasets:detail", args=[cast.other_project.slug, foreign_dataset.pk]),
+        reverse("jobs:detail", args=[cast.other_project.slug, foreign_job.pk]),
+    ]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert b"secret-" not in response.content
+
+    response = client.post(reverse("jobs:cancel", args=[mine, foreign_job.pk]))
+    assert response.status_code == 404
+    foreign_job.refresh_from_db()
+    assert foreign_job.status == "running"
+
+
+@pytest.mark.django_db
+def test_project_list_shows_only_my_projects(client, cast):
+    client.login(username=cast.member.username, password=PASSWORD)
+    content = client.get(reverse("projects:list")).content.decode()
+    assert cast.project.name in content
+    assert cast.other_project.name not in content
