@@ -1,0 +1,15 @@
+# One image for web, worker and beat; the GPU worker builds it with EXTRAS=ml on a CUDA base.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
+ARG EXTRAS=""
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY finetune_portal ./finetune_portal
+RUN pip install --upgrade pip && pip install ".${EXTRAS:+[$EXTRAS]}"
+COPY . .
+RUN DJANGO_ENV=development python manage.py collectstatic --noinput
+RUN useradd --create-home portal && mkdir -p /app/var && chown -R portal /app/var
+USER portal
+EXPOSE 8000
+CMD ["gunicorn", "finetune_portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]
