@@ -41,6 +41,9 @@ fmt: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+bench: install
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
 migrations-check: install
 	$(PY) manage.py makemigrations --check --dry-run
 

@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "finetune_portal.jobs",
     "finetune_portal.registry",
     "finetune_portal.credentials",
+    "finetune_portal.providers.openai",
+    "finetune_portal.providers.peft",
 ]
 
 MIDDLEWARE = [

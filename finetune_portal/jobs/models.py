@@ -61,6 +61,7 @@ class FineTuningJob(TimeStampedModel):
     imported = models.BooleanField(default=False, help_text="Brought in from a provider account, read-only.")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=200, blank=True, help_text="The worker task that holds the job.")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     last_progress_at = models.DateTimeField(null=True, blank=True)
     next_poll_at = models.DateTimeField(null=True, blank=True)

@@ -10,13 +10,26 @@ PROVIDER_CLASSES: dict[str, str] = {
     "local_peft": "finetune_portal.providers.peft.adapter.PeftProvider",
 }
 
+# Each provider's launch form: a Django form taking (data, project=, user=) whose save() returns a draft job.
+PROVIDER_FORMS: dict[str, str] = {
+    "openai": "finetune_portal.providers.openai.forms.OpenAIJobForm",
+    "local_peft": "finetune_portal.providers.peft.forms.PeftJobForm",
+}
 
-def get_provider(key: str) -> FineTuningProvider:
-    path = PROVIDER_CLASSES.get(key)
+
+def _load(paths: dict[str, str], key: str):
+    path = paths.get(key)
     if path is None:
         raise ProviderUnavailable(f"Unknown provider {key!r}.")
     try:
-        provider_class = import_string(path)
+        return import_string(path)
     except ImportError as exc:
         raise ProviderUnavailable(f"The {key} provider is not installed on this server ({exc}).") from exc
-    return provider_class()
+
+
+def get_launch_form_class(key: str):
+    return _load(PROVIDER_FORMS, key)
+
+
+def get_provider(key: str) -> FineTuningProvider:
+    return _load(PROVIDER_CLASSES, key)()
