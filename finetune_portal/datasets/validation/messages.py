@@ -1,0 +1,237 @@
+"""Checks shared by every kind whose examples hold chat messages (chat, vision, RFT, DPO input)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import orjson
+
+MESSAGE_KEYS = frozenset(
+    {"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call", "refusal"}
+)
+IMAGE_DATA_PREFIXES = (
+    "data:image/jpeg;base64,",
+    "data:image/jpg;base64,",
+    "data:image/png;base64,",
+    "data:image/webp;base64,",
+)
+IMAGE_DETAILS = frozenset({"low", "high", "auto"})
+MAX_IMAGES_PER_EXAMPLE = 10
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+# OpenAI's documented cost of one image at detail "low"; higher detail costs more, so this is a floor.
+TOKENS_PER_IMAGE = 85
+# The cookbook's count: every message costs 3 tokens of framing plus its role (one token for these roles).
+TOKENS_PER_MESSAGE = 4
+TOKENS_PER_CONVERSATION = 3
+LABEL_MAX_CHARS = 40
+
+
+class MessageTally:
+    """What one example's messages contribute to the example's checks and measurements."""
+
+    __slots__ = ("assistant_to_learn", "assistants", "fixed", "images", "last_answer", "last_role", "system")
+
+    def __init__(self):
+        self.assistants = 0
+        self.assistant_to_learn = 0
+        self.system = False
+        self.images = 0
+        self.fixed = 0
+        self.last_answer: str | None = None
+        self.last_role: str | None = None
+
+
+def check_messages(
+    messages,
+    *,
+    roles: frozenset[str],
+    allow_images: bool,
+    errors: list[str],
+    texts: list[str],
+    answer_texts: list[str],
+    where: str = "messages",
+) -> MessageTally:
+    tally = MessageTally()
+    if not isinstance(messages, list):
+        errors.append(f'"{where}" must be a list of messages.')
+        return tally
+    if not messages:
+        errors.append(f'"{where}" is empty.')
+        return tally
+    for index, message in enumerate(messages):
+        at = f"{where}[{index}]"
+        if not isinstance(message, dict):
+            errors.append(f"{at} must be an object with a role and content.")
+            continue
+        role = message.get("role")
+        if role not in roles:
+            allowed = ", ".join(sorted(roles))
+            errors.append(f"{at} has role {role!r}; allowed roles are {allowed}.")
+            continue
+        unknown = message.keys() - MESSAGE_KEYS
+        if unknown:
+            errors.append(f"{at} ({role}) has unexpected key(s): {', '.join(sorted(unknown))}.")
+        tally.fixed += TOKENS_PER_MESSAGE
+        tally.last_role = role
+        is_assistant = role == "assistant"
+        sink = answer_texts if is_assistant else texts
+        if role == "system":
+            tally.system = True
+        name = message.get("name")
+        if name is not None:
+            if isinstance(name, str):
+                texts.append(name)
+                tally.fixed += 1
+            else:
+                errors.append(f"{at} ({role}): name must be a string.")
+        has_call = _check_tool_calls(message, at, role, errors, sink)
+        if role == "tool" and not isinstance(message.get("tool_call_id"), str):
+            errors.append(f'{at} (tool) needs a "tool_call_id" naming the call it answers.')
+        if role == "function" and not isinstance(name, str):
+            errors.append(f'{at} (function) needs a "name".')
+        _check_content(
+            message.get("content", _MISSING), at, role, has_call, allow_images, errors, sink, tally
+        )
+        if "weight" in message:
+            weight = message["weight"]
+            if not is_assistant:
+                errors.append(f'{at} ({role}): "weight" is only allowed on assistant messages.')
+            elif type(weight) is not int or weight not in (0, 1):
+                errors.append(f'{at} (assistant): "weight" must be 0 or 1, not {weight!r}.')
+        if is_assistant:
+            tally.assistants += 1
+            if message.get("weight", 1) != 0:
+                tally.assistant_to_learn += 1
+            content = message.get("content")
+            tally.last_answer = content if isinstance(content, str) else None
+    return tally
+
+
+_MISSING = object()
+
+
+def _check_content(content, at, role, has_call, allow_images, errors, sink, tally) -> None:
+    if isinstance(content, str):
+        if not content and not has_call and role != "assistant":
+            errors.append(f"{at} ({role}) has empty content.")
+        sink.append(content)
+        return
+    if content is _MISSING or content is None:
+        if role == "assistant" and has_call:
+            return
+        errors.append(f'{at} ({role}) has no "content".')
+        return
+    if not isinstance(content, list):
+        errors.append(f"{at} ({role}): content must be a string or a list of content parts.")
+        return
+    for part_index, part in enumerate(content):
+        part_at = f"{at}.content[{part_index}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            text = part.get("text")
+            if isinstance(text, str):
+                sink.append(text)
+            else:
+                errors.append(f'{part_at}: a text part needs a string "text".')
+        elif kind == "image_url":
+            if not allow_images:
+                errors.append(f"{part_at}: image content belongs in a vision dataset, not this one.")
+            elif role != "user":
+                errors.append(f"{part_at}: images are only allowed in user messages, not {role}.")
+            else:
+                tally.images += 1
+                tally.fixed += TOKENS_PER_IMAGE
+                _check_image(part.get("image_url"), part_at, errors)
+        else:
+            errors.append(f"{part_at}: content type {kind!r} is not supported (text and images only).")
+
+
+def _check_image(image, at, errors) -> None:
+    if not isinstance(image, dict) or not isinstance(image.get("url"), str):
+        errors.append(f'{at}: "image_url" must be an object with a "url".')
+        return
+    url = image["url"]
+    detail = image.get("detail")
+    if detail is not None and detail not in IMAGE_DETAILS:
+        errors.append(f'{at}: detail must be "low", "high" or "auto", not {detail!r}.')
+    if url.startswith("https://"):
+        return
+    prefix = next((p for p in IMAGE_DATA_PREFIXES if url.startswith(p)), None)
+    if prefix is None:
+        if url.startswith("data:"):
+            errors.append(f"{at}: images must be JPEG, PNG or WEBP data URLs ({url[:30]}...).")
+        else:
+            errors.append(f"{at}: an image URL must be https:// or a base64 data:image/... URL.")
+        return
+    payload = url[len(prefix) :]
+    if len(payload) * 3 // 4 > MAX_IMAGE_BYTES:
+        errors.append(f"{at}: the image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB.")
+        return
+    try:
+        base64.b64decode(payload[:4096].ljust(4 * ((min(len(payload), 4096) + 3) // 4), "="), validate=True)
+    except (binascii.Error, ValueError):
+        errors.append(f"{at}: the image data is not valid base64.")
+
+
+def _check_tool_calls(message, at, role, errors, sink) -> bool:
+    calls = message.get("tool_calls")
+    function_call = message.get("function_call")
+    if calls is None and function_call is None:
+        return False
+    if role != "assistant":
+        errors.append(f"{at} ({role}): only assistant messages may call tools.")
+        return False
+    if function_call is not None:
+        if not isinstance(function_call, dict) or not isinstance(function_call.get("name"), str):
+            errors.append(f'{at} (assistant): "function_call" needs a "name".')
+        sink.append(orjson.dumps(function_call).decode())
+    if calls is not None:
+        if not isinstance(calls, list) or not calls:
+            errors.append(f'{at} (assistant): "tool_calls" must be a non-empty list.')
+            return False
+        for call_index, call in enumerate(calls):
+            call_at = f"{at}.tool_calls[{call_index}]"
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+                errors.append(f'{call_at}: needs "function" with a "name".')
+                continue
+            if call.get("type", "function") != "function":
+                errors.append(f'{call_at}: "type" must be "function".')
+            arguments = function.get("arguments")
+            if not isinstance(arguments, str):
+                errors.append(f'{call_at}: "arguments" must be a JSON string.')
+                continue
+            try:
+                orjson.loads(arguments)
+            except orjson.JSONDecodeError:
+                errors.append(f'{call_at}: "arguments" is not valid JSON.')
+        sink.append(orjson.dumps(calls).decode())
+    return True
+
+
+def check_tools(example: dict, errors: list[str], texts: list[str]) -> None:
+    tools = example.get("tools")
+    if tools is None:
+        return
+    if not isinstance(tools, list):
+        errors.append('"tools" must be a list of tool definitions.')
+        return
+    for index, tool in enumerate(tools):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            errors.append(f'tools[{index}] must be {{"type": "function", "function": {{"name": ...}}}}.')
+    parallel = example.get("parallel_tool_calls")
+    if parallel is not None and not isinstance(parallel, bool):
+        errors.append('"parallel_tool_calls" must be true or false.')
+    texts.append(orjson.dumps(tools).decode())
+
+
+def short_label(answer: str | None) -> str | None:
+    """The answer as a class label when it is short enough to be one, else None."""
+    if answer is None:
+        return None
+    label = answer.strip()
+    if len(label) > LABEL_MAX_CHARS or "\n" in label:
+        return None
+    return label

@@ -1,0 +1,335 @@
+"""Validate a dataset file and explain it: the report the worker stores and the CLI prints.
+
+The report is one JSON object: ``{"valid", "kind", "examples", "errors": [{"line", "message"}],
+"error_count", "warnings": [{"line", "message"}], "stats": {...}}``. ``stats`` always holds
+``examples`` and ``total_tokens`` (other parts of the portal rely on those two).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+
+from finetune_portal.datasets.tokenizers import TokenizerSpec, TokenizerUnavailable, hf_model_max_length
+from finetune_portal.datasets.tokenizers import load_local_hf_tokenizer as _load_hf
+from finetune_portal.datasets.validation.engine import (
+    DEFAULT_CHUNK_BYTES,
+    MAX_ERRORS_IN_FULL,
+    MAX_LABELS,
+    MAX_TRACKED_DIGESTS,
+    Progress,
+    first_example,
+    run_ranges,
+    sniff_binary,
+)
+from finetune_portal.datasets.validation.kinds import KIND_LABELS, KINDS, detect_kind
+from finetune_portal.providers.openai.catalog import (
+    DEFAULT_ENCODING,
+    PRICES_TAKEN_ON,
+    base_model_info,
+    default_epochs,
+    training_cost,
+)
+
+TARGETS = ("openai", "local_peft")
+OPENAI_MIN_EXAMPLES = 10
+# The base model an estimate is made for when none is chosen: the cheapest current model of each kind.
+DEFAULT_BASE_MODELS = {
+    "completion": "babbage-002",
+    "rft": "o4-mini-2025-04-16",
+    "vision": "gpt-4o-2024-08-06",
+}
+FALLBACK_BASE_MODEL = "gpt-4o-mini-2024-07-18"
+UNBALANCED_RATIO = 10
+_KINDS_WITH_SYSTEM = frozenset({"chat", "vision", "dpo"})
+
+
+@dataclass
+class _Notes:
+    errors: list[dict]
+    warnings: list[dict]
+
+    def error(self, message: str, line: int | None = None) -> None:
+        self.errors.append({"line": line, "message": message})
+
+    def warn(self, message: str, line: int | None = None) -> None:
+        self.warnings.append({"line": line, "message": message})
+
+
+def _report(kind, notes: _Notes, *, examples: int, error_count: int, stats: dict) -> dict:
+    stats.setdefault("examples", examples)
+    stats.setdefault("total_tokens", 0)
+    return {
+        "valid": error_count == 0,
+        "kind": kind,
+        "examples": examples,
+        "errors": notes.errors[:MAX_ERRORS_IN_FULL],
+        "error_count": error_count,
+        "warnings": notes.warnings,
+        "stats": stats,
+    }
+
+
+def choose_tokenizer(
+    *, kind: str, target: str, base_model: str | None, notes: _Notes
+) -> tuple[TokenizerSpec, int | None, str | None]:
+    """The tokenizer, per-example token limit and priced model for this target and base model."""
+    if target == "local_peft":
+        if base_model:
+            try:
+                _load_hf(base_model)
+            except TokenizerUnavailable as exc:
+                notes.warn(
+                    f"Token counts use tiktoken {DEFAULT_ENCODING} as an approximation: the tokenizer of "
+                    f"{base_model} is not available on this machine ({exc})"
+                )
+            else:
+                return TokenizerSpec("hf", base_model), hf_model_max_length(base_model), None
+        else:
+            notes.warn(
+                f"No base model chosen: token counts use tiktoken {DEFAULT_ENCODING} as an approximation."
+            )
+        return TokenizerSpec("tiktoken", DEFAULT_ENCODING), None, None
+    model = base_model or DEFAULT_BASE_MODELS.get(kind, FALLBACK_BASE_MODEL)
+    info = base_model_info(model)
+    if info is None:
+        notes.warn(
+            f"{model} is not in the model table: tokens are counted with {DEFAULT_ENCODING}, and there is no "
+            "per-example limit or cost estimate."
+        )
+        return TokenizerSpec("tiktoken", DEFAULT_ENCODING), None, model
+    if kind == "vision" and not info.vision:
+        notes.warn(f"{info.name} does not take images; choose a vision model such as gpt-4o-2024-08-06.")
+    return TokenizerSpec("tiktoken", info.encoding), info.max_tokens_per_example, info.name
+
+
+def _percentile(hist: Counter, fraction: float) -> int:
+    total = sum(hist.values())
+    rank = max(1, round(fraction * total + 0.4999))
+    seen = 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if seen >= rank:
+            return value
+    return 0
+
+
+def validate_file(
+    path: str | os.PathLike,
+    *,
+    kind: str = "auto",
+    target: str = "openai",
+    base_model: str | None = None,
+    workers: int = 1,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    progress: Progress | None = None,
+) -> dict:
+    path = os.fspath(path)
+    if kind != "auto" and kind not in KINDS:
+        raise ValueError(f"Unknown kind {kind!r}; choose auto or one of {', '.join(KINDS)}.")
+    if target not in TARGETS:
+        raise ValueError(f"Unknown target {target!r}; choose one of {', '.join(TARGETS)}.")
+    notes = _Notes([], [])
+    size = os.path.getsize(path)
+    reported_kind = None if kind == "auto" else kind
+    if size == 0:
+        notes.error("The file is empty.")
+        return _report(reported_kind, notes, examples=0, error_count=1, stats={"bytes": 0, "lines": 0})
+    binary = sniff_binary(path)
+    if binary:
+        notes.error(binary)
+        return _report(reported_kind, notes, examples=0, error_count=1, stats={"bytes": size})
+    if kind == "auto":
+        line, example = first_example(path)
+        kind = detect_kind(example)
+        if kind is None:
+            notes.error(
+                "Could not tell the dataset kind from the first example; choose the kind explicitly.", line
+            )
+            return _report(None, notes, examples=0, error_count=1, stats={"bytes": size})
+    spec, token_limit, priced_model = choose_tokenizer(
+        kind=kind, target=target, base_model=base_model, notes=notes
+    )
+
+    line_errors: list[dict] = []
+    error_count = 0
+    lines = examples = answer_tokens = over_limit = missing_system = images = 0
+    first_over_limit = first_missing_system = None
+    token_hist: Counter = Counter()
+    messages_hist: Counter = Counter()
+    labels: Counter = Counter()
+    labels_possible = True
+    flags: Counter = Counter()
+    first_flag_line: dict[str, int] = {}
+    seen_digests: set[int] = set()
+    duplicates = 0
+    first_duplicate = None
+    digests_capped = False
+    pending_blanks: list[int] = []
+    pending_blank_count = 0
+    trailing_blank_count = 0
+
+    def add_error(line_no: int, message: str) -> None:
+        if len(line_errors) < MAX_ERRORS_IN_FULL:
+            line_errors.append({"line": line_no, "message": message})
+
+    for part in run_ranges(
+        path,
+        kind=kind,
+        tokenizer=spec,
+        token_limit=token_limit,
+        workers=workers,
+        chunk_bytes=chunk_bytes,
+        progress=progress,
+    ):
+        offset = lines
+        if part.has_content and pending_blank_count:
+            # Blank lines that ended the previous range sit in the middle of the file after all.
+            for blank in pending_blanks:
+                add_error(blank, "Blank line; only the end of the file may have blank lines.")
+            error_count += pending_blank_count
+            pending_blanks, pending_blank_count = [], 0
+        for line_no, message in part.errors:
+            add_error(offset + line_no, message)
+        error_count += part.error_count
+        if part.has_content:
+            pending_blanks = [offset + n for n in part.trailing_blank_lines]
+            pending_blank_count = part.trailing_blanks
+        else:
+            room = MAX_ERRORS_IN_FULL - len(pending_blanks)
+            pending_blanks += [offset + n for n in part.trailing_blank_lines[: max(room, 0)]]
+            pending_blank_count += part.trailing_blanks
+        lines += part.lines
+        examples += part.examples
+        token_hist.update(part.token_hist)
+        messages_hist.update(part.messages_hist)
+        answer_tokens += part.answer_tokens
+        images += part.images
+        over_limit += part.over_limit
+        if first_over_limit is None and part.first_over_limit is not None:
+            first_over_limit = offset + part.first_over_limit
+        missing_system += part.missing_system
+        if first_missing_system is None and part.first_missing_system is not None:
+            first_missing_system = offset + part.first_missing_system
+        if labels_possible:
+            if part.labels_possible:
+                labels.update(part.labels)
+                if len(labels) > MAX_LABELS:
+                    labels_possible = False
+            else:
+                labels_possible = False
+        flags.update(part.flags)
+        for flag, flag_line in part.first_flag_line.items():
+            first_flag_line.setdefault(flag, offset + flag_line)
+        for digest, digest_line in part.digests:
+            if digest in seen_digests:
+                duplicates += 1
+                if first_duplicate is None:
+                    first_duplicate = offset + digest_line
+            elif len(seen_digests) < MAX_TRACKED_DIGESTS:
+                seen_digests.add(digest)
+            else:
+                digests_capped = True
+        if progress is not None:
+            progress(lines, error_count)
+    trailing_blank_count = pending_blank_count
+    seen_digests.clear()
+
+    measured = sum(token_hist.values())
+    total_tokens = sum(tokens * count for tokens, count in token_hist.items())
+    file_errors = _Notes([], [])
+    if examples == 0:
+        file_errors.error("The file holds no examples (only blank lines).")
+    elif target == "openai" and examples < OPENAI_MIN_EXAMPLES:
+        file_errors.error(
+            f"{examples} example(s); OpenAI requires at least {OPENAI_MIN_EXAMPLES} (50 to 100 usually help)."
+        )
+    error_count += len(file_errors.errors)
+    notes.errors = file_errors.errors + line_errors
+
+    if duplicates:
+        notes.warn(f"{duplicates} example(s) repeat an earlier example exactly.", first_duplicate)
+    if digests_capped:
+        notes.warn(f"Duplicates were looked for among the first {MAX_TRACKED_DIGESTS:,} examples only.")
+    if kind in _KINDS_WITH_SYSTEM and missing_system:
+        notes.warn(f"{missing_system} example(s) have no system message.", first_missing_system)
+    if over_limit:
+        notes.warn(
+            f"{over_limit} example(s) are longer than the {token_limit:,}-token limit per example of "
+            f"{priced_model or spec.name} and would be truncated.",
+            first_over_limit,
+        )
+    if flags["rft_last_not_user"]:
+        notes.warn(
+            f"{flags['rft_last_not_user']} RFT example(s) do not end with a user message.",
+            first_flag_line["rft_last_not_user"],
+        )
+    if flags["rft_system_role"]:
+        notes.warn(
+            f"{flags['rft_system_role']} RFT example(s) use the system role; "
+            "reasoning models expect developer.",
+            first_flag_line["rft_system_role"],
+        )
+    if trailing_blank_count:
+        notes.warn(f"{trailing_blank_count} blank line(s) at the end of the file are ignored.")
+
+    label_distribution = None
+    if labels_possible and labels and len(labels) * 2 <= measured:
+        label_distribution = dict(labels.most_common())
+        if len(labels) >= 2:
+            (top, top_count), (rare, rare_count) = labels.most_common()[0], labels.most_common()[-1]
+            if top_count >= UNBALANCED_RATIO * rare_count:
+                notes.warn(
+                    f"Labels are very unbalanced: {top!r} has {top_count} example(s), "
+                    f"{rare!r} only {rare_count}."
+                )
+
+    billed_per_epoch = sum(
+        min(tokens, token_limit) * count if token_limit else tokens * count
+        for tokens, count in token_hist.items()
+    )
+    epochs = default_epochs(examples)
+    billed = billed_per_epoch * epochs
+    cost = training_cost(priced_model, billed) if priced_model else None
+    info = base_model_info(priced_model) if priced_model else None
+    stats = {
+        "examples": examples,
+        "total_tokens": total_tokens,
+        "lines": lines,
+        "bytes": size,
+        "measured_examples": measured,
+        "tokens_per_example": {
+            "min": min(token_hist) if token_hist else 0,
+            "mean": round(total_tokens / measured, 1) if measured else 0,
+            "p95": _percentile(token_hist, 0.95) if token_hist else 0,
+            "max": max(token_hist) if token_hist else 0,
+        },
+        "messages_per_example": {
+            "min": min(messages_hist),
+            "mean": round(sum(k * v for k, v in messages_hist.items()) / sum(messages_hist.values()), 2),
+            "max": max(messages_hist),
+        }
+        if messages_hist
+        else None,
+        "assistant_tokens": answer_tokens,
+        "images": images,
+        "duplicates": duplicates,
+        "missing_system": missing_system if kind in _KINDS_WITH_SYSTEM else 0,
+        "over_limit_examples": over_limit,
+        "label_distribution": label_distribution,
+        "target": target,
+        "base_model": priced_model or base_model,
+        "tokenizer": spec.label,
+        "max_tokens_per_example": token_limit,
+        "default_epochs": epochs,
+        "billed_tokens_per_epoch": billed_per_epoch,
+        "estimated_billed_tokens": billed,
+        "price_per_million_tokens_usd": str(info.training_price_per_million)
+        if info and info.training_price_per_million is not None
+        else None,
+        "estimated_cost_usd": str(cost) if cost is not None else None,
+        "prices_taken_on": PRICES_TAKEN_ON.isoformat(),
+        "kind_label": KIND_LABELS[kind],
+    }
+    return _report(kind, notes, examples=examples, error_count=error_count, stats=stats)

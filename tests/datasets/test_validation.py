@@ -1,0 +1,394 @@
+"""Every rule of the validator, each on a small file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from finetune_portal.datasets.validation import validate_file
+from tests.datasets.samples import chat, chats, lines_of, write
+
+
+def errors_of(report) -> list[tuple[int | None, str]]:
+    return [(e["line"], e["message"]) for e in report["errors"]]
+
+
+def lines_with_errors(report) -> list[int | None]:
+    return [e["line"] for e in report["errors"]]
+
+
+def test_a_clean_chat_file_is_valid_with_stats(tmp_path):
+    path = write(tmp_path, lines_of(chats(12)))
+
+    report = validate_file(path, kind="chat")
+
+    assert report["valid"] is True
+    assert report["kind"] == "chat"
+    assert report["examples"] == 12
+    assert report["errors"] == []
+    assert report["error_count"] == 0
+    stats = report["stats"]
+    assert stats["examples"] == 12
+    per = stats["tokens_per_example"]
+    assert 0 < per["min"] <= per["mean"] <= per["p95"] <= per["max"]
+    assert stats["total_tokens"] == pytest.approx(per["mean"] * 12, abs=1)
+    assert stats["messages_per_example"] == {"min": 3, "mean": 3.0, "max": 3}
+    assert stats["tokenizer"] == "tiktoken:o200k_base"
+
+
+def test_token_counts_follow_the_cookbook_formula(tmp_path):
+    import tiktoken
+
+    example = chat(user="Hello there", answer="General Kenobi")
+    path = write(tmp_path, lines_of([example] * 1))
+
+    report = validate_file(path, kind="chat", target="local_peft")
+
+    encoding = tiktoken.get_encoding("o200k_base")
+    expected = 3 + sum(
+        3 + len(encoding.encode(m["role"])) + len(encoding.encode(m["content"])) for m in example["messages"]
+    )
+    assert report["stats"]["total_tokens"] == expected
+    assert report["stats"]["assistant_tokens"] == len(encoding.encode("General Kenobi"))
+
+
+def test_the_encoding_follows_the_base_model(tmp_path):
+    path = write(tmp_path, lines_of(chats(10)))
+
+    legacy = validate_file(path, kind="chat", base_model="gpt-3.5-turbo")
+    current = validate_file(path, kind="chat", base_model="gpt-4.1-mini")
+
+    assert legacy["stats"]["tokenizer"] == "tiktoken:cl100k_base"
+    assert legacy["stats"]["max_tokens_per_example"] == 16_385
+    assert current["stats"]["tokenizer"] == "tiktoken:o200k_base"
+    assert current["stats"]["base_model"] == "gpt-4.1-mini-2025-04-14"
+
+
+def test_an_empty_file_has_one_error_without_a_line(tmp_path):
+    report = validate_file(write(tmp_path, b""))
+    assert report["valid"] is False
+    assert errors_of(report) == [(None, "The file is empty.")]
+
+
+def test_a_bom_is_an_error_on_line_1_and_the_rest_is_still_checked(tmp_path):
+    path = write(tmp_path, b"\xef\xbb\xbf" + lines_of(chats(10)))
+    report = validate_file(path, kind="chat")
+    assert lines_with_errors(report) == [1]
+    assert "byte order mark" in report["errors"][0]["message"]
+    assert report["stats"]["examples"] == 10
+
+
+def test_invalid_utf8_is_reported_with_its_line(tmp_path):
+    content = lines_of(chats(5)) + b'{"messages": "caf\xe9"}\n' + lines_of(chats(5))
+    report = validate_file(write(tmp_path, content), kind="chat")
+    assert lines_with_errors(report) == [6]
+    assert "Invalid UTF-8" in report["errors"][0]["message"]
+
+
+def test_a_line_that_is_not_json_or_holds_two_values_is_an_error(tmp_path):
+    content = lines_of(chats(5)) + b"{not json}\n" + b'{"a": 1} {"b": 2}\n' + lines_of(chats(5))
+    report = validate_file(write(tmp_path, content), kind="chat")
+    assert lines_with_errors(report) == [6, 7]
+    assert report["errors"][0]["message"].startswith("Not valid JSON")
+    assert "More than one JSON value" in report["errors"][1]["message"]
+
+
+def test_a_blank_line_in_the_middle_is_an_error_but_trailing_blank_lines_are_not(tmp_path):
+    middle = validate_file(write(tmp_path, lines_of(chats(5)) + b"\n" + lines_of(chats(5))), kind="chat")
+    trailing = validate_file(write(tmp_path, lines_of(chats(10)) + b"\n\n", "t.jsonl"), kind="chat")
+    assert lines_with_errors(middle) == [6]
+    assert trailing["valid"] is True
+    assert any("blank line" in w["message"] for w in trailing["warnings"])
+
+
+def test_crlf_endings_and_a_missing_final_newline_are_fine(tmp_path):
+    content = lines_of(chats(10)).replace(b"\n", b"\r\n").rstrip(b"\r\n")
+    report = validate_file(write(tmp_path, content), kind="chat")
+    assert report["valid"] is True
+    assert report["examples"] == 10
+
+
+@pytest.mark.parametrize(
+    ("head", "words"),
+    [(b"\x1f\x8b\x08\x00rest", "gzip"), (b"PK\x03\x04zip", "zip"), (b"abc\x00\x00\x01", "binary")],
+)
+def test_a_binary_file_gets_one_clear_message(tmp_path, head, words):
+    report = validate_file(write(tmp_path, head + bytes(range(256)) * 10))
+    assert report["error_count"] == 1
+    assert report["errors"][0]["line"] is None
+    assert words in report["errors"][0]["message"]
+
+
+def test_a_line_that_is_not_an_object_is_an_error(tmp_path):
+    content = lines_of([*chats(5), [1, 2], *chats(5)])
+    report = validate_file(write(tmp_path, content), kind="chat")
+    assert errors_of(report) == [(6, "Each line must be a JSON object, not list.")]
+
+
+def test_a_prompt_completion_line_in_a_chat_file_is_an_error_on_that_line(tmp_path):
+    content = lines_of([*chats(5), {"prompt": "a", "completion": "b"}, *chats(5)])
+    report = validate_file(write(tmp_path, content), kind="auto")
+    assert report["kind"] == "chat"
+    assert lines_with_errors(report) == [6]
+    assert "one kind of example" in report["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ({"role": "robot", "content": "x"}, "role 'robot'"),
+        ({"role": "user"}, 'has no "content"'),
+        ({"role": "user", "content": 42}, "content must be a string or a list"),
+        ({"role": "user", "content": "x", "colour": "red"}, "unexpected key(s): colour"),
+        ({"role": "user", "content": "x", "weight": 1}, '"weight" is only allowed on assistant'),
+        ({"role": "assistant", "content": "x", "weight": 2}, '"weight" must be 0 or 1'),
+        ({"role": "tool", "content": "42"}, "tool_call_id"),
+        (
+            {"role": "user", "content": [{"type": "input_audio"}]},
+            "content type 'input_audio' is not supported",
+        ),
+        (
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
+            "image content belongs in a vision dataset",
+        ),
+        (
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{"}}],
+            },
+            '"arguments" is not valid JSON',
+        ),
+    ],
+)
+def test_chat_message_rules(tmp_path, message, expected):
+    bad = {"messages": [{"role": "user", "content": "hi"}, message, {"role": "assistant", "content": "ok"}]}
+    report = validate_file(write(tmp_path, lines_of([*chats(9), bad])), kind="chat")
+    assert lines_with_errors(report) == [10]
+    assert expected in report["errors"][0]["message"]
+
+
+def test_chat_needs_an_assistant_message_to_learn_from(tmp_path):
+    no_assistant = {"messages": [{"role": "user", "content": "hi"}]}
+    all_weight_zero = {
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "weight": 0}]
+    }
+    report = validate_file(write(tmp_path, lines_of([*chats(9), no_assistant, all_weight_zero])), kind="chat")
+    assert errors_of(report) == [
+        (10, "No assistant message: there is nothing for the model to learn from."),
+        (11, "Every assistant message has weight 0: there is nothing to learn from."),
+    ]
+
+
+def test_tool_calls_and_tools_are_accepted(tmp_path):
+    example = {
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "weather", "arguments": '{"city":"Paris"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "21C"},
+            {"role": "assistant", "content": "It is 21C.", "weight": 1},
+        ],
+        "tools": [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}],
+    }
+    report = validate_file(write(tmp_path, lines_of([example] * 10)), kind="chat")
+    assert report["valid"] is True, report["errors"]
+
+
+def test_openai_needs_at_least_ten_examples_but_local_training_does_not(tmp_path):
+    path = write(tmp_path, lines_of(chats(9)))
+    assert errors_of(validate_file(path, kind="chat")) == [
+        (None, "9 example(s); OpenAI requires at least 10 (50 to 100 usually help).")
+    ]
+    assert validate_file(path, kind="chat", target="local_peft")["valid"] is True
+
+
+def test_only_the_first_100_errors_are_listed_but_all_are_counted(tmp_path):
+    content = lines_of([*chats(10), *(["nope"] * 250)])
+    report = validate_file(write(tmp_path, content), kind="chat")
+    assert report["error_count"] == 250
+    assert len(report["errors"]) == 100
+    assert report["errors"][0]["line"] == 11
+    assert report["errors"][-1]["line"] == 110
+
+
+def test_warnings_duplicates_missing_system_and_unbalanced_labels(tmp_path):
+    examples = [chat(user=f"Review {i}", answer="positive") for i in range(30)]
+    examples += [chat(user="Awful fees", answer="negative", system=False)] * 2
+    report = validate_file(write(tmp_path, lines_of(examples)), kind="chat")
+    assert report["valid"] is True
+    messages = " | ".join(w["message"] for w in report["warnings"])
+    assert "1 example(s) repeat an earlier example" in messages
+    assert "2 example(s) have no system message" in messages
+    assert "Labels are very unbalanced" in messages
+    assert report["stats"]["label_distribution"] == {"positive": 30, "negative": 2}
+    assert report["stats"]["duplicates"] == 1
+
+
+def test_examples_over_the_base_models_limit_are_a_warning_not_an_error(tmp_path):
+    long_answer = "word " * 17_000
+    examples = [*chats(9), chat(answer=long_answer)]
+    report = validate_file(write(tmp_path, lines_of(examples)), kind="chat", base_model="gpt-3.5-turbo-0125")
+    assert report["valid"] is True
+    warning = next(w for w in report["warnings"] if "truncated" in w["message"])
+    assert warning["line"] == 10
+    assert report["stats"]["over_limit_examples"] == 1
+    # Billing counts a truncated example at the limit.
+    per_epoch = report["stats"]["billed_tokens_per_epoch"]
+    assert per_epoch < report["stats"]["total_tokens"]
+
+
+def test_cost_and_default_epochs_come_from_the_catalog(tmp_path):
+    from decimal import Decimal
+
+    from finetune_portal.providers.openai.catalog import default_epochs, training_cost
+
+    report = validate_file(write(tmp_path, lines_of(chats(20))), kind="chat", base_model="gpt-4o-mini")
+    stats = report["stats"]
+    assert stats["default_epochs"] == default_epochs(20) == 5
+    assert stats["estimated_billed_tokens"] == stats["total_tokens"] * 5
+    assert Decimal(stats["estimated_cost_usd"]) == training_cost(
+        "gpt-4o-mini", stats["estimated_billed_tokens"]
+    )
+    assert stats["prices_taken_on"]
+
+
+def test_completion_alpaca_and_dpo_kinds(tmp_path):
+    completion = [{"prompt": f"Q{i}", "completion": " A"} for i in range(10)]
+    alpaca = [{"instruction": f"Say {i}", "input": "", "output": str(i)} for i in range(10)]
+    dpo = [
+        {
+            "input": {"messages": [{"role": "user", "content": f"Hi {i}"}]},
+            "preferred_output": [{"role": "assistant", "content": "Hello!"}],
+            "non_preferred_output": [{"role": "assistant", "content": "Go away."}],
+        }
+        for i in range(10)
+    ]
+    for examples, kind in ((completion, "completion"), (alpaca, "alpaca"), (dpo, "dpo")):
+        report = validate_file(write(tmp_path, lines_of(examples), f"{kind}.jsonl"), kind="auto")
+        assert (report["kind"], report["valid"]) == (kind, True), report["errors"]
+        assert report["stats"]["total_tokens"] > 0
+
+
+def test_completion_alpaca_and_dpo_rules(tmp_path):
+    bad_completion = {"prompt": "Q", "completion": 3}
+    bad_alpaca = {"instruction": "", "output": "x"}
+    bad_dpo = {
+        "input": {"messages": [{"role": "user", "content": "Hi"}]},
+        "preferred_output": [{"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}],
+        "non_preferred_output": [{"role": "user", "content": "Go away."}],
+    }
+    completion = validate_file(write(tmp_path, lines_of([bad_completion]), "c.jsonl"), kind="completion")
+    alpaca = validate_file(write(tmp_path, lines_of([bad_alpaca]), "a.jsonl"), kind="alpaca")
+    dpo = validate_file(write(tmp_path, lines_of([bad_dpo]), "d.jsonl"), kind="dpo", target="local_peft")
+    assert '"completion" must be a string, not int.' in [e["message"] for e in completion["errors"]]
+    assert '"instruction" is empty.' in [e["message"] for e in alpaca["errors"]]
+    assert [e["message"] for e in dpo["errors"]] == [
+        '"preferred_output" must be a list holding exactly one assistant message.',
+        '"non_preferred_output[0]" must be an assistant message.',
+    ]
+
+
+def _vision(url: str, role: str = "user", images: int = 1):
+    parts = [{"type": "text", "text": "What is on this cheque?"}]
+    parts += [{"type": "image_url", "image_url": {"url": url}}] * images
+    return {"messages": [{"role": role, "content": parts}, {"role": "assistant", "content": "A cheque."}]}
+
+
+def test_vision_rules(tmp_path):
+    good = [_vision("https://example.com/a.png"), _vision("data:image/png;base64,iVBORw0KGgo=")] * 5
+    bad = [
+        _vision("data:image/gif;base64,R0lGODlh"),
+        _vision("ftp://example.com/a.png"),
+        _vision("https://example.com/a.png", images=11),
+        {
+            "messages": [
+                {"role": "user", "content": "x"},
+                {
+                    "role": "assistant",
+                    "content": [{"type": "image_url", "image_url": {"url": "https://e/a.png"}}],
+                },
+            ]
+        },
+    ]
+    ok = validate_file(write(tmp_path, lines_of(good), "good.jsonl"), kind="auto", base_model="gpt-4o")
+    assert (ok["kind"], ok["valid"]) == ("vision", True), ok["errors"]
+    assert ok["stats"]["images"] == 10
+    report = validate_file(write(tmp_path, lines_of([*good, *bad])), kind="vision")
+    messages = {e["line"]: e["message"] for e in report["errors"]}
+    assert "JPEG, PNG or WEBP" in messages[11]
+    assert "https://" in messages[12]
+    assert "at most 10" in messages[13]
+    assert "only allowed in user messages" in messages[14]
+
+
+def test_rft_needs_reference_fields_for_the_grader(tmp_path):
+    good = [
+        {
+            "messages": [{"role": "developer", "content": "Solve."}, {"role": "user", "content": f"{i}+1?"}],
+            "answer": i + 1,
+        }
+        for i in range(10)
+    ]
+    no_reference = {"messages": [{"role": "user", "content": "2+2?"}]}
+    ok = validate_file(write(tmp_path, lines_of(good), "ok.jsonl"), kind="auto")
+    assert (ok["kind"], ok["valid"]) == ("rft", True), ok["errors"]
+    report = validate_file(write(tmp_path, lines_of([*good, no_reference])), kind="rft")
+    assert lines_with_errors(report) == [11]
+    assert "reference fields" in report["errors"][0]["message"]
+
+
+def test_auto_detection_fails_clearly_on_unknown_keys(tmp_path):
+    report = validate_file(write(tmp_path, lines_of([{"text": "hello"}] * 10)), kind="auto")
+    assert report["valid"] is False
+    assert report["kind"] is None
+    assert "Could not tell the dataset kind" in report["errors"][0]["message"]
+
+
+def test_local_targets_fall_back_to_tiktoken_with_a_warning(tmp_path):
+    report = validate_file(
+        write(tmp_path, lines_of(chats(3))), kind="chat", target="local_peft", base_model="no-such/model"
+    )
+    assert report["valid"] is True
+    assert report["stats"]["tokenizer"] == "tiktoken:o200k_base"
+    assert any("approximation" in w["message"] for w in report["warnings"])
+
+
+def test_ranges_and_workers_give_the_same_report_as_one_pass(tmp_path):
+    examples = [*chats(40), "broken", *chats(30)]
+    content = lines_of(examples)
+    content = content.replace(b"\n", b"\n\n", 1)  # a blank line after line 1
+    path = write(tmp_path, content + b"\n")
+
+    whole = validate_file(path, kind="chat")
+    pieces = validate_file(path, kind="chat", chunk_bytes=300)
+    parallel = validate_file(path, kind="chat", chunk_bytes=300, workers=2)
+
+    assert whole == pieces == parallel
+    assert lines_with_errors(whole) == [2, 42]
+
+
+def test_progress_is_reported_while_reading(tmp_path):
+    path = write(tmp_path, lines_of([*chats(30), "broken"]))
+    calls = []
+    validate_file(
+        path, kind="chat", chunk_bytes=500, progress=lambda lines, errors: calls.append((lines, errors))
+    )
+    assert len(calls) > 3
+    assert calls == sorted(calls)
+    assert calls[-1] == (31, 1)
+
+
+def test_the_report_is_plain_json(tmp_path):
+    report = validate_file(write(tmp_path, lines_of(chats(10))), kind="chat")
+    assert json.loads(json.dumps(report)) == report
