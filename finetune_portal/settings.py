@@ -123,6 +123,8 @@ STORAGES = {
 # Uploads stream to a temporary file instead of memory past this size.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATASET_MAX_UPLOAD_BYTES = env.int("DATASET_MAX_UPLOAD_BYTES", default=2 * 1024**3)
+# Processes one dataset validation may use (the validator splits the file into byte ranges).
+DATASET_VALIDATION_WORKERS = env.int("DATASET_VALIDATION_WORKERS", default=1)
 
 # Secrets at rest: a comma-separated list of Fernet keys, newest first. Older keys only decrypt,
 # so rotation is "prepend a new key, run rotate_encryption_keys, then drop the old key".

@@ -78,6 +78,14 @@ class DatasetVersion(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     validated_at = models.DateTimeField(null=True, blank=True)
+    # What the estimate in the report is for; chosen at upload.
+    validation_target = models.CharField(max_length=16, default="openai")
+    validation_base_model = models.CharField(max_length=200, blank=True)
+    # Live progress of the validation, saved by the worker every second or so.
+    validation_lines_read = models.BigIntegerField(default=0)
+    validation_bytes_read = models.BigIntegerField(default=0)
+    validation_errors_so_far = models.PositiveIntegerField(default=0)
+    validation_progress_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["dataset", "-number"]
@@ -113,3 +121,15 @@ class DatasetVersion(models.Model):
     @property
     def is_selectable_for_jobs(self) -> bool:
         return self.status == VersionStatus.VALID
+
+    @property
+    def is_settled(self) -> bool:
+        return self.status in (VersionStatus.VALID, VersionStatus.INVALID)
+
+    @property
+    def progress_percent(self) -> int | None:
+        if self.is_settled:
+            return 100
+        if not self.byte_size:
+            return 0
+        return min(99, int(100 * self.validation_bytes_read / self.byte_size))

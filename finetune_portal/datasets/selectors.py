@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+
+import orjson
 from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
 
-from finetune_portal.datasets.models import Dataset
+from finetune_portal.datasets.models import Dataset, DatasetVersion, VersionStatus
+
+PREVIEW_PAGE_SIZE = 10
 
 
 def datasets_for_project(project) -> QuerySet[Dataset]:
@@ -12,3 +18,135 @@ def datasets_for_project(project) -> QuerySet[Dataset]:
 
 def dataset_for_project(project, dataset_id: int) -> Dataset:
     return get_object_or_404(Dataset, pk=dataset_id, project=project)
+
+
+def version_for_dataset(dataset: Dataset, number: int) -> DatasetVersion:
+    return get_object_or_404(
+        DatasetVersion.objects.select_related("dataset", "uploaded_by", "parent__dataset"),
+        dataset=dataset,
+        number=number,
+    )
+
+
+def versions_selectable_for_jobs(project) -> QuerySet[DatasetVersion]:
+    """The versions a job may train on: valid ones only."""
+    return DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.VALID).select_related(
+        "dataset"
+    )
+
+
+@dataclass
+class PreviewExample:
+    line: int
+    data: object  # the parsed example, or None when the line is not JSON
+    raw: str
+
+
+@dataclass
+class PreviewPage:
+    examples: list[PreviewExample]
+    page: int
+    has_next: bool
+    query: str
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+def version_preview(version: DatasetVersion, *, page: int = 1, query: str = "") -> PreviewPage:
+    """One page of examples, optionally only those containing ``query``; reads the file as a stream."""
+    from finetune_portal.datasets.services import local_copy
+    from finetune_portal.datasets.validation.engine import iter_lines
+
+    page = max(1, page)
+    needle = query.strip().lower()
+    skip = (page - 1) * PREVIEW_PAGE_SIZE
+    examples: list[PreviewExample] = []
+    has_next = False
+    with local_copy(version) as path:
+        import os
+
+        line_no = 0
+        for raw in iter_lines(path, 0, os.path.getsize(path)):
+            line_no += 1
+            if not isinstance(raw, bytes) or not raw.strip():
+                continue
+            text = raw.decode("utf-8", errors="replace").removeprefix("\ufeff").rstrip("\r")
+            if needle and needle not in text.lower():
+                continue
+            if skip:
+                skip -= 1
+                continue
+            if len(examples) == PREVIEW_PAGE_SIZE:
+                has_next = True
+                break
+            try:
+                data = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                data = None
+            examples.append(PreviewExample(line=line_no, data=data, raw=text[:2000]))
+    return PreviewPage(examples=examples, page=page, has_next=has_next, query=query.strip())
+
+
+def _identity_and_content(example) -> tuple[bytes, bytes]:
+    """What makes two examples "the same example" (the prompt) and what makes them equal (everything)."""
+    content = orjson.dumps(example, option=orjson.OPT_SORT_KEYS)
+    if isinstance(example, dict):
+        if isinstance(example.get("messages"), list) and example["messages"]:
+            messages = example["messages"]
+            last = len(messages) - 1
+            while last > 0 and isinstance(messages[last], dict) and messages[last].get("role") == "assistant":
+                last -= 1
+            key = orjson.dumps(messages[: last + 1], option=orjson.OPT_SORT_KEYS)
+        elif "prompt" in example:
+            key = orjson.dumps(example.get("prompt"))
+        elif "instruction" in example:
+            key = orjson.dumps([example.get("instruction"), example.get("input")])
+        elif "input" in example:
+            key = orjson.dumps(example.get("input"), option=orjson.OPT_SORT_KEYS)
+        else:
+            key = content
+    else:
+        key = content
+    return hashlib.blake2b(key, digest_size=12).digest(), hashlib.blake2b(content, digest_size=12).digest()
+
+
+def _example_index(version: DatasetVersion) -> dict[bytes, bytes]:
+    from finetune_portal.datasets.services import _example_lines, local_copy
+
+    index: dict[bytes, bytes] = {}
+    with local_copy(version) as path:
+        for line in _example_lines(path):
+            try:
+                example = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                example = line.decode("utf-8", errors="replace")
+            key, content = _identity_and_content(example)
+            index[key] = content
+    return index
+
+
+@dataclass
+class VersionDiff:
+    added: int
+    removed: int
+    changed: int
+    unchanged: int
+
+
+def versions_diff(old: DatasetVersion, new: DatasetVersion) -> VersionDiff:
+    """Counts of examples added, removed and changed (same prompt, different answer) from old to new."""
+    before = _example_index(old)
+    added = changed = unchanged = 0
+    seen: set[bytes] = set()
+    for key, content in _example_index(new).items():
+        seen.add(key)
+        if key not in before:
+            added += 1
+        elif before[key] != content:
+            changed += 1
+        else:
+            unchanged += 1
+    removed = sum(1 for key in before if key not in seen)
+    return VersionDiff(added=added, removed=removed, changed=changed, unchanged=unchanged)

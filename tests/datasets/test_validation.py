@@ -381,12 +381,10 @@ def test_ranges_and_workers_give_the_same_report_as_one_pass(tmp_path):
 def test_progress_is_reported_while_reading(tmp_path):
     path = write(tmp_path, lines_of([*chats(30), "broken"]))
     calls = []
-    validate_file(
-        path, kind="chat", chunk_bytes=500, progress=lambda lines, errors: calls.append((lines, errors))
-    )
+    validate_file(path, kind="chat", chunk_bytes=500, progress=lambda *done: calls.append(done))
     assert len(calls) > 3
     assert calls == sorted(calls)
-    assert calls[-1] == (31, 1)
+    assert calls[-1] == (31, 1, path.stat().st_size)
 
 
 def test_the_report_is_plain_json(tmp_path):

@@ -42,13 +42,15 @@ _BINARY_SIGNATURES = {
 }
 _TOO_LONG = object()
 
-Progress = Callable[[int, int], None]
+# Called after each range with (lines read, errors so far, bytes read).
+Progress = Callable[[int, int, int], None]
 
 
 @dataclass
 class RangeResult:
     """What one byte range of the file contributed; line numbers are relative to the range."""
 
+    byte_size: int = 0
     lines: int = 0
     examples: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
@@ -252,6 +254,7 @@ def scan_range(job: RangeJob) -> RangeResult:
     if measured:
         flush()
     result.lines = line_no
+    result.byte_size = job.end - job.start
     result.trailing_blanks = pending_blank_count
     result.trailing_blank_lines = pending_blanks
     return result

@@ -113,7 +113,7 @@ _MISSING = object()
 
 def _check_content(content, at, role, has_call, allow_images, errors, sink, tally) -> None:
     if isinstance(content, str):
-        if not content and not has_call and role != "assistant":
+        if not content and not has_call:
             errors.append(f"{at} ({role}) has empty content.")
         sink.append(content)
         return

@@ -154,6 +154,7 @@ def validate_file(
 
     line_errors: list[dict] = []
     error_count = 0
+    bytes_read = 0
     lines = examples = answer_tokens = over_limit = missing_system = images = 0
     first_over_limit = first_missing_system = None
     token_hist: Counter = Counter()
@@ -231,8 +232,9 @@ def validate_file(
                 seen_digests.add(digest)
             else:
                 digests_capped = True
+        bytes_read += part.byte_size
         if progress is not None:
-            progress(lines, error_count)
+            progress(lines, error_count, bytes_read)
     trailing_blank_count = pending_blank_count
     seen_digests.clear()
 
