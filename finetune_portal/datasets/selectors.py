@@ -41,6 +41,62 @@ class PreviewExample:
     data: object  # the parsed example, or None when the line is not JSON
     raw: str
 
+    @property
+    def bubbles(self) -> list[tuple[str, str]]:
+        """(role, text) pairs to show the example as a conversation; empty when it is not one."""
+        data = self.data
+        if not isinstance(data, dict):
+            return []
+        if isinstance(data.get("messages"), list):
+            messages = data["messages"]
+        elif isinstance(data.get("input"), dict) and isinstance(data["input"].get("messages"), list):
+            messages = [*data["input"]["messages"]]
+            for key in ("preferred_output", "non_preferred_output"):
+                for message in data.get(key) or []:
+                    if isinstance(message, dict):
+                        label = "preferred" if key == "preferred_output" else "rejected"
+                        messages.append({"role": f"assistant ({label})", "content": message.get("content")})
+        elif "prompt" in data or "completion" in data:
+            messages = [
+                {"role": "user", "content": data.get("prompt")},
+                {"role": "assistant", "content": data.get("completion")},
+            ]
+        elif "instruction" in data:
+            prompt = data.get("instruction") or ""
+            if data.get("input"):
+                prompt = f"{prompt}\n\n{data['input']}"
+            messages = [
+                {"role": "user", "content": prompt},
+                {"role": "assistant", "content": data.get("output")},
+            ]
+        else:
+            return []
+        bubbles = []
+        for message in messages:
+            if not isinstance(message, dict):
+                continue
+            bubbles.append((str(message.get("role", "?")), _content_text(message)))
+        return bubbles
+
+
+def _content_text(message: dict) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "text":
+                parts.append(str(part.get("text", "")))
+            elif isinstance(part, dict) and part.get("type") == "image_url":
+                parts.append("[image]")
+        return "\n".join(parts)
+    if message.get("tool_calls"):
+        calls = message["tool_calls"]
+        names = [c.get("function", {}).get("name", "?") for c in calls if isinstance(c, dict)]
+        return "calls " + ", ".join(names)
+    return "" if content is None else str(content)
+
 
 @dataclass
 class PreviewPage:

@@ -1,8 +1,24 @@
 from __future__ import annotations
 
-from django.shortcuts import render
+from django.contrib import messages
+from django.http import FileResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
 
-from finetune_portal.datasets.selectors import dataset_for_project, datasets_for_project
+from finetune_portal.datasets import services
+from finetune_portal.datasets.forms import CsvMappingForm, DatasetForm, SplitForm, UploadForm
+from finetune_portal.datasets.models import DatasetKind
+from finetune_portal.datasets.selectors import (
+    dataset_for_project,
+    datasets_for_project,
+    version_for_dataset,
+    version_preview,
+    versions_diff,
+)
+from finetune_portal.datasets.uploads import HashingTemporaryFileUploadHandler
 from finetune_portal.projects.access import get_project_access
 
 
@@ -15,12 +31,222 @@ def dataset_list(request, slug: str):
     )
 
 
+@require_http_methods(["GET", "POST"])
+def dataset_new(request, slug: str):
+    access = get_project_access(request.user, slug)
+    access.require(access.can_upload_datasets)
+    form = DatasetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            dataset = services.dataset_create(project=access.project, user=request.user, **form.cleaned_data)
+        except services.DatasetInputError as exc:
+            form.add_error("name", str(exc))
+        else:
+            return redirect("datasets:upload", slug, dataset.pk)
+    status = 400 if form.is_bound else 200
+    context = {"access": access, "project": access.project, "form": form}
+    return render(request, "datasets/new.html", context, status=status)
+
+
 def dataset_detail(request, slug: str, dataset_id: int):
     access = get_project_access(request.user, slug)
     dataset = dataset_for_project(access.project, dataset_id)
-    versions = dataset.versions.select_related("uploaded_by", "parent")
+    versions = dataset.versions.select_related("uploaded_by", "parent__dataset")
     return render(
         request,
         "datasets/detail.html",
         {"access": access, "project": access.project, "dataset": dataset, "versions": versions},
     )
+
+
+@csrf_exempt  # CSRF is checked by the inner view, after the upload handlers are in place
+@require_http_methods(["GET", "POST"])
+def dataset_upload(request, slug: str, dataset_id: int):
+    # The handler must be installed before anything reads the body, which CSRF's own check would do.
+    request.upload_handlers = [HashingTemporaryFileUploadHandler(request)]
+    return _dataset_upload(request, slug, dataset_id)
+
+
+@csrf_protect
+def _dataset_upload(request, slug: str, dataset_id: int):
+    access = get_project_access(request.user, slug)
+    access.require(access.can_upload_datasets)
+    dataset = dataset_for_project(access.project, dataset_id)
+    form = UploadForm()
+    error = None
+    if request.method == "POST":
+        form = UploadForm(request.POST, request.FILES)
+        handler = request.upload_handlers[0]
+        if getattr(handler, "too_large", False):
+            error = services._too_large_message()
+        elif form.is_valid():
+            try:
+                outcome, value, created = services.dataset_upload(
+                    dataset=dataset,
+                    uploaded_file=form.cleaned_data["file"],
+                    user=request.user,
+                    target=form.cleaned_data["target"],
+                    base_model=form.cleaned_data["base_model"].strip(),
+                )
+            except services.DatasetInputError as exc:
+                error = str(exc)
+            else:
+                if outcome == "csv":
+                    url = reverse("datasets:csv_mapping", args=[slug, dataset.pk, value])
+                    url += "?" + _query(name=form.cleaned_data["file"].name, **_estimate_of(form))
+                else:
+                    if not created:
+                        messages.info(request, f"These exact bytes are already version v{value.number}.")
+                    url = reverse("datasets:version", args=[slug, dataset.pk, value.number])
+                return _upload_done(request, url)
+        else:
+            error = " ".join(e for errors in form.errors.values() for e in errors)
+        if _wants_json(request):
+            return JsonResponse({"error": error}, status=400)
+    context = {"access": access, "project": access.project, "dataset": dataset, "form": form, "error": error}
+    return render(request, "datasets/upload.html", context, status=400 if error else 200)
+
+
+def _estimate_of(form) -> dict:
+    return {"target": form.cleaned_data["target"], "base_model": form.cleaned_data["base_model"].strip()}
+
+
+def _query(**params) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({k: v for k, v in params.items() if v})
+
+
+def _wants_json(request) -> bool:
+    return request.headers.get("X-Requested-With") == "XMLHttpRequest"
+
+
+def _upload_done(request, url: str):
+    if _wants_json(request):
+        return JsonResponse({"redirect": url})
+    return redirect(url)
+
+
+@require_http_methods(["GET", "POST"])
+def dataset_csv_mapping(request, slug: str, dataset_id: int, token: str):
+    access = get_project_access(request.user, slug)
+    access.require(access.can_upload_datasets)
+    dataset = dataset_for_project(access.project, dataset_id)
+    context = {"access": access, "project": access.project, "dataset": dataset}
+    try:
+        columns, sample = services.csv_header(dataset=dataset, token=token)
+    except services.DatasetInputError as exc:
+        messages.error(request, str(exc))
+        return redirect("datasets:upload", slug, dataset.pk)
+    form = CsvMappingForm(request.POST or None, columns=columns)
+    if request.method == "POST" and form.is_valid():
+        try:
+            version, _ = services.csv_convert(
+                dataset=dataset,
+                token=token,
+                user=request.user,
+                original_filename=request.GET.get("name", "upload.csv"),
+                target=request.GET.get("target", "openai"),
+                base_model=request.GET.get("base_model", ""),
+                **form.cleaned_data,
+            )
+        except services.DatasetInputError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("datasets:version", slug, dataset.pk, version.number)
+    context |= {"form": form, "columns": columns, "sample": sample, "filename": request.GET.get("name", "")}
+    return render(request, "datasets/csv_mapping.html", context, status=400 if form.errors else 200)
+
+
+def version_detail(request, slug: str, dataset_id: int, number: int):
+    access = get_project_access(request.user, slug)
+    dataset = dataset_for_project(access.project, dataset_id)
+    version = version_for_dataset(dataset, number)
+    context = {
+        "access": access,
+        "project": access.project,
+        "dataset": dataset,
+        "version": version,
+        "report": version.validation_report or {},
+        "split_form": SplitForm(),
+        "can_convert": dataset.kind in (DatasetKind.ALPACA, DatasetKind.COMPLETION),
+    }
+    target = request.htmx.target if request.htmx else None
+    if target == "version-status":
+        response = render(request, "datasets/version.html#status", context)
+        if version.is_settled:
+            response.status_code = HttpResponseStopPolling.status_code
+        return response
+    context["preview"] = version_preview(
+        version, page=_int(request.GET.get("page"), 1), query=request.GET.get("q", "")
+    )
+    if target == "preview":
+        return render(request, "datasets/version.html#preview", context)
+    return render(request, "datasets/version.html", context)
+
+
+def _int(value, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def version_download(request, slug: str, dataset_id: int, number: int):
+    access = get_project_access(request.user, slug)
+    version = version_for_dataset(dataset_for_project(access.project, dataset_id), number)
+    filename = f"{version.dataset.name}-v{version.number}.jsonl".replace(" ", "_")
+    return FileResponse(version.file.open("rb"), as_attachment=True, filename=filename)
+
+
+@require_POST
+def version_split(request, slug: str, dataset_id: int, number: int):
+    access = get_project_access(request.user, slug)
+    access.require(access.can_upload_datasets)
+    version = version_for_dataset(dataset_for_project(access.project, dataset_id), number)
+    form = SplitForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("datasets:version", slug, dataset_id, number)
+    try:
+        train, validation = services.dataset_version_split(
+            version=version,
+            validation_fraction=form.cleaned_data["validation_percent"] / 100,
+            seed=form.cleaned_data["seed"],
+            user=request.user,
+        )
+    except services.DatasetInputError as exc:
+        messages.error(request, str(exc))
+        return redirect("datasets:version", slug, dataset_id, number)
+    messages.success(request, f"Split into v{train.number} (training) and v{validation.number} (validation).")
+    return redirect("datasets:detail", slug, dataset_id)
+
+
+@require_POST
+def version_convert(request, slug: str, dataset_id: int, number: int):
+    access = get_project_access(request.user, slug)
+    access.require(access.can_upload_datasets)
+    version = version_for_dataset(dataset_for_project(access.project, dataset_id), number)
+    try:
+        converted = services.dataset_version_convert_to_chat(version=version, user=request.user)
+    except services.DatasetInputError as exc:
+        messages.error(request, str(exc))
+        return redirect("datasets:version", slug, dataset_id, number)
+    messages.success(request, f"Converted to chat as {converted.dataset.name} v{converted.number}.")
+    return redirect("datasets:version", slug, converted.dataset_id, converted.number)
+
+
+def dataset_diff(request, slug: str, dataset_id: int):
+    access = get_project_access(request.user, slug)
+    dataset = dataset_for_project(access.project, dataset_id)
+    old_number, new_number = _int(request.GET.get("old"), 0), _int(request.GET.get("new"), 0)
+    old, new = version_for_dataset(dataset, old_number), version_for_dataset(dataset, new_number)
+    context = {
+        "access": access,
+        "project": access.project,
+        "dataset": dataset,
+        "old": old,
+        "new": new,
+        "diff": versions_diff(old, new),
+    }
+    return render(request, "datasets/diff.html", context)
