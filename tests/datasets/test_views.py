@@ -195,9 +195,12 @@ def test_the_preview_pages_and_searches_examples(member_client, cast):
     )
     found = member_client.get(version_url(version), {"q": "answer 17"}).content.decode()
 
-    assert "Question 0" in first and "Question 9" in first and "Question 10" not in first
+    assert "Question 0" in first
+    assert "Question 9" in first
+    assert "Question 10" not in first
     assert 'class="bubble bubble-user"' in first
-    assert "Question 10" in second.content.decode() and "Question 20" not in second.content.decode()
+    assert "Question 10" in second.content.decode()
+    assert "Question 20" not in second.content.decode()
     assert "<h1>" not in second.content.decode()
     assert 'data-line="18"' in found
     assert "Question 3<" not in found
