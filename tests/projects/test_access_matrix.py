@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from finetune_portal.jobs.states import JobStatus
-from tests.factories import PASSWORD, make_dataset, make_job
+from tests.factories import PASSWORD, make_dataset, make_job, make_version
 
 ROLES = ("member", "ml_lead", "admin", "site_admin", "outsider")
 
@@ -21,6 +21,12 @@ MATRIX = {
     "site credentials": ("get", (403, 403, 403, 200, 403)),
     "datasets": ("get", (200, 200, 200, 200, 404)),
     "dataset detail": ("get", (200, 200, 200, 200, 404)),
+    "dataset new": ("get", (200, 200, 200, 200, 404)),
+    "dataset upload": ("get", (200, 200, 200, 200, 404)),
+    "dataset version": ("get", (200, 200, 200, 200, 404)),
+    "dataset version download": ("get", (200, 200, 200, 200, 404)),
+    "dataset diff": ("get", (200, 200, 200, 200, 404)),
+    "dataset version split": ("post", (302, 302, 302, 302, 404)),
     "jobs": ("get", (200, 200, 200, 200, 404)),
     "new job": ("get", (200, 200, 200, 200, 404)),
     "job detail": ("get", (200, 200, 200, 200, 404)),
@@ -32,6 +38,8 @@ MATRIX = {
 def page_request(name: str, cast):
     slug = cast.project.slug
     dataset = make_dataset(cast.project)
+    version = make_version(dataset)
+    version_args = [slug, dataset.pk, version.number]
     own_job = make_job(cast.project, created_by=cast.member, status=JobStatus.QUEUED)
     leads_job = make_job(cast.project, created_by=cast.ml_lead, status=JobStatus.QUEUED)
     return {
@@ -44,6 +52,12 @@ def page_request(name: str, cast):
         "site credentials": (reverse("credentials:site"), {}),
         "datasets": (reverse("datasets:list", args=[slug]), {}),
         "dataset detail": (reverse("datasets:detail", args=[slug, dataset.pk]), {}),
+        "dataset new": (reverse("datasets:new", args=[slug]), {}),
+        "dataset upload": (reverse("datasets:upload", args=[slug, dataset.pk]), {}),
+        "dataset version": (reverse("datasets:version", args=version_args), {}),
+        "dataset version download": (reverse("datasets:download", args=version_args), {}),
+        "dataset diff": (reverse("datasets:diff", args=[slug, dataset.pk]), {"old": 1, "new": 1}),
+        "dataset version split": (reverse("datasets:split", args=version_args), {"validation_percent": 50}),
         "jobs": (reverse("jobs:list", args=[slug]), {}),
         "new job": (reverse("jobs:new", args=[slug]), {}),
         "job detail": (reverse("jobs:detail", args=[slug, own_job.pk]), {}),
