@@ -16,7 +16,7 @@ from finetune_portal.datasets.tokenizers import TokenCounter, TokenizerSpec
 from tests.datasets.samples import lines_of
 from tests.factories import make_dataset
 
-FILE_BYTES = 48 * 1024 * 1024
+FILE_BYTES = 60 * 1024 * 1024
 CSRF_TOKEN = "k" * 32
 BOUNDARY = "----datasetuploadboundary"
 
