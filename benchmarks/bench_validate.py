@@ -23,20 +23,60 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-WORDS = (
-    "account balance transfer card fee interest loan mortgage branch online app login password statement "
-    "deposit withdrawal overdraft savings credit debit limit payment refund charge support wait queue "
-    "helpful slow quick friendly rude clear confusing secure fraud alert notification mobile cheque"
-).split()
+WORDS = [
+    "account",
+    "balance",
+    "transfer",
+    "card",
+    "fee",
+    "interest",
+    "loan",
+    "mortgage",
+    "branch",
+    "online",
+    "app",
+    "login",
+    "password",
+    "statement",
+    "deposit",
+    "withdrawal",
+    "overdraft",
+    "savings",
+    "credit",
+    "debit",
+    "limit",
+    "payment",
+    "refund",
+    "charge",
+    "support",
+    "wait",
+    "queue",
+    "helpful",
+    "slow",
+    "quick",
+    "friendly",
+    "rude",
+    "clear",
+    "confusing",
+    "secure",
+    "fraud",
+    "alert",
+    "notification",
+    "mobile",
+    "cheque",
+]
 LABELS = ("positive", "negative", "neutral")
 
 
 def generate(path: Path, megabytes: int, seed: int = 7) -> int:
     """Write varied chat examples until the file reaches `megabytes`; return the example count."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data
     target = megabytes * 1024 * 1024
     written = examples = 0
-    system = {"role": "system", "content": "You classify customer reviews of a retail bank and explain briefly."}
+    system = {
+        "role": "system",
+        "content": "You classify customer reviews of a retail bank and explain briefly.",
+    }
     with open(path, "w", encoding="utf-8") as handle:
         batch = []
         while written < target:
@@ -91,7 +131,7 @@ def reference_validate(path: str) -> dict:
 
 def run_child(mode: str, path: str, workers: int) -> dict:
     """Run one validator in a fresh process so its peak RSS is its own."""
-    output = subprocess.run(
+    output = subprocess.run(  # noqa: S603 - runs this very script
         [sys.executable, __file__, "--child", mode, "--path", path, "--workers", str(workers)],
         check=True,
         capture_output=True,
@@ -148,7 +188,9 @@ def main() -> None:
         started = time.perf_counter()
         examples = generate(path, args.mb)
         size_mb = path.stat().st_size / (1024 * 1024)
-        print(f"generated {size_mb:.0f} MB, {examples:,} chat examples in {time.perf_counter() - started:.0f} s")
+        print(
+            f"generated {size_mb:.0f} MB, {examples:,} chat examples in {time.perf_counter() - started:.0f} s"
+        )
 
         ours = run_child("streaming", str(path), args.workers)
         print(
