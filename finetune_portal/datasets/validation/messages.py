@@ -25,6 +25,8 @@ TOKENS_PER_IMAGE = 85
 TOKENS_PER_MESSAGE = 4
 TOKENS_PER_CONVERSATION = 3
 LABEL_MAX_CHARS = 40
+# Roles whose messages need nothing beyond a role and content (tool needs tool_call_id, function a name).
+_PLAIN_ROLES = frozenset({"system", "developer", "user", "assistant"})
 
 
 class MessageTally:
@@ -60,6 +62,23 @@ def check_messages(
         errors.append(f'"{where}" is empty.')
         return tally
     for index, message in enumerate(messages):
+        # Fast path for the plain message that makes up most datasets: only a role and non-empty text.
+        if type(message) is dict and len(message) == 2:
+            role = message.get("role")
+            content = message.get("content")
+            if type(content) is str and content and role in _PLAIN_ROLES and role in roles:
+                tally.fixed += TOKENS_PER_MESSAGE
+                tally.last_role = role
+                if role == "assistant":
+                    answer_texts.append(content)
+                    tally.assistants += 1
+                    tally.assistant_to_learn += 1
+                    tally.last_answer = content
+                else:
+                    texts.append(content)
+                    if role == "system":
+                        tally.system = True
+                continue
         at = f"{where}[{index}]"
         if not isinstance(message, dict):
             errors.append(f"{at} must be an object with a role and content.")
