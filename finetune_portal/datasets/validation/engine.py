@@ -9,6 +9,7 @@ so line numbers, the first errors and the progress reports are the same however 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,6 +21,8 @@ import orjson
 
 from finetune_portal.datasets.tokenizers import TokenCounter, TokenizerSpec
 from finetune_portal.datasets.validation.kinds import CHECKERS, kind_mismatch
+
+logger = logging.getLogger(__name__)
 
 MAX_ERRORS_IN_FULL = 100
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -333,9 +336,14 @@ def run_ranges(
         for start, end in split_ranges(path, size, chunk_bytes)
     ]
     if workers > 1 and len(jobs) > 1:
-        # fork: workers inherit the loaded modules instead of importing Django again.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
-            yield from pool.map(scan_range, jobs)
-    else:
-        for job in jobs:
-            yield scan_range(job)
+        # fork: workers inherit the loaded modules and tokenizer instead of loading them again.
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("fork")) as pool:
+            try:
+                results = pool.map(scan_range, jobs)  # submits every range, starting the processes
+            except (AssertionError, OSError) as exc:  # e.g. inside a daemonic worker process
+                logger.warning("Validating in one process; cannot start worker processes here (%s).", exc)
+            else:
+                yield from results
+                return
+    for job in jobs:
+        yield scan_range(job)
