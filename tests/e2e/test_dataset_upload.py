@@ -124,3 +124,42 @@ def test_the_dataset_pages_render_for_a_member(page, cast, log_in, screenshot, e
     page.goto(f"/p/{cast.project.slug}/datasets/{dataset.pk}/csv/{token}/?name=reviews.csv")
     expect(page.locator("#csv-sample")).to_contain_text("Card blocked again 0")
     screenshot("dataset-csv-mapping")
+
+
+def test_a_file_dropped_on_the_page_is_uploaded(page, cast, log_in, eager_celery):
+    dataset = make_dataset(cast.project, name="Dropped reviews")
+    content = lines_of([chat(user=f"Dropped review {i}", answer="neutral") for i in range(12)]).decode()
+
+    log_in(cast.member)
+    page.goto(f"/p/{cast.project.slug}/datasets/{dataset.pk}/upload/")
+    page.evaluate(
+        """(text) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([text], "dropped.jsonl", {type: "application/jsonl"}));
+            const zone = document.getElementById("drop-zone");
+            zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true}));
+            zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true}));
+        }""",
+        content,
+    )
+    expect(page.locator("#chosen-file")).to_contain_text("dropped.jsonl")
+    page.get_by_role("button", name="Upload", exact=True).click()
+
+    page.wait_for_url("**/v/1/")
+    expect(page.locator("#verdict")).to_contain_text("12 chat examples, ready to train on.")
+    assert DatasetVersion.objects.get(dataset=dataset).original_filename == "dropped.jsonl"
+
+
+def test_a_wrong_file_type_is_refused_on_the_page(page, cast, log_in, tmp_path):
+    dataset = make_dataset(cast.project, name="Spreadsheets")
+    path = tmp_path / "reviews.xlsx"
+    path.write_bytes(b"PK\x03\x04 not a dataset")
+
+    log_in(cast.member)
+    page.goto(f"/p/{cast.project.slug}/datasets/{dataset.pk}/upload/")
+    page.set_input_files("input[type=file]", str(path))
+    page.get_by_role("button", name="Upload", exact=True).click()
+
+    expect(page.locator("#upload-error")).to_contain_text("reviews.xlsx is not a .jsonl or .csv file")
+    expect(page.get_by_role("button", name="Upload", exact=True)).to_be_enabled()
+    assert not DatasetVersion.objects.exists()
