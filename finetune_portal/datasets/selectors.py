@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 
 import orjson
@@ -121,8 +122,6 @@ def version_preview(version: DatasetVersion, *, page: int = 1, query: str = "") 
     examples: list[PreviewExample] = []
     has_next = False
     with local_copy(version) as path:
-        import os
-
         line_no = 0
         for raw in iter_lines(path, 0, os.path.getsize(path)):
             line_no += 1
