@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from finetune_portal.jobs.services import checkpoint_record, job_event_record, metric_points_record
+from tests.factories import PASSWORD, make_dataset, make_job, make_version
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def member_client(client, cast):
+    client.login(username=cast.member.username, password=PASSWORD)
+    return client
+
+
+def metrics_url(job, **query):
+    url = reverse("jobs:metrics", args=[job.project.slug, job.pk])
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+class TestLivePoll:
+    def test_it_sends_only_points_after_the_step_asked(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        metric_points_record(job=job, points=[{"step": s, "train_loss": 1.0 / s} for s in range(1, 6)])
+
+        data = member_client.get(metrics_url(job, after_step=3)).json()
+
+        assert data["series"]["train_loss"] == [[4, 5], [0.25, 0.2]]
+        assert data["last_step"] == 5
+        assert data["final"] is False
+
+    def test_nothing_new_keeps_the_step_and_keeps_polling(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        metric_points_record(job=job, points=[{"step": 7, "train_loss": 0.3}])
+
+        response = member_client.get(metrics_url(job, after_step=7))
+
+        assert response.status_code == 200
+        assert response.json() == {
+            "series": {},
+            "last_step": 7,
+            "downsampled": False,
+            "status": "running",
+            "final": False,
+            "has_more": False,
+        }
+
+    def test_a_final_job_answers_286_with_its_last_points(self, member_client, cast):
+        job = make_job(cast.project, status="succeeded")
+        metric_points_record(job=job, points=[{"step": 1, "train_loss": 0.9}, {"step": 2, "train_loss": 0.8}])
+
+        response = member_client.get(metrics_url(job, after_step=1))
+
+        assert response.status_code == 286
+        assert response.json()["series"]["train_loss"] == [[2], [0.8]]
+        assert response.json()["final"] is True
+
+    def test_the_full_view_brings_checkpoints_and_epoch_length(self, member_client, cast):
+        job = make_job(cast.project, status="running", hyperparameters={"n_epochs": 2})
+        metric_points_record(
+            job=job, points=[{"step": s, "train_loss": 1.0, "total_steps": 40} for s in range(1, 11)]
+        )
+        checkpoint_record(job=job, step=5)
+
+        data = member_client.get(metrics_url(job)).json()
+
+        assert data["checkpoints"] == [5]
+        assert data["steps_per_epoch"] == 20
+        assert len(data["series"]["train_loss"][0]) == 10
+
+    def test_a_zoom_range_is_answered(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        metric_points_record(job=job, points=[{"step": s, "train_loss": 1.0} for s in range(1, 101)])
+
+        data = member_client.get(metrics_url(job, **{"from": 20, "to": 30})).json()
+
+        assert data["series"]["train_loss"][0] == list(range(20, 31))
+
+    def test_a_step_that_is_not_a_number_is_a_404_not_a_500(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        assert member_client.get(metrics_url(job, after_step="abc")).status_code == 404
+
+    def test_another_projects_job_is_a_404(self, member_client, cast):
+        foreign = make_job(cast.other_project, status="running")
+        metric_points_record(job=foreign, points=[{"step": 1, "train_loss": 0.123456}])
+        url = reverse("jobs:metrics", args=[cast.project.slug, foreign.pk]) + "?after_step="
+        response = member_client.get(url)
+        assert response.status_code == 404
+        assert b"0.123456" not in response.content
+
+
+class TestJobPage:
+    def test_the_page_shows_settings_links_and_the_chart(self, member_client, cast):
+        version = make_version(make_dataset(cast.project, name="reviews"))
+        job = make_job(
+            cast.project,
+            name="sentiment",
+            created_by=cast.member,
+            status="running",
+            training_version=version,
+            trained_tokens=123456,
+            hyperparameters={"n_epochs": 3, "learning_rate_multiplier": 1.8},
+        )
+
+        content = member_client.get(reverse("jobs:detail", args=[cast.project.slug, job.pk])).content.decode()
+
+        assert 'id="loss-chart"' in content
+        assert reverse("datasets:detail", args=[cast.project.slug, version.dataset_id]) in content
+        assert "learning_rate_multiplier" in content
+        assert "123,456" in content
+        assert "Cancel job" in content
+        assert 'hx-trigger="every 2s"' in content
+
+    def test_the_events_fragment_is_newest_first_and_stops_when_final(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        job_event_record(job=job, message="first event")
+        job_event_record(job=job, message="second event")
+        url = reverse("jobs:detail", args=[cast.project.slug, job.pk]) + "?part=events"
+
+        running = member_client.get(url, headers={"HX-Request": "true"})
+        job.status = "succeeded"
+        job.save()
+        final = member_client.get(url, headers={"HX-Request": "true"})
+
+        body = running.content.decode()
+        assert running.status_code == 200
+        assert "<html" not in body
+        assert body.index("second event") < body.index("first event")
+        assert final.status_code == 286
+        assert "hx-trigger" not in final.content.decode()
+
+    def test_the_status_fragment_shows_the_timeline_and_stops_when_final(self, member_client, cast):
+        from finetune_portal.jobs.services import job_transition
+
+        job = make_job(cast.project, status="running", created_by=cast.member)
+        job_transition(job=job, to="succeeded", reason="Done at the provider")
+        url = reverse("jobs:detail", args=[cast.project.slug, job.pk]) + "?part=status"
+
+        response = member_client.get(url, headers={"HX-Request": "true"})
+
+        assert response.status_code == 286
+        assert "Done at the provider" in response.content.decode()
+        assert "Cancel job" not in response.content.decode()
+
+    def test_without_htmx_the_part_parameter_gives_the_whole_page(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        url = reverse("jobs:detail", args=[cast.project.slug, job.pk]) + "?part=events"
+        assert "<html" in member_client.get(url).content.decode()
+
+
+class TestRunsList:
+    def test_fifty_per_page(self, member_client, cast):
+        for i in range(53):
+            make_job(cast.project, name=f"run-{i:02d}")
+        url = reverse("jobs:list", args=[cast.project.slug])
+
+        first = member_client.get(url).content.decode()
+        second = member_client.get(url + "?page=2").content.decode()
+
+        assert first.count('type="checkbox" name="run"') == 50
+        assert second.count('type="checkbox" name="run"') == 3
+        assert "Page 2 of 2" in second
+
+    def test_filters_are_kept_across_pages(self, member_client, cast):
+        for i in range(51):
+            make_job(cast.project, name=f"run-{i:02d}", status="running")
+        content = member_client.get(
+            reverse("jobs:list", args=[cast.project.slug]) + "?status=running"
+        ).content
+        assert b"status=running&amp;page=2" in content
+
+
+class TestComparePage:
+    def test_it_shows_runs_and_highlights_differences(self, member_client, cast):
+        a = make_job(cast.project, name="alpha", hyperparameters={"n_epochs": 3, "batch_size": 8})
+        b = make_job(cast.project, name="beta", provider="local_peft", hyperparameters={"n_epochs": 3})
+        url = reverse("jobs:compare", args=[cast.project.slug]) + f"?ids={a.pk},{b.pk}"
+
+        content = member_client.get(url).content.decode()
+
+        assert "alpha" in content
+        assert "beta" in content
+        assert 'data-differs="true"><th scope="row">batch_size' in content
+        assert 'data-differs="false"><th scope="row">n_epochs' in content
+        assert "Local GPU (PEFT):" in content
+
+    def test_a_run_of_another_project_is_a_404(self, member_client, cast):
+        mine = make_job(cast.project)
+        theirs = make_job(cast.other_project, name="secret-run")
+        url = reverse("jobs:compare", args=[cast.project.slug]) + f"?ids={mine.pk},{theirs.pk}"
+        response = member_client.get(url)
+        assert response.status_code == 404
+        assert b"secret-run" not in response.content
+
+    def test_one_run_is_sent_back_to_the_list_with_a_message(self, member_client, cast):
+        mine = make_job(cast.project)
+        url = reverse("jobs:compare", args=[cast.project.slug]) + f"?ids={mine.pk}"
+        response = member_client.get(url, follow=True)
+        assert response.redirect_chain[-1][0] == reverse("jobs:list", args=[cast.project.slug])
+        assert "Pick 2 to 10 runs" in response.content.decode()
+
+    def test_csv_export(self, member_client, cast):
+        a = make_job(cast.project, name="alpha")
+        b = make_job(cast.project, name="beta")
+        metric_points_record(job=a, points=[{"step": 3, "train_loss": 0.25}])
+        url = reverse("jobs:compare", args=[cast.project.slug]) + f"?ids={a.pk},{b.pk}&format=csv"
+
+        response = member_client.get(url)
+
+        assert response["Content-Type"].startswith("text/csv")
+        assert "attachment" in response["Content-Disposition"]
+        rows = {row[0]: row[1:] for row in csv.reader(io.StringIO(response.content.decode()))}
+        assert rows["final train loss"] == ["0.25", ""]
