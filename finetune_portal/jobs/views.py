@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
@@ -128,6 +130,10 @@ def job_metrics(request, slug: str, job_id: int):
 def job_compare(request, slug: str):
     """Two to ten runs side by side at a URL that can be shared; ``?format=csv`` downloads the table."""
     access = get_project_access(request.user, slug)
+    if not request.GET.get("ids") and request.GET.getlist("run"):
+        # The list's checkboxes without JavaScript: send the browser to the shareable ?ids= URL.
+        query = urlencode({"ids": ",".join(request.GET.getlist("run"))}, safe=",")
+        return redirect(f"{reverse('jobs:compare', args=[slug])}?{query}")
     try:
         ids = parse_run_ids(request.GET.get("ids"))
     except RunSelectionError as exc:

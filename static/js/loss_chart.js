@@ -144,7 +144,7 @@
       scales: { x: { time: false }, y: { distr: self.settings.log ? 3 : 1 } },
       axes: [
         { label: self.settings.x === "epoch" ? "epoch" : "step", stroke: "#6b7280", grid: { stroke: "#e5e7eb" } },
-        { stroke: "#6b7280", grid: { stroke: "#e5e7eb" }, size: 60, values: function (u, vals) { return vals.map(fmt); } },
+        { stroke: "#6b7280", grid: { stroke: "#e5e7eb" }, size: 56 },
       ],
       series: self.series(),
       hooks: {
@@ -155,6 +155,23 @@
     };
     self.plot = new uPlot(opts, self.table(), self.el);
     self.el.uplot = self.plot;
+    self.drawLegend();
+  };
+
+  Chart.prototype.drawLegend = function () {
+    var box = this.options.legend;
+    if (!box) return;
+    box.textContent = "";
+    this.lines.forEach(function (line) {
+      var item = document.createElement("span");
+      item.className = "chart-key";
+      var swatch = document.createElement("span");
+      swatch.className = line.dash ? "key-line dashed" : "key-line";
+      swatch.style.borderColor = line.colour;
+      item.appendChild(swatch);
+      item.appendChild(document.createTextNode(line.label));
+      box.appendChild(item);
+    });
   };
 
   /* New data without losing the reader's zoom. */
@@ -246,6 +263,13 @@
     if (onChange) onChange();
   }
 
+  function legend(el) {
+    var box = document.createElement("div");
+    box.className = "chart-legend small";
+    el.insertAdjacentElement("afterend", box);
+    return box;
+  }
+
   function readout(el) {
     var box = document.createElement("p");
     box.className = "chart-readout small";
@@ -266,6 +290,7 @@
     var zoomTimer = null, lastRange = "";
     var chart = new Chart(el, {
       readout: readout(el),
+      legend: legend(el),
       onZoom: function (from, to) {
         var key = from + ":" + to;
         if (key === lastRange) return;
@@ -374,7 +399,7 @@
 
   function mountCompare(el, runs) {
     var card = el.closest(".chart-card");
-    var chart = new Chart(el, { readout: readout(el) });
+    var chart = new Chart(el, { readout: readout(el), legend: legend(el) });
     var show = card.querySelector('[data-control="lines"]');
 
     function redraw() {

@@ -216,3 +216,10 @@ class TestComparePage:
         assert "attachment" in response["Content-Disposition"]
         rows = {row[0]: row[1:] for row in csv.reader(io.StringIO(response.content.decode()))}
         assert rows["final train loss"] == ["0.25", ""]
+
+
+def test_ticked_boxes_without_javascript_land_on_the_shareable_url(member_client, cast):
+    url = reverse("jobs:compare", args=[cast.project.slug]) + "?run=4&run=9"
+    response = member_client.get(url)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("jobs:compare", args=[cast.project.slug]) + "?ids=4,9"
