@@ -17,10 +17,10 @@ from finetune_portal.jobs.selectors import (
     checkpoint_steps,
     job_for_project,
     job_progress,
-    job_status_for_poll,
+    job_status_for_viewer,
     jobs_for_project,
+    metric_points_full_view,
     metric_points_in_range,
-    metric_points_overview,
     metric_points_since,
 )
 from finetune_portal.jobs.services import job_cancel, job_launch
@@ -97,8 +97,7 @@ def job_metrics(request, slug: str, job_id: int):
     are its last points). ``?from=A&to=B``: the points in that step range for a zoomed view. Neither:
     the whole run, downsampled.
     """
-    access = get_project_access(request.user, slug)
-    _, status = job_status_for_poll(access.project, job_id)
+    status = job_status_for_viewer(request.user, slug, job_id)
     final = JobStatus(status).is_final
     after_step = _int_param(request, "after_step")
     if "after_step" in request.GET:
@@ -113,8 +112,8 @@ def job_metrics(request, slug: str, job_id: int):
     if from_step is not None and to_step is not None:
         points = metric_points_in_range(job_id, from_step=from_step, to_step=to_step)
         return JsonResponse({**points.as_json(), "from": from_step, "to": to_step})
-    job = job_for_project(access.project, job_id)
-    points = metric_points_overview(job_id)
+    job = job_for_project(get_project_access(request.user, slug).project, job_id)
+    points = metric_points_full_view(job)
     return JsonResponse(
         {
             **points.as_json(),

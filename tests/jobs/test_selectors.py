@@ -310,3 +310,50 @@ def test_checkpoints_are_listed_by_step(cast):
     checkpoint_record(job=job, step=200)
     checkpoint_record(job=job, step=100)
     assert checkpoint_steps(job.pk) == [100, 200]
+
+
+class TestCachedFullView:
+    @pytest.fixture(autouse=True)
+    def _empty_cache(self):
+        from django.core.cache import cache
+
+        cache.clear()
+        yield
+        cache.clear()
+
+    @pytest.mark.django_db
+    def test_new_points_are_added_to_the_cached_view_within_the_cap(self, cast):
+        from finetune_portal.jobs.selectors import metric_points_full_view
+
+        job = make_job(cast.project, status="running")
+        record_steps(job, range(1, 3001))
+        first = metric_points_full_view(job, cap=400)
+        record_steps(job, range(3001, 3101))
+        metric_points_record(job=job, points=[{"step": 3101, "train_loss": 99.0}])
+
+        with CaptureQueriesContext(connection) as queries:
+            updated = metric_points_full_view(job, cap=400)
+
+        xs, ys = updated.series["train_loss"]
+        assert len(first.series["train_loss"][0]) <= 400
+        assert len(xs) <= 400
+        assert xs[0] == 1
+        assert xs[-1] == 3101
+        assert 99.0 in ys
+        assert updated.last_step == 3101
+        # One count and one read of the new points; the 3,000 older ones are not read again.
+        assert len(queries) == 2
+        assert '"step" > 3000' in queries.captured_queries[1]["sql"]
+
+    @pytest.mark.django_db
+    def test_an_older_step_stored_late_rebuilds_the_view(self, cast):
+        from finetune_portal.jobs.selectors import metric_points_full_view
+
+        job = make_job(cast.project, status="running")
+        record_steps(job, range(10, 21))
+        metric_points_full_view(job)
+        metric_points_record(job=job, points=[{"step": 3, "train_loss": 7.0}])
+
+        view = metric_points_full_view(job)
+
+        assert view.series["train_loss"][0] == [3, *range(10, 21)]

@@ -1,0 +1,347 @@
+"""Load on the live job page: many viewers polling one long job, and the full downsampled view.
+
+Builds its own data (one job of 100,000 metric points and one of 1,000) in the database DATABASE_URL
+names, starts gunicorn on a loopback port and lets N simulated viewers poll the metrics endpoint the
+way the job page does: every 1.5 s, asking for the points after the last step they hold. A writer
+appends one point every 5 s, like a worker, so most polls find nothing new and some find one point.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/charts_bench python benchmarks/bench_live.py
+
+Without DATABASE_URL it uses a throwaway SQLite file under var/ (say so when quoting figures: the
+target is PostgreSQL). Environment knobs: BENCH_VIEWERS="50,200,500", BENCH_SECONDS=12,
+BENCH_WORKERS=2, BENCH_THREADS=8, BENCH_POINTS=100000.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finetune_portal.settings")
+USING_DEFAULT_DB = "DATABASE_URL" not in os.environ
+if USING_DEFAULT_DB:
+    (ROOT / "var").mkdir(exist_ok=True)
+    os.environ["DATABASE_URL"] = f"sqlite:///{ROOT / 'var' / 'bench_live.sqlite3'}"
+
+VIEWER_COUNTS = [int(n) for n in os.environ.get("BENCH_VIEWERS", "50,200,500").split(",")]
+SECONDS_PER_RUN = float(os.environ.get("BENCH_SECONDS", "12"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+THREADS = int(os.environ.get("BENCH_THREADS", "8"))
+LONG_JOB_POINTS = int(os.environ.get("BENCH_POINTS", "100000"))
+SHORT_JOB_POINTS = 1000
+POLL_INTERVAL = 1.5  # the job page's POLL_MS
+# A provider reports a step every few seconds; most polls therefore find nothing new.
+WRITE_INTERVAL = 5.0
+SLUG = "bench-live"
+
+
+def setup_data() -> dict:
+    import django
+
+    django.setup()
+    import math
+
+    from django.core.management import call_command
+    from django.test import Client
+
+    from finetune_portal.jobs.models import MetricPoint
+    from finetune_portal.projects.models import Membership, Project, Role
+    from tests.factories import make_job, make_user
+
+    call_command("migrate", verbosity=0)
+    Project.objects.filter(slug=SLUG).delete()
+    project = Project.objects.create(name="Bench live", slug=SLUG)
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.filter(username="bench-viewer").delete()
+    user = make_user("bench-viewer")
+    Membership.objects.create(project=project, user=user, role=Role.MEMBER)
+
+    def job_with(points: int):
+        job = make_job(project, created_by=user, status="running", name=f"{points} points")
+        rows = []
+        for step in range(1, points + 1):
+            rows.append(
+                MetricPoint(
+                    job_id=job.pk,
+                    step=step,
+                    train_loss=2 * math.exp(-step / (points / 4)) + 0.3 + 0.05 * math.sin(step),
+                    train_mean_token_accuracy=0.6 + 0.3 * step / points,
+                    valid_loss=(2 * math.exp(-step / (points / 4)) + 0.35) if step % 50 == 0 else None,
+                    extra={"total_steps": points * 2},
+                )
+            )
+            if len(rows) == 5000:
+                MetricPoint.objects.bulk_create(rows)
+                rows = []
+        MetricPoint.objects.bulk_create(rows)
+        return job
+
+    started = time.perf_counter()
+    long_job = job_with(LONG_JOB_POINTS)
+    short_job = job_with(SHORT_JOB_POINTS)
+    took = time.perf_counter() - started
+    print(f"data: {LONG_JOB_POINTS:,} + {SHORT_JOB_POINTS:,} points written in {took:.1f}s")
+
+    client = Client()
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    return {"long": long_job.pk, "short": short_job.pk, "session": session}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(port: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "CONN_MAX_AGE": "60",  # a pooled connection per thread, as a deployment would keep
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "PYTHONWARNINGS": "ignore::UserWarning",  # whitenoise: no collected static files, none needed here
+    }
+    command = [
+        str(Path(sys.executable).with_name("gunicorn")),
+        "finetune_portal.wsgi:application",
+        f"--bind=127.0.0.1:{port}",
+        f"--workers={WORKERS}",
+        "--worker-class=gthread",
+        f"--threads={THREADS}",
+        "--keep-alive=30",
+        "--log-level=warning",
+    ]
+    server = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection, like a browser tab's."""
+
+    def __init__(self, port: int, session: str):
+        self.port, self.session = port, session
+        self.reader = self.writer = None
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sessionid={self.session}\r\n"
+            "Accept: application/json\r\nConnection: keep-alive\r\n\r\n"
+        )
+        self.writer.write(request.encode())
+        await self.writer.drain()
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        body = await self.reader.readexactly(int(headers.get("content-length", 0)))
+        if headers.get("connection", "").lower() == "close":
+            self.writer.close()
+            self.reader = self.writer = None
+        return status, body
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def metrics_path(job_id: int, query: str) -> str:
+    return f"/p/{SLUG}/jobs/{job_id}/metrics/?{query}"
+
+
+async def viewers(port: int, session: str, job_id: int, start_step: int, count: int, seconds: float):
+    import json
+
+    latencies: list[float] = []
+    errors = 0
+    new_points = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def viewer():
+        nonlocal errors, new_points
+        connection = Connection(port, session)
+        last_step = start_step
+        await asyncio.sleep(random.uniform(0, POLL_INTERVAL))  # noqa: S311 - spread the tabs
+        try:
+            while time.perf_counter() < stop_at:
+                began = time.perf_counter()
+                try:
+                    status, body = await connection.get(metrics_path(job_id, f"after_step={last_step}"))
+                except (OSError, asyncio.IncompleteReadError):
+                    errors += 1
+                    connection = Connection(port, session)
+                    await asyncio.sleep(POLL_INTERVAL)
+                    continue
+                latencies.append(time.perf_counter() - began)
+                if status != 200:
+                    errors += 1
+                else:
+                    payload = json.loads(body)
+                    if payload["series"]:
+                        new_points += 1
+                    last_step = payload["last_step"] or last_step
+                await asyncio.sleep(max(0.0, POLL_INTERVAL - (time.perf_counter() - began)))
+        finally:
+            connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(viewer() for _ in range(count)))
+    return latencies, errors, new_points, time.perf_counter() - started
+
+
+def start_writer(job_id: int, first_step: int, stop: threading.Event) -> threading.Thread:
+    """Append a point every WRITE_INTERVAL seconds, the way a worker records a provider's metrics."""
+
+    def write():
+        from django.db import connection
+
+        from finetune_portal.jobs.models import FineTuningJob
+        from finetune_portal.jobs.services import metric_points_record
+
+        job = FineTuningJob.objects.get(pk=job_id)
+        step = first_step
+        while not stop.wait(WRITE_INTERVAL):
+            step += 1
+            metric_points_record(job=job, points=[{"step": step, "train_loss": 0.3}])
+        connection.close()
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    return thread
+
+
+async def sequential(port: int, session: str, path: str, times: int) -> list[float]:
+    connection = Connection(port, session)
+    latencies = []
+    for _ in range(times):
+        began = time.perf_counter()
+        status, _ = await connection.get(path)
+        latencies.append(time.perf_counter() - began)
+        if status != 200:
+            raise SystemExit(f"{path} answered {status}")
+    connection.close()
+    return latencies
+
+
+def full_view_timings(job_id: int) -> list[tuple[str, list[float]]]:
+    """Building the full view from nothing (query, downsampling, JSON), as on a cold cache."""
+    import json
+
+    from finetune_portal.jobs.selectors import metric_points_overview
+
+    cold = []
+    for _ in range(5):
+        began = time.perf_counter()
+        json.dumps(metric_points_overview(job_id).as_json())
+        cold.append(time.perf_counter() - began)
+    return [(f"built from all {LONG_JOB_POINTS:,} points (cold cache, in process)", cold)]
+
+
+def last_step(job_id: int) -> int:
+    from finetune_portal.jobs.models import MetricPoint
+
+    return MetricPoint.objects.filter(job_id=job_id).order_by("-step").values_list("step", flat=True)[0]
+
+
+def metric_points_record_step(job_id: int, step: int) -> None:
+    from finetune_portal.jobs.models import FineTuningJob
+    from finetune_portal.jobs.services import metric_points_record
+
+    metric_points_record(job=FineTuningJob.objects.get(pk=job_id), points=[{"step": step, "train_loss": 0.3}])
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:7.1f}"
+
+
+def main() -> None:
+    data = setup_data()
+    from django.db import connection as db
+
+    note = " (default SQLite file; the target is PostgreSQL)" if USING_DEFAULT_DB else ""
+    print(f"database: {db.vendor}{note}")
+    print(f"server: gunicorn, {WORKERS} workers x {THREADS} threads, loopback; cores: {os.cpu_count()}")
+    port = free_port()
+    server = start_server(port)
+    try:
+        # Warm up every worker's connections and templates.
+        asyncio.run(
+            sequential(port, data["session"], metrics_path(data["long"], f"after_step={LONG_JOB_POINTS}"), 20)
+        )
+
+        print("\nPoll cost against job length (one viewer, 300 'nothing new' polls):")
+        for label, job_id, last in (
+            (f"{SHORT_JOB_POINTS:,} points", data["short"], SHORT_JOB_POINTS),
+            (f"{LONG_JOB_POINTS:,} points", data["long"], LONG_JOB_POINTS),
+        ):
+            path = metrics_path(job_id, f"after_step={last}")
+            lat = asyncio.run(sequential(port, data["session"], path, 300))
+            print(f"  {label:>15}: p50 {ms(percentile(lat, 0.5))} ms  p95 {ms(percentile(lat, 0.95))} ms")
+
+        print("\nFull view, downsampled to <= 2,000 points per series:")
+        for label, seconds in full_view_timings(data["long"]):
+            print(f"  {label}: p50 {ms(statistics.median(seconds))} ms  max {ms(max(seconds))} ms")
+        lat = []
+        for extra_step in range(1, 11):
+            # The job grows between views, as it does while people open the page during a run.
+            metric_points_record_step(data["long"], LONG_JOB_POINTS + extra_step)
+            lat += asyncio.run(sequential(port, data["session"], metrics_path(data["long"], ""), 1))
+        print(
+            f"  over HTTP while the job grows (cached view + new points): p50 {ms(statistics.median(lat))} ms"
+            f"  max {ms(max(lat))} ms   (target < 300 ms)"
+        )
+
+        print(
+            f"\nViewers polling every {POLL_INTERVAL}s for {SECONDS_PER_RUN:.0f}s,"
+            f" a writer adds 1 point every {WRITE_INTERVAL:.0f}s:"
+        )
+        print("      N   requests   req/s    p50 ms   p95 ms   p99 ms  errors  polls with new points")
+        step = last_step(data["long"])
+        for count in VIEWER_COUNTS:
+            stop = threading.Event()
+            writer = start_writer(data["long"], step, stop)
+            lat, errors, with_new, elapsed = asyncio.run(
+                viewers(port, data["session"], data["long"], step, count, SECONDS_PER_RUN)
+            )
+            stop.set()
+            writer.join()
+            step = last_step(data["long"])
+            print(
+                f"  {count:5d}  {len(lat):9d}  {len(lat) / elapsed:6.1f}  {ms(percentile(lat, 0.5))}  "
+                f"{ms(percentile(lat, 0.95))}  {ms(percentile(lat, 0.99))}  {errors:6d}  {with_new:6d}"
+            )
+        print("\ntarget: p95 < 50 ms for 'nothing new' polls; figures depend on what else the machine runs.")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
