@@ -18,7 +18,7 @@ from finetune_portal.jobs.selectors import (
     checkpoint_steps,
     job_progress,
     jobs_for_project,
-    metric_points_overview,
+    metric_points_full_view,
 )
 
 MIN_RUNS = 2
@@ -143,8 +143,7 @@ def run_summary(job: FineTuningJob, colour: str) -> RunSummary:
 
 def run_curves(summary: RunSummary) -> dict[str, Any]:
     """One run's downsampled train and validation curves for the overlaid chart."""
-    names = ["train_loss"] + ([summary.valid_metric] if summary.valid_metric else [])
-    curves = metric_points_overview(summary.job.pk, names=names)
+    curves = metric_points_full_view(summary.job)
     series = {}
     if curves.series.get("train_loss", ([], []))[0]:
         series["train"] = list(curves.series["train_loss"])

@@ -108,6 +108,10 @@ def test_the_chart_gains_new_points_without_a_reload(page, cast, log_in, screens
     expect(page.locator(".chart-readout")).to_contain_text("Train loss")
     page.locator('[data-control="x"]').select_option("step")
     page.get_by_role("switch", name="Log scale").uncheck()
+    page.get_by_role("link", name="Token accuracy").click()
+    expect(page.locator(".chart-legend")).to_contain_text("Validation token accuracy")
+    page.get_by_role("link", name="Loss", exact=True).click()
+    expect(page.locator(".chart-legend")).to_contain_text("Full validation loss")
     screenshot("job-page-running")
 
 
