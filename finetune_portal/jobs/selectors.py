@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, F, FloatField, Max, Min, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, F, FloatField, Max, Min, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -44,19 +44,23 @@ def job_for_project(project, job_id: int) -> FineTuningJob:
     return get_object_or_404(jobs_for_project(project), pk=job_id)
 
 
-def job_status_for_viewer(user, slug: str, job_id: int) -> str:
-    """The status of a job the user may see, in one query, or 404 (as get_project_access answers).
+def job_poll_state(user, slug: str, job_id: int, *, after_step: int | None) -> tuple[str, bool]:
+    """(status, whether points after ``after_step`` exist) for a job the user may see, or 404.
 
-    The live poll runs every second or two for every open job page; folding the project, membership
-    and job lookups into one indexed read keeps a "nothing new" answer cheap.
+    One indexed query, with the same answer as get_project_access (members and site admins see the
+    project's jobs). The live poll runs every 1.5 s for every open job page, and most polls find
+    nothing new: those then cost this query and nothing else.
     """
     jobs = FineTuningJob.objects.filter(pk=job_id, project__slug=slug)
     if not getattr(user, "is_superuser", False):
         jobs = jobs.filter(project__memberships__user=user)
-    status = jobs.values_list("status", flat=True).first()
-    if status is None:
+    newer = MetricPoint.objects.filter(job_id=OuterRef("pk"))
+    if after_step is not None:
+        newer = newer.filter(step__gt=after_step)
+    row = jobs.annotate(has_new=Exists(newer)).values_list("status", "has_new").first()
+    if row is None:
         raise Http404("No such job.")
-    return status
+    return row
 
 
 # --- metric points -------------------------------------------------------------------------------------

@@ -14,10 +14,11 @@ from finetune_portal.jobs.compare import RunSelectionError, comparison_build, co
 from finetune_portal.jobs.list_filters import JobFilterForm
 from finetune_portal.jobs.models import Provider
 from finetune_portal.jobs.selectors import (
+    SeriesSet,
     checkpoint_steps,
     job_for_project,
+    job_poll_state,
     job_progress,
-    job_status_for_viewer,
     jobs_for_project,
     metric_points_full_view,
     metric_points_in_range,
@@ -97,22 +98,29 @@ def job_metrics(request, slug: str, job_id: int):
     are its last points). ``?from=A&to=B``: the points in that step range for a zoomed view. Neither:
     the whole run, downsampled.
     """
-    status = job_status_for_viewer(request.user, slug, job_id)
-    final = JobStatus(status).is_final
     after_step = _int_param(request, "after_step")
     if "after_step" in request.GET:
-        points, has_more = metric_points_since(job_id, after_step=after_step)
+        status, has_new = job_poll_state(request.user, slug, job_id, after_step=after_step)
+        final = JobStatus(status).is_final
+        if has_new:
+            points, has_more = metric_points_since(job_id, after_step=after_step)
+        else:
+            points, has_more = SeriesSet(series={}, last_step=None), False
         payload = {**points.as_json(), "status": status, "final": final, "has_more": has_more}
+        if has_new:
+            payload["checkpoints"] = checkpoint_steps(job_id)
         if points.last_step is None:
             payload["last_step"] = after_step
         if final and not has_more:
             return JsonResponse(payload, status=HttpResponseStopPolling.status_code)
         return JsonResponse(payload)
+    access = get_project_access(request.user, slug)
+    job = job_for_project(access.project, job_id)
+    status, final = job.status, job.is_final
     from_step, to_step = _int_param(request, "from"), _int_param(request, "to")
     if from_step is not None and to_step is not None:
         points = metric_points_in_range(job_id, from_step=from_step, to_step=to_step)
         return JsonResponse({**points.as_json(), "from": from_step, "to": to_step})
-    job = job_for_project(get_project_access(request.user, slug).project, job_id)
     points = metric_points_full_view(job)
     return JsonResponse(
         {

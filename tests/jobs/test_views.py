@@ -50,6 +50,30 @@ class TestLivePoll:
             "has_more": False,
         }
 
+    def test_a_nothing_new_poll_costs_one_query_beyond_the_session(
+        self, member_client, cast, django_assert_max_num_queries
+    ):
+        job = make_job(cast.project, status="running")
+        metric_points_record(job=job, points=[{"step": s, "train_loss": 0.3} for s in range(1, 200)])
+        member_client.get(metrics_url(job, after_step=199))
+
+        # Session and user, then the job, the access check and "anything newer?" in one query.
+        with django_assert_max_num_queries(3):
+            response = member_client.get(metrics_url(job, after_step=199))
+
+        assert response.json()["series"] == {}
+
+    def test_new_points_bring_the_checkpoints_along(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        metric_points_record(job=job, points=[{"step": 1, "train_loss": 0.3}])
+        checkpoint_record(job=job, step=2)
+        metric_points_record(job=job, points=[{"step": 2, "train_loss": 0.2}])
+
+        data = member_client.get(metrics_url(job, after_step=1)).json()
+
+        assert data["checkpoints"] == [2]
+        assert data["series"]["train_loss"] == [[2], [0.2]]
+
     def test_a_final_job_answers_286_with_its_last_points(self, member_client, cast):
         job = make_job(cast.project, status="succeeded")
         metric_points_record(job=job, points=[{"step": 1, "train_loss": 0.9}, {"step": 2, "train_loss": 0.8}])
