@@ -2,7 +2,8 @@
 
 Builds its own data (one job of 100,000 metric points and one of 1,000) in the database DATABASE_URL
 names, starts gunicorn on a loopback port and lets N simulated viewers poll the metrics endpoint the
-way the job page does: every 1.5 s, asking for the points after the last step they hold. A writer
+way the job page does: the chart every 1.5 s, asking for the points after the last step they hold,
+and the HTMX status/events part every 2 s with its version token. A writer
 appends one point every 5 s, like a worker, so most polls find nothing new and some find one point.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/charts_bench python benchmarks/bench_live.py
@@ -43,6 +44,7 @@ THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 LONG_JOB_POINTS = int(os.environ.get("BENCH_POINTS", "100000"))
 SHORT_JOB_POINTS = 1000
 POLL_INTERVAL = 1.5  # the job page's POLL_MS
+LIVE_PARTS_INTERVAL = 2.0  # the job page's hx-trigger for status and events
 # A provider reports a step every few seconds; most polls therefore find nothing new.
 WRITE_INTERVAL = 5.0
 SLUG = "bench-live"
@@ -145,12 +147,12 @@ class Connection:
         self.port, self.session = port, session
         self.reader = self.writer = None
 
-    async def get(self, path: str) -> tuple[int, bytes]:
+    async def get(self, path: str, extra_headers: str = "") -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         request = (
             f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sessionid={self.session}\r\n"
-            "Accept: application/json\r\nConnection: keep-alive\r\n\r\n"
+            f"{extra_headers}Connection: keep-alive\r\n\r\n"
         )
         self.writer.write(request.encode())
         await self.writer.drain()
@@ -178,44 +180,69 @@ def metrics_path(job_id: int, query: str) -> str:
     return f"/p/{SLUG}/jobs/{job_id}/metrics/?{query}"
 
 
-async def viewers(port: int, session: str, job_id: int, start_step: int, count: int, seconds: float):
+async def viewers(port: int, session: str, job: dict, start_step: int, count: int, seconds: float):
+    """Each viewer is one open job page: the chart's JSON poll and the HTMX poll of the live parts."""
     import json
+    import re
 
-    latencies: list[float] = []
-    errors = 0
-    new_points = 0
+    chart_latencies: list[float] = []
+    live_latencies: list[float] = []
+    counters = {"errors": 0, "new_points": 0, "live_renders": 0}
     stop_at = time.perf_counter() + seconds
 
-    async def viewer():
-        nonlocal errors, new_points
+    async def poll_loop(interval: float, request, handle, latencies):
         connection = Connection(port, session)
-        last_step = start_step
-        await asyncio.sleep(random.uniform(0, POLL_INTERVAL))  # noqa: S311 - spread the tabs
+        await asyncio.sleep(random.uniform(0, interval))  # noqa: S311 - tabs opened at different moments
         try:
             while time.perf_counter() < stop_at:
                 began = time.perf_counter()
                 try:
-                    status, body = await connection.get(metrics_path(job_id, f"after_step={last_step}"))
+                    status, body = await connection.get(*request())
                 except (OSError, asyncio.IncompleteReadError):
-                    errors += 1
+                    counters["errors"] += 1
                     connection = Connection(port, session)
-                    await asyncio.sleep(POLL_INTERVAL)
+                    await asyncio.sleep(interval)
                     continue
                 latencies.append(time.perf_counter() - began)
-                if status != 200:
-                    errors += 1
-                else:
-                    payload = json.loads(body)
-                    if payload["series"]:
-                        new_points += 1
-                    last_step = payload["last_step"] or last_step
-                await asyncio.sleep(max(0.0, POLL_INTERVAL - (time.perf_counter() - began)))
+                handle(status, body)
+                await asyncio.sleep(max(0.0, interval - (time.perf_counter() - began)))
         finally:
             connection.close()
 
+    def viewer():
+        state = {"step": start_step, "version": job["live_version"]}
+
+        def chart_request():
+            return (metrics_path(job["id"], f"after_step={state['step']}"), "Accept: application/json\r\n")
+
+        def chart_handle(status, body):
+            if status != 200:
+                counters["errors"] += 1
+                return
+            payload = json.loads(body)
+            if payload["series"]:
+                counters["new_points"] += 1
+            state["step"] = payload["last_step"] or state["step"]
+
+        def live_request():
+            return (f"/p/{SLUG}/jobs/{job['id']}/?part=live&v={state['version']}", "HX-Request: true\r\n")
+
+        def live_handle(status, body):
+            if status == 200:
+                counters["live_renders"] += 1
+                found = re.search(rb"part=live&amp;v=([^\"]+)\"", body)
+                state["version"] = found.group(1).decode() if found else state["version"]
+            elif status != 204:
+                counters["errors"] += 1
+
+        return asyncio.gather(
+            poll_loop(POLL_INTERVAL, chart_request, chart_handle, chart_latencies),
+            poll_loop(LIVE_PARTS_INTERVAL, live_request, live_handle, live_latencies),
+        )
+
     started = time.perf_counter()
     await asyncio.gather(*(viewer() for _ in range(count)))
-    return latencies, errors, new_points, time.perf_counter() - started
+    return chart_latencies, live_latencies, counters, time.perf_counter() - started
 
 
 def start_writer(job_id: int, first_step: int, stop: threading.Event) -> threading.Thread:
@@ -264,6 +291,13 @@ def full_view_timings(job_id: int) -> list[tuple[str, list[float]]]:
         json.dumps(metric_points_overview(job_id).as_json())
         cold.append(time.perf_counter() - began)
     return [(f"built from all {LONG_JOB_POINTS:,} points (cold cache, in process)", cold)]
+
+
+def live_version(job_id: int) -> str:
+    from finetune_portal.jobs.models import FineTuningJob
+    from finetune_portal.jobs.selectors import job_live_version_for
+
+    return job_live_version_for(FineTuningJob.objects.get(pk=job_id))
 
 
 def last_step(job_id: int) -> int:
@@ -321,23 +355,36 @@ def main() -> None:
         )
 
         print(
-            f"\nViewers polling every {POLL_INTERVAL}s for {SECONDS_PER_RUN:.0f}s,"
+            f"\nViewers (chart every {POLL_INTERVAL}s, live parts every {LIVE_PARTS_INTERVAL:.0f}s)"
+            f" for {SECONDS_PER_RUN:.0f}s,"
             f" a writer adds 1 point every {WRITE_INTERVAL:.0f}s:"
         )
-        print("      N   requests   req/s    p50 ms   p95 ms   p99 ms  errors  polls with new points")
+        print("  chart = JSON poll for points; live = HTMX poll of status and events (204 when unchanged)")
+        print("      N  poll   requests   req/s    p50 ms   p95 ms   p99 ms  answered with data")
         step = last_step(data["long"])
+        job = {"id": data["long"], "live_version": live_version(data["long"])}
         for count in VIEWER_COUNTS:
+            job["live_version"] = live_version(data["long"])
             stop = threading.Event()
             writer = start_writer(data["long"], step, stop)
-            lat, errors, with_new, elapsed = asyncio.run(
-                viewers(port, data["session"], data["long"], step, count, SECONDS_PER_RUN)
+            chart, live, counters, elapsed = asyncio.run(
+                viewers(port, data["session"], job, step, count, SECONDS_PER_RUN)
             )
             stop.set()
             writer.join()
             step = last_step(data["long"])
+            for kind, lat, answered in (
+                ("chart", chart, counters["new_points"]),
+                ("live", live, counters["live_renders"]),
+            ):
+                print(
+                    f"  {count:5d}  {kind:5s} {len(lat):9d}  {len(lat) / elapsed:6.1f}  "
+                    f"{ms(percentile(lat, 0.5))}  {ms(percentile(lat, 0.95))}  {ms(percentile(lat, 0.99))}"
+                    f"  {answered:6d}"
+                )
             print(
-                f"  {count:5d}  {len(lat):9d}  {len(lat) / elapsed:6.1f}  {ms(percentile(lat, 0.5))}  "
-                f"{ms(percentile(lat, 0.95))}  {ms(percentile(lat, 0.99))}  {errors:6d}  {with_new:6d}"
+                f"  {count:5d}  all   {len(chart) + len(live):9d}  {(len(chart) + len(live)) / elapsed:6.1f}"
+                f"   errors: {counters['errors']}"
             )
         print("\ntarget: p95 < 50 ms for 'nothing new' polls; figures depend on what else the machine runs.")
     finally:

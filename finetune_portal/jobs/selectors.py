@@ -15,7 +15,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from finetune_portal.jobs.models import Checkpoint, FineTuningJob, MetricPoint
+from finetune_portal.jobs.models import Checkpoint, FineTuningJob, JobEvent, MetricPoint
 
 # The most points per series the full view sends; uPlot draws this in a few milliseconds and it is
 # more than a chart a thousand pixels wide can show.
@@ -51,9 +51,7 @@ def job_poll_state(user, slug: str, job_id: int, *, after_step: int | None) -> t
     project's jobs). The live poll runs every 1.5 s for every open job page, and most polls find
     nothing new: those then cost this query and nothing else.
     """
-    jobs = FineTuningJob.objects.filter(pk=job_id, project__slug=slug)
-    if not getattr(user, "is_superuser", False):
-        jobs = jobs.filter(project__memberships__user=user)
+    jobs = _viewable_job(user, slug, job_id)
     newer = MetricPoint.objects.filter(job_id=OuterRef("pk"))
     if after_step is not None:
         newer = newer.filter(step__gt=after_step)
@@ -61,6 +59,42 @@ def job_poll_state(user, slug: str, job_id: int, *, after_step: int | None) -> t
     if row is None:
         raise Http404("No such job.")
     return row
+
+
+def _viewable_job(user, slug: str, job_id: int) -> QuerySet[FineTuningJob]:
+    """The job as a one-row queryset when the user may see it (members and site admins), else empty."""
+    jobs = FineTuningJob.objects.filter(pk=job_id, project__slug=slug)
+    if not getattr(user, "is_superuser", False):
+        jobs = jobs.filter(project__memberships__user=user)
+    return jobs
+
+
+def job_live_version(user, slug: str, job_id: int) -> str:
+    """A token that changes whenever the job page's live parts (status, timeline, figures, events) would.
+
+    The page sends it back with each refresh; an unchanged token is answered with 204 and nothing is
+    rendered. Status moves bump ``updated_at``, new metric points bump ``last_progress_at``.
+    """
+    newest_event = JobEvent.objects.filter(job_id=OuterRef("pk")).order_by("-id").values("id")[:1]
+    row = (
+        _viewable_job(user, slug, job_id)
+        .annotate(newest_event=Subquery(newest_event))
+        .values_list("updated_at", "last_progress_at", "newest_event")
+        .first()
+    )
+    if row is None:
+        raise Http404("No such job.")
+    return live_version_token(*row)
+
+
+def live_version_token(updated_at, last_progress_at, newest_event_id) -> str:
+    stamps = [f"{moment.timestamp():.6f}" if moment else "0" for moment in (updated_at, last_progress_at)]
+    return "-".join([*stamps, str(newest_event_id or 0)])
+
+
+def job_live_version_for(job: FineTuningJob) -> str:
+    newest_event = job.events.order_by("-id").values_list("id", flat=True).first()
+    return live_version_token(job.updated_at, job.last_progress_at, newest_event)
 
 
 # --- metric points -------------------------------------------------------------------------------------

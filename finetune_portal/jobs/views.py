@@ -17,6 +17,8 @@ from finetune_portal.jobs.selectors import (
     SeriesSet,
     checkpoint_steps,
     job_for_project,
+    job_live_version,
+    job_live_version_for,
     job_poll_state,
     job_progress,
     jobs_for_project,
@@ -31,8 +33,9 @@ from finetune_portal.providers.base import ProviderError, ProviderUnavailable
 from finetune_portal.providers.registry import get_launch_form_class
 
 RUNS_PER_PAGE = 50
-# Parts of the job page that poll for themselves; each is a partial of jobs/detail.html.
-LIVE_PARTS = ("status", "events")
+# Parts of the job page served alone to HTMX; each is a partial of jobs/detail.html. The page polls
+# "live" (events, with the status section swapped out of band); the others serve single refreshes.
+LIVE_PARTS = ("status", "events", "live")
 
 
 @require_GET
@@ -68,19 +71,26 @@ def _int_param(request, name: str) -> int | None:
 @require_GET
 def job_detail(request, slug: str, job_id: int):
     """The job page; an HTMX poll for one of LIVE_PARTS gets only that part, and 286 once the job ends."""
+    part = request.GET.get("part")
+    if (
+        request.htmx
+        and part == "live"
+        and job_live_version(request.user, slug, job_id) == request.GET.get("v")
+    ):
+        return HttpResponse(status=204)  # htmx swaps nothing and keeps polling
     access = get_project_access(request.user, slug)
     job = job_for_project(access.project, job_id)
-    part = request.GET.get("part")
     context = {
         "access": access,
         "project": access.project,
         "job": job,
         "progress": job_progress(job),
         "can_cancel": access.can_cancel_job(job) and not job.is_final,
+        "live_version": job_live_version_for(job),
     }
-    if part == "events" or part is None:
+    if part in ("events", "live") or part is None:
         context["events"] = job.events.all()[:100]
-    if part == "status" or part is None:
+    if part in ("status", "live") or part is None:
         context["transitions"] = job.transitions.select_related("actor")
     if request.htmx and part in LIVE_PARTS:
         response_class = HttpResponseStopPolling if job.is_final else HttpResponse

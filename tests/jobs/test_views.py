@@ -247,3 +247,54 @@ def test_ticked_boxes_without_javascript_land_on_the_shareable_url(member_client
     response = member_client.get(url)
     assert response.status_code == 302
     assert response["Location"] == reverse("jobs:compare", args=[cast.project.slug]) + "?ids=4,9"
+
+
+class TestLiveFragment:
+    def live_url(self, job, version):
+        return reverse("jobs:detail", args=[job.project.slug, job.pk]) + f"?part=live&v={version}"
+
+    def version_on_page(self, client, job):
+        import re
+
+        page = client.get(reverse("jobs:detail", args=[job.project.slug, job.pk])).content.decode()
+        return re.search(r"part=live&amp;v=([^\"]+)\"", page).group(1)
+
+    def test_unchanged_is_204_and_a_change_renders_events_and_status(self, member_client, cast):
+        job = make_job(cast.project, status="running", created_by=cast.member)
+        version = self.version_on_page(member_client, job)
+        htmx = {"HX-Request": "true"}
+
+        unchanged = member_client.get(self.live_url(job, version), headers=htmx)
+        job_event_record(job=job, message="Step 10/100: training loss=0.5")
+        changed = member_client.get(self.live_url(job, version), headers=htmx)
+
+        assert unchanged.status_code == 204
+        assert unchanged.content == b""
+        body = changed.content.decode()
+        assert changed.status_code == 200
+        assert "Step 10/100" in body
+        assert 'id="job-status" class="job-status" hx-swap-oob="true"' in body
+        assert "part=live&amp;v=" in body
+        assert f"v={version}" not in body
+
+    def test_new_points_and_status_moves_change_the_version(self, member_client, cast):
+        from finetune_portal.jobs.services import job_transition
+
+        job = make_job(cast.project, status="running", created_by=cast.member)
+        first = self.version_on_page(member_client, job)
+        metric_points_record(job=job, points=[{"step": 1, "train_loss": 0.5}])
+        second = self.version_on_page(member_client, job)
+        job_transition(job=job, to="succeeded")
+
+        final = member_client.get(self.live_url(job, second), headers={"HX-Request": "true"})
+
+        assert first != second
+        assert final.status_code == 286
+        assert "Succeeded" in final.content.decode()
+        assert "hx-trigger" not in final.content.decode()
+
+    def test_an_outsider_gets_404_even_with_a_version(self, client, cast):
+        job = make_job(cast.other_project, status="running")
+        client.login(username=cast.member.username, password=PASSWORD)
+        response = client.get(self.live_url(job, "0-0-0"), headers={"HX-Request": "true"})
+        assert response.status_code == 404
