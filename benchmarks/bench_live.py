@@ -2,8 +2,8 @@
 
 Builds its own data (one job of 100,000 metric points and one of 1,000) in the database DATABASE_URL
 names, starts gunicorn on a loopback port and lets N simulated viewers poll the metrics endpoint the
-way the job page does: the chart every 1.5 s, asking for the points after the last step they hold,
-and the HTMX status/events part every 2 s with its version token. A writer
+way the job page does: the chart every 2 s, asking for the points after the last step they hold; the
+HTMX status/events part when that poll reports a new live version, and every 10 s anyway. A writer
 appends one point every 5 s, like a worker, so most polls find nothing new and some find one point.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/charts_bench python benchmarks/bench_live.py
@@ -16,6 +16,7 @@ BENCH_WORKERS=2 x cores, BENCH_THREADS=2, BENCH_POINTS=100000.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -43,8 +44,8 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", str(2 * (os.cpu_count() or 1))))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 LONG_JOB_POINTS = int(os.environ.get("BENCH_POINTS", "100000"))
 SHORT_JOB_POINTS = 1000
-POLL_INTERVAL = 1.5  # the job page's POLL_MS
-LIVE_PARTS_INTERVAL = 2.0  # the job page's hx-trigger for status and events
+POLL_INTERVAL = 2.0  # the job page's POLL_MS
+LIVE_PARTS_INTERVAL = 10.0  # the job page's fallback hx-trigger for status and events
 # A provider reports a step every few seconds; most polls therefore find nothing new.
 WRITE_INTERVAL = 5.0
 SLUG = "bench-live"
@@ -190,11 +191,18 @@ async def viewers(port: int, session: str, job: dict, start_step: int, count: in
     counters = {"errors": 0, "new_points": 0, "live_renders": 0}
     stop_at = time.perf_counter() + seconds
 
-    async def poll_loop(interval: float, request, handle, latencies):
+    async def poll_loop(interval: float, request, handle, latencies, wake: asyncio.Event | None = None):
         connection = Connection(port, session)
-        await asyncio.sleep(random.uniform(0, interval))  # noqa: S311 - tabs opened at different moments
+        first_wait = random.uniform(0, interval)  # noqa: S311 - tabs opened at different moments
+        if wake is None:
+            await asyncio.sleep(first_wait)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), first_wait)
         try:
             while time.perf_counter() < stop_at:
+                if wake is not None:
+                    wake.clear()
                 began = time.perf_counter()
                 try:
                     status, body = await connection.get(*request())
@@ -205,12 +213,18 @@ async def viewers(port: int, session: str, job: dict, start_step: int, count: in
                     continue
                 latencies.append(time.perf_counter() - began)
                 handle(status, body)
-                await asyncio.sleep(max(0.0, interval - (time.perf_counter() - began)))
+                pause = max(0.0, min(interval - (time.perf_counter() - began), stop_at - time.perf_counter()))
+                if wake is None:
+                    await asyncio.sleep(pause)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), pause)
         finally:
             connection.close()
 
     def viewer():
         state = {"step": start_step, "version": job["live_version"]}
+        live_changed = asyncio.Event()
 
         def chart_request():
             return (metrics_path(job["id"], f"after_step={state['step']}"), "Accept: application/json\r\n")
@@ -223,6 +237,8 @@ async def viewers(port: int, session: str, job: dict, start_step: int, count: in
             if payload["series"]:
                 counters["new_points"] += 1
             state["step"] = payload["last_step"] or state["step"]
+            if payload["live_version"] != state["version"]:
+                live_changed.set()
 
         def live_request():
             return (f"/p/{SLUG}/jobs/{job['id']}/?part=live&v={state['version']}", "HX-Request: true\r\n")
@@ -237,7 +253,7 @@ async def viewers(port: int, session: str, job: dict, start_step: int, count: in
 
         return asyncio.gather(
             poll_loop(POLL_INTERVAL, chart_request, chart_handle, chart_latencies),
-            poll_loop(LIVE_PARTS_INTERVAL, live_request, live_handle, live_latencies),
+            poll_loop(LIVE_PARTS_INTERVAL, live_request, live_handle, live_latencies, live_changed),
         )
 
     started = time.perf_counter()

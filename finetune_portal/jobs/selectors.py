@@ -44,21 +44,31 @@ def job_for_project(project, job_id: int) -> FineTuningJob:
     return get_object_or_404(jobs_for_project(project), pk=job_id)
 
 
-def job_poll_state(user, slug: str, job_id: int, *, after_step: int | None) -> tuple[str, bool]:
-    """(status, whether points after ``after_step`` exist) for a job the user may see, or 404.
+def job_poll_state(user, slug: str, job_id: int, *, after_step: int | None) -> tuple[str, bool, str]:
+    """(status, whether points after ``after_step`` exist, live version) for a job the user may see.
 
     One indexed query, with the same answer as get_project_access (members and site admins see the
-    project's jobs). The live poll runs every 1.5 s for every open job page, and most polls find
-    nothing new: those then cost this query and nothing else.
+    project's jobs; anyone else gets 404). The chart polls this every 2 s for every open job page and
+    most polls find nothing new: those cost this query and nothing else. The live version tells the
+    page whether its status and events parts need refreshing, so they need no fast poll of their own.
     """
-    jobs = _viewable_job(user, slug, job_id)
     newer = MetricPoint.objects.filter(job_id=OuterRef("pk"))
     if after_step is not None:
         newer = newer.filter(step__gt=after_step)
-    row = jobs.annotate(has_new=Exists(newer)).values_list("status", "has_new").first()
+    row = (
+        _viewable_job(user, slug, job_id)
+        .annotate(has_new=Exists(newer), newest_event=Subquery(_newest_event_id()))
+        .values_list("status", "has_new", "updated_at", "last_progress_at", "newest_event")
+        .first()
+    )
     if row is None:
         raise Http404("No such job.")
-    return row
+    status, has_new, *version = row
+    return status, has_new, live_version_token(*version)
+
+
+def _newest_event_id():
+    return JobEvent.objects.filter(job_id=OuterRef("pk")).order_by("-id").values("id")[:1]
 
 
 def _viewable_job(user, slug: str, job_id: int) -> QuerySet[FineTuningJob]:
@@ -75,10 +85,9 @@ def job_live_version(user, slug: str, job_id: int) -> str:
     The page sends it back with each refresh; an unchanged token is answered with 204 and nothing is
     rendered. Status moves bump ``updated_at``, new metric points bump ``last_progress_at``.
     """
-    newest_event = JobEvent.objects.filter(job_id=OuterRef("pk")).order_by("-id").values("id")[:1]
     row = (
         _viewable_job(user, slug, job_id)
-        .annotate(newest_event=Subquery(newest_event))
+        .annotate(newest_event=Subquery(_newest_event_id()))
         .values_list("updated_at", "last_progress_at", "newest_event")
         .first()
     )

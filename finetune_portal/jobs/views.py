@@ -110,13 +110,19 @@ def job_metrics(request, slug: str, job_id: int):
     """
     after_step = _int_param(request, "after_step")
     if "after_step" in request.GET:
-        status, has_new = job_poll_state(request.user, slug, job_id, after_step=after_step)
+        status, has_new, live_version = job_poll_state(request.user, slug, job_id, after_step=after_step)
         final = JobStatus(status).is_final
         if has_new:
             points, has_more = metric_points_since(job_id, after_step=after_step)
         else:
             points, has_more = SeriesSet(series={}, last_step=None), False
-        payload = {**points.as_json(), "status": status, "final": final, "has_more": has_more}
+        payload = {
+            **points.as_json(),
+            "status": status,
+            "final": final,
+            "has_more": has_more,
+            "live_version": live_version,
+        }
         if has_new:
             payload["checkpoints"] = checkpoint_steps(job_id)
         if points.last_step is None:

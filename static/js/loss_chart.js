@@ -8,7 +8,7 @@
 (function () {
   "use strict";
 
-  var POLL_MS = 1500;
+  var POLL_MS = 2000;
   var HIDDEN_POLL_MS = 10000;
 
   var METRICS = {
@@ -355,6 +355,14 @@
 
     function schedule(ms) { setTimeout(poll, ms); }
 
+    /* The status and events parts refresh through HTMX; the chart's poll says when they changed. */
+    function refreshLiveParts(version) {
+      var live = document.getElementById("job-events");
+      if (version && live && live.dataset.liveVersion !== version && window.htmx) {
+        window.htmx.trigger(live, "live-changed");
+      }
+    }
+
     function poll() {
       var after = state.lastStep == null ? "" : state.lastStep;
       fetch(url + "?after_step=" + after, { credentials: "same-origin", headers: { Accept: "application/json" } })
@@ -367,6 +375,7 @@
           var before = state.lastStep;
           take(payload, "append");
           if (payload.final && !payload.has_more) state.final = true;
+          refreshLiveParts(payload.live_version);
           if (state.lastStep !== before) redraw(!chart.plot); else publish();
           if (!state.final) schedule(payload.has_more ? 0 : document.hidden ? HIDDEN_POLL_MS : POLL_MS);
         })

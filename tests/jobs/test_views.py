@@ -41,7 +41,9 @@ class TestLivePoll:
         response = member_client.get(metrics_url(job, after_step=7))
 
         assert response.status_code == 200
-        assert response.json() == {
+        data = response.json()
+        live_version = data.pop("live_version")
+        assert data == {
             "series": {},
             "last_step": 7,
             "downsampled": False,
@@ -49,6 +51,17 @@ class TestLivePoll:
             "final": False,
             "has_more": False,
         }
+        assert (
+            f'data-live-version="{live_version}"'
+            in member_client.get(reverse("jobs:detail", args=[cast.project.slug, job.pk])).content.decode()
+        )
+
+    def test_the_live_version_changes_with_a_new_event(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        before = member_client.get(metrics_url(job, after_step=0)).json()["live_version"]
+        job_event_record(job=job, message="Fine-tuning job started")
+        after = member_client.get(metrics_url(job, after_step=0)).json()["live_version"]
+        assert before != after
 
     def test_a_nothing_new_poll_costs_one_query_beyond_the_session(
         self, member_client, cast, django_assert_max_num_queries
@@ -138,7 +151,7 @@ class TestJobPage:
         assert "learning_rate_multiplier" in content
         assert "123,456" in content
         assert "Cancel job" in content
-        assert 'hx-trigger="every 2s"' in content
+        assert 'hx-trigger="live-changed, every 10s"' in content
 
     def test_the_events_fragment_is_newest_first_and_stops_when_final(self, member_client, cast):
         job = make_job(cast.project, status="running")
