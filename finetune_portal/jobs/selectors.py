@@ -83,7 +83,8 @@ def job_live_version(user, slug: str, job_id: int) -> str:
     """A token that changes whenever the job page's live parts (status, timeline, figures, events) would.
 
     The page sends it back with each refresh; an unchanged token is answered with 204 and nothing is
-    rendered. Status moves bump ``updated_at``, new metric points bump ``last_progress_at``.
+    rendered. Status moves bump ``updated_at``; new metric points bump ``last_progress_at``, which counts
+    in steps of PROGRESS_REFRESH_SECONDS.
     """
     row = (
         _viewable_job(user, slug, job_id)
@@ -96,9 +97,15 @@ def job_live_version(user, slug: str, job_id: int) -> str:
     return live_version_token(*row)
 
 
+# New points alone refresh the status figures (step, time left, cost) at most this often: each refresh
+# renders the part once per open page, and the chart already shows every point as it arrives.
+PROGRESS_REFRESH_SECONDS = 30
+
+
 def live_version_token(updated_at, last_progress_at, newest_event_id) -> str:
-    stamps = [f"{moment.timestamp():.6f}" if moment else "0" for moment in (updated_at, last_progress_at)]
-    return "-".join([*stamps, str(newest_event_id or 0)])
+    changed = f"{updated_at.timestamp():.6f}" if updated_at else "0"
+    progress = int(last_progress_at.timestamp() // PROGRESS_REFRESH_SECONDS) if last_progress_at else 0
+    return f"{changed}-{progress}-{newest_event_id or 0}"
 
 
 def job_live_version_for(job: FineTuningJob) -> str:

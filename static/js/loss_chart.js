@@ -317,6 +317,9 @@
       el.dataset.pointCount = String(count);
       el.dataset.lastStep = state.lastStep == null ? "" : String(state.lastStep);
       el.dataset.final = state.final ? "true" : "false";
+      // The status part refreshes its figures every so often; the step shown beside the chart keeps up.
+      var stepFigure = document.querySelector('[data-figure="last-step"]');
+      if (stepFigure && state.lastStep != null) stepFigure.textContent = String(state.lastStep);
       card.querySelector(".chart-empty").hidden = count > 0;
       var accuracyTab = card.querySelector('[data-metric-tab="accuracy"]');
       accuracyTab.hidden = !stores.train_mean_token_accuracy.xs.length && !stores.valid_mean_token_accuracy.xs.length;

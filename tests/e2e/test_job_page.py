@@ -87,6 +87,7 @@ def test_the_chart_gains_new_points_without_a_reload(page, cast, log_in, screens
     metric_points_record(job=running_job, points=worker_points(241, 250))
 
     expect(chart).to_have_attribute("data-last-step", "250", timeout=3000)
+    expect(page.locator('[data-figure="last-step"]')).to_have_text("250")
     after = chart_state(page)
     assert after["marker"] is True, "the page was reloaded"
     assert after["drawn"] == 250

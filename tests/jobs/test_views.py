@@ -290,12 +290,19 @@ class TestLiveFragment:
         assert "part=live&amp;v=" in body
         assert f"v={version}" not in body
 
-    def test_new_points_and_status_moves_change_the_version(self, member_client, cast):
+    def test_progress_and_status_moves_change_the_version(self, member_client, cast):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
         from finetune_portal.jobs.services import job_transition
 
         job = make_job(cast.project, status="running", created_by=cast.member)
         first = self.version_on_page(member_client, job)
         metric_points_record(job=job, points=[{"step": 1, "train_loss": 0.5}])
+        # Progress counts once per refresh period: a point a minute later changes the version.
+        job.last_progress_at = timezone.now() + timedelta(minutes=1)
+        job.save(update_fields=["last_progress_at"])
         second = self.version_on_page(member_client, job)
         job_transition(job=job, to="succeeded")
 
