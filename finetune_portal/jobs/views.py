@@ -1,37 +1,181 @@
 from __future__ import annotations
 
-from django.contrib import messages
-from django.http import Http404
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from urllib.parse import urlencode
 
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from finetune_portal.jobs.compare import RunSelectionError, comparison_build, comparison_csv, parse_run_ids
+from finetune_portal.jobs.list_filters import JobFilterForm
 from finetune_portal.jobs.models import Provider
-from finetune_portal.jobs.selectors import job_for_project, jobs_for_project
+from finetune_portal.jobs.selectors import (
+    SeriesSet,
+    checkpoint_steps,
+    job_for_project,
+    job_live_version,
+    job_live_version_for,
+    job_poll_state,
+    job_progress,
+    jobs_for_project,
+    metric_points_full_view,
+    metric_points_in_range,
+    metric_points_since,
+)
 from finetune_portal.jobs.services import job_cancel, job_launch
-from finetune_portal.jobs.states import IllegalTransition
+from finetune_portal.jobs.states import IllegalTransition, JobStatus
 from finetune_portal.projects.access import get_project_access
 from finetune_portal.providers.base import ProviderError, ProviderUnavailable
 from finetune_portal.providers.registry import get_launch_form_class
 
+RUNS_PER_PAGE = 50
+# Parts of the job page served alone to HTMX; each is a partial of jobs/detail.html. The page polls
+# "live" (events, with the status section swapped out of band); the others serve single refreshes.
+LIVE_PARTS = ("status", "events", "live")
 
+
+@require_GET
 def job_list(request, slug: str):
     access = get_project_access(request.user, slug)
-    jobs = jobs_for_project(access.project)[:50]
-    return render(request, "jobs/list.html", {"access": access, "project": access.project, "jobs": jobs})
+    filters = JobFilterForm(request.GET, project=access.project)
+    jobs = filters.filter(jobs_for_project(access.project))
+    page = Paginator(jobs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "access": access,
+        "project": access.project,
+        "filters": filters,
+        "page": page,
+        "jobs": page.object_list,
+        "query": query.urlencode(),
+        "compare_error": request.GET.get("compare_error", ""),
+    }
+    return render(request, "jobs/list.html", context)
 
 
+def _int_param(request, name: str) -> int | None:
+    raw = request.GET.get(name, "")
+    if raw == "":
+        return None
+    try:
+        return max(0, int(float(raw)))
+    except ValueError:
+        raise Http404(f"{name} must be a number.") from None
+
+
+@require_GET
 def job_detail(request, slug: str, job_id: int):
+    """The job page; an HTMX poll for one of LIVE_PARTS gets only that part, and 286 once the job ends."""
+    part = request.GET.get("part")
+    if (
+        request.htmx
+        and part == "live"
+        and job_live_version(request.user, slug, job_id) == request.GET.get("v")
+    ):
+        return HttpResponse(status=204)  # htmx swaps nothing and keeps polling
     access = get_project_access(request.user, slug)
     job = job_for_project(access.project, job_id)
     context = {
         "access": access,
         "project": access.project,
         "job": job,
-        "transitions": job.transitions.select_related("actor"),
-        "events": job.events.all()[:50],
+        "progress": job_progress(job),
         "can_cancel": access.can_cancel_job(job) and not job.is_final,
+        "live_version": job_live_version_for(job),
     }
+    if part in ("events", "live") or part is None:
+        context["events"] = job.events.all()[:100]
+    if part in ("status", "live") or part is None:
+        context["transitions"] = job.transitions.select_related("actor")
+    if request.htmx and part in LIVE_PARTS:
+        response_class = HttpResponseStopPolling if job.is_final else HttpResponse
+        fragment = render(request, f"jobs/detail.html#{part}", context)
+        return response_class(fragment.content)
+    context["chart_urls"] = {"metrics": reverse("jobs:metrics", args=[slug, job.pk])}
     return render(request, "jobs/detail.html", context)
+
+
+@require_GET
+def job_metrics(request, slug: str, job_id: int):
+    """The chart's data as JSON.
+
+    ``?after_step=N``: the points after step N (the live poll; 286 once the job is final and these
+    are its last points). ``?from=A&to=B``: the points in that step range for a zoomed view. Neither:
+    the whole run, downsampled.
+    """
+    after_step = _int_param(request, "after_step")
+    if "after_step" in request.GET:
+        status, has_new, live_version = job_poll_state(request.user, slug, job_id, after_step=after_step)
+        final = JobStatus(status).is_final
+        if has_new:
+            points, has_more = metric_points_since(job_id, after_step=after_step)
+        else:
+            points, has_more = SeriesSet(series={}, last_step=None), False
+        payload = {
+            **points.as_json(),
+            "status": status,
+            "final": final,
+            "has_more": has_more,
+            "live_version": live_version,
+        }
+        if has_new:
+            payload["checkpoints"] = checkpoint_steps(job_id)
+        if points.last_step is None:
+            payload["last_step"] = after_step
+        if final and not has_more:
+            return JsonResponse(payload, status=HttpResponseStopPolling.status_code)
+        return JsonResponse(payload)
+    access = get_project_access(request.user, slug)
+    job = job_for_project(access.project, job_id)
+    status, final = job.status, job.is_final
+    from_step, to_step = _int_param(request, "from"), _int_param(request, "to")
+    if from_step is not None and to_step is not None:
+        points = metric_points_in_range(job_id, from_step=from_step, to_step=to_step)
+        return JsonResponse({**points.as_json(), "from": from_step, "to": to_step})
+    points = metric_points_full_view(job)
+    return JsonResponse(
+        {
+            **points.as_json(),
+            "status": status,
+            "final": final,
+            "checkpoints": checkpoint_steps(job_id),
+            "steps_per_epoch": job_progress(job).steps_per_epoch,
+        }
+    )
+
+
+@require_GET
+def job_compare(request, slug: str):
+    """Two to ten runs side by side at a URL that can be shared; ``?format=csv`` downloads the table."""
+    access = get_project_access(request.user, slug)
+    if not request.GET.get("ids") and request.GET.getlist("run"):
+        # The list's checkboxes without JavaScript: send the browser to the shareable ?ids= URL.
+        query = urlencode({"ids": ",".join(request.GET.getlist("run"))}, safe=",")
+        return redirect(f"{reverse('jobs:compare', args=[slug])}?{query}")
+    try:
+        ids = parse_run_ids(request.GET.get("ids"))
+    except RunSelectionError as exc:
+        messages.warning(request, str(exc))
+        return redirect("jobs:list", slug=slug)
+    comparison = comparison_build(access.project, ids)
+    if request.GET.get("format") == "csv":
+        response = HttpResponse(comparison_csv(comparison), content_type="text/csv; charset=utf-8")
+        filename = f"{access.project.slug}-runs-{'-'.join(map(str, ids))}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+    context = {
+        "access": access,
+        "project": access.project,
+        "comparison": comparison,
+        "ids": ",".join(map(str, ids)),
+        "chart_runs": comparison.chart_data(),
+    }
+    return render(request, "jobs/compare.html", context)
 
 
 @require_POST

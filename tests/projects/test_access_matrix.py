@@ -30,6 +30,10 @@ MATRIX = {
     "jobs": ("get", (200, 200, 200, 200, 404)),
     "new job": ("get", (200, 200, 200, 200, 404)),
     "job detail": ("get", (200, 200, 200, 200, 404)),
+    "job live fragment": ("get", (200, 200, 200, 200, 404)),
+    "job metrics": ("get", (200, 200, 200, 200, 404)),
+    "compare runs": ("get", (200, 200, 200, 200, 404)),
+    "compare runs csv": ("get", (200, 200, 200, 200, 404)),
     "cancel own job": ("post", (302, 302, 302, 302, 404)),
     "cancel lead's job": ("post", (403, 302, 302, 302, 404)),
 }
@@ -61,6 +65,13 @@ def page_request(name: str, cast):
         "jobs": (reverse("jobs:list", args=[slug]), {}),
         "new job": (reverse("jobs:new", args=[slug]), {}),
         "job detail": (reverse("jobs:detail", args=[slug, own_job.pk]), {}),
+        "job live fragment": (reverse("jobs:detail", args=[slug, own_job.pk]), {"part": "events"}),
+        "job metrics": (reverse("jobs:metrics", args=[slug, own_job.pk]), {"after_step": "0"}),
+        "compare runs": (reverse("jobs:compare", args=[slug]), {"ids": f"{own_job.pk},{leads_job.pk}"}),
+        "compare runs csv": (
+            reverse("jobs:compare", args=[slug]),
+            {"ids": f"{own_job.pk},{leads_job.pk}", "format": "csv"},
+        ),
         "cancel own job": (reverse("jobs:cancel", args=[slug, own_job.pk]), {}),
         "cancel lead's job": (reverse("jobs:cancel", args=[slug, leads_job.pk]), {}),
     }[name]
@@ -103,6 +114,9 @@ def test_another_projects_objects_answer_404_and_never_show_their_data(client, c
         reverse("jobs:detail", args=[mine, foreign_job.pk]),
         reverse("datasets:detail", args=[cast.other_project.slug, foreign_dataset.pk]),
         reverse("jobs:detail", args=[cast.other_project.slug, foreign_job.pk]),
+        reverse("jobs:metrics", args=[mine, foreign_job.pk]) + "?after_step=0",
+        reverse("jobs:metrics", args=[cast.other_project.slug, foreign_job.pk]),
+        reverse("jobs:compare", args=[mine]) + f"?ids={foreign_job.pk},{foreign_job.pk + 1}",
     ]
     for url in urls:
         response = client.get(url)

@@ -1,0 +1,46 @@
+"""Formatting for the figures on job pages: durations, losses and money."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import template
+
+from finetune_portal.jobs.compare import flatten_settings
+
+register = template.Library()
+
+
+@register.filter
+def duration_short(value: timedelta | None) -> str:
+    """2h 05m, 4m 12s or 38s; a dash when unknown."""
+    if value is None:
+        return "—"
+    seconds = max(0, int(value.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {seconds:02d}s"
+    return f"{seconds}s"
+
+
+@register.filter
+def loss(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+@register.filter
+def usd(value) -> str:
+    return "—" if value is None else f"${value:,.2f}"
+
+
+@register.filter
+def flat_settings(value) -> list[tuple[str, object]]:
+    return sorted(flatten_settings(value if isinstance(value, dict) else {}).items())
+
+
+@register.filter
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"

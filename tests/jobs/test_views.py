@@ -1,0 +1,320 @@
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from finetune_portal.jobs.services import checkpoint_record, job_event_record, metric_points_record
+from tests.factories import PASSWORD, make_dataset, make_job, make_version
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def member_client(client, cast):
+    client.login(username=cast.member.username, password=PASSWORD)
+    return client
+
+
+def metrics_url(job, **query):
+    url = reverse("jobs:metrics", args=[job.project.slug, job.pk])
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+class TestLivePoll:
+    def test_it_sends_only_points_after_the_step_asked(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        metric_points_record(job=job, points=[{"step": s, "train_loss": 1.0 / s} for s in range(1, 6)])
+
+        data = member_client.get(metrics_url(job, after_step=3)).json()
+
+        assert data["series"]["train_loss"] == [[4, 5], [0.25, 0.2]]
+        assert data["last_step"] == 5
+        assert data["final"] is False
+
+    def test_nothing_new_keeps_the_step_and_keeps_polling(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        metric_points_record(job=job, points=[{"step": 7, "train_loss": 0.3}])
+
+        response = member_client.get(metrics_url(job, after_step=7))
+
+        assert response.status_code == 200
+        data = response.json()
+        live_version = data.pop("live_version")
+        assert data == {
+            "series": {},
+            "last_step": 7,
+            "downsampled": False,
+            "status": "running",
+            "final": False,
+            "has_more": False,
+        }
+        assert (
+            f'data-live-version="{live_version}"'
+            in member_client.get(reverse("jobs:detail", args=[cast.project.slug, job.pk])).content.decode()
+        )
+
+    def test_the_live_version_changes_with_a_new_event(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        before = member_client.get(metrics_url(job, after_step=0)).json()["live_version"]
+        job_event_record(job=job, message="Fine-tuning job started")
+        after = member_client.get(metrics_url(job, after_step=0)).json()["live_version"]
+        assert before != after
+
+    def test_a_nothing_new_poll_costs_one_query_beyond_the_session(
+        self, member_client, cast, django_assert_max_num_queries
+    ):
+        job = make_job(cast.project, status="running")
+        metric_points_record(job=job, points=[{"step": s, "train_loss": 0.3} for s in range(1, 200)])
+        member_client.get(metrics_url(job, after_step=199))
+
+        # Session and user, then the job, the access check and "anything newer?" in one query.
+        with django_assert_max_num_queries(3):
+            response = member_client.get(metrics_url(job, after_step=199))
+
+        assert response.json()["series"] == {}
+
+    def test_new_points_bring_the_checkpoints_along(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        metric_points_record(job=job, points=[{"step": 1, "train_loss": 0.3}])
+        checkpoint_record(job=job, step=2)
+        metric_points_record(job=job, points=[{"step": 2, "train_loss": 0.2}])
+
+        data = member_client.get(metrics_url(job, after_step=1)).json()
+
+        assert data["checkpoints"] == [2]
+        assert data["series"]["train_loss"] == [[2], [0.2]]
+
+    def test_a_final_job_answers_286_with_its_last_points(self, member_client, cast):
+        job = make_job(cast.project, status="succeeded")
+        metric_points_record(job=job, points=[{"step": 1, "train_loss": 0.9}, {"step": 2, "train_loss": 0.8}])
+
+        response = member_client.get(metrics_url(job, after_step=1))
+
+        assert response.status_code == 286
+        assert response.json()["series"]["train_loss"] == [[2], [0.8]]
+        assert response.json()["final"] is True
+
+    def test_the_full_view_brings_checkpoints_and_epoch_length(self, member_client, cast):
+        job = make_job(cast.project, status="running", hyperparameters={"n_epochs": 2})
+        metric_points_record(
+            job=job, points=[{"step": s, "train_loss": 1.0, "total_steps": 40} for s in range(1, 11)]
+        )
+        checkpoint_record(job=job, step=5)
+
+        data = member_client.get(metrics_url(job)).json()
+
+        assert data["checkpoints"] == [5]
+        assert data["steps_per_epoch"] == 20
+        assert len(data["series"]["train_loss"][0]) == 10
+
+    def test_a_zoom_range_is_answered(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        metric_points_record(job=job, points=[{"step": s, "train_loss": 1.0} for s in range(1, 101)])
+
+        data = member_client.get(metrics_url(job, **{"from": 20, "to": 30})).json()
+
+        assert data["series"]["train_loss"][0] == list(range(20, 31))
+
+    def test_a_step_that_is_not_a_number_is_a_404_not_a_500(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        assert member_client.get(metrics_url(job, after_step="abc")).status_code == 404
+
+    def test_another_projects_job_is_a_404(self, member_client, cast):
+        foreign = make_job(cast.other_project, status="running")
+        metric_points_record(job=foreign, points=[{"step": 1, "train_loss": 0.123456}])
+        url = reverse("jobs:metrics", args=[cast.project.slug, foreign.pk]) + "?after_step="
+        response = member_client.get(url)
+        assert response.status_code == 404
+        assert b"0.123456" not in response.content
+
+
+class TestJobPage:
+    def test_the_page_shows_settings_links_and_the_chart(self, member_client, cast):
+        version = make_version(make_dataset(cast.project, name="reviews"))
+        job = make_job(
+            cast.project,
+            name="sentiment",
+            created_by=cast.member,
+            status="running",
+            training_version=version,
+            trained_tokens=123456,
+            hyperparameters={"n_epochs": 3, "learning_rate_multiplier": 1.8},
+        )
+
+        content = member_client.get(reverse("jobs:detail", args=[cast.project.slug, job.pk])).content.decode()
+
+        assert 'id="loss-chart"' in content
+        assert reverse("datasets:detail", args=[cast.project.slug, version.dataset_id]) in content
+        assert "learning_rate_multiplier" in content
+        assert "123,456" in content
+        assert "Cancel job" in content
+        assert 'hx-trigger="live-changed, every 10s"' in content
+
+    def test_the_events_fragment_is_newest_first_and_stops_when_final(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        job_event_record(job=job, message="first event")
+        job_event_record(job=job, message="second event")
+        url = reverse("jobs:detail", args=[cast.project.slug, job.pk]) + "?part=events"
+
+        running = member_client.get(url, headers={"HX-Request": "true"})
+        job.status = "succeeded"
+        job.save()
+        final = member_client.get(url, headers={"HX-Request": "true"})
+
+        body = running.content.decode()
+        assert running.status_code == 200
+        assert "<html" not in body
+        assert body.index("second event") < body.index("first event")
+        assert final.status_code == 286
+        assert "hx-trigger" not in final.content.decode()
+
+    def test_the_status_fragment_shows_the_timeline_and_stops_when_final(self, member_client, cast):
+        from finetune_portal.jobs.services import job_transition
+
+        job = make_job(cast.project, status="running", created_by=cast.member)
+        job_transition(job=job, to="succeeded", reason="Done at the provider")
+        url = reverse("jobs:detail", args=[cast.project.slug, job.pk]) + "?part=status"
+
+        response = member_client.get(url, headers={"HX-Request": "true"})
+
+        assert response.status_code == 286
+        assert "Done at the provider" in response.content.decode()
+        assert "Cancel job" not in response.content.decode()
+
+    def test_without_htmx_the_part_parameter_gives_the_whole_page(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        url = reverse("jobs:detail", args=[cast.project.slug, job.pk]) + "?part=events"
+        assert "<html" in member_client.get(url).content.decode()
+
+
+class TestRunsList:
+    def test_fifty_per_page(self, member_client, cast):
+        for i in range(53):
+            make_job(cast.project, name=f"run-{i:02d}")
+        url = reverse("jobs:list", args=[cast.project.slug])
+
+        first = member_client.get(url).content.decode()
+        second = member_client.get(url + "?page=2").content.decode()
+
+        assert first.count('type="checkbox" name="run"') == 50
+        assert second.count('type="checkbox" name="run"') == 3
+        assert "Page 2 of 2" in second
+
+    def test_filters_are_kept_across_pages(self, member_client, cast):
+        for i in range(51):
+            make_job(cast.project, name=f"run-{i:02d}", status="running")
+        content = member_client.get(
+            reverse("jobs:list", args=[cast.project.slug]) + "?status=running"
+        ).content
+        assert b"status=running&amp;page=2" in content
+
+
+class TestComparePage:
+    def test_it_shows_runs_and_highlights_differences(self, member_client, cast):
+        a = make_job(cast.project, name="alpha", hyperparameters={"n_epochs": 3, "batch_size": 8})
+        b = make_job(cast.project, name="beta", provider="local_peft", hyperparameters={"n_epochs": 3})
+        url = reverse("jobs:compare", args=[cast.project.slug]) + f"?ids={a.pk},{b.pk}"
+
+        content = member_client.get(url).content.decode()
+
+        assert "alpha" in content
+        assert "beta" in content
+        assert 'data-differs="true"><th scope="row">batch_size' in content
+        assert 'data-differs="false"><th scope="row">n_epochs' in content
+        assert "Local GPU (PEFT):" in content
+
+    def test_a_run_of_another_project_is_a_404(self, member_client, cast):
+        mine = make_job(cast.project)
+        theirs = make_job(cast.other_project, name="secret-run")
+        url = reverse("jobs:compare", args=[cast.project.slug]) + f"?ids={mine.pk},{theirs.pk}"
+        response = member_client.get(url)
+        assert response.status_code == 404
+        assert b"secret-run" not in response.content
+
+    def test_one_run_is_sent_back_to_the_list_with_a_message(self, member_client, cast):
+        mine = make_job(cast.project)
+        url = reverse("jobs:compare", args=[cast.project.slug]) + f"?ids={mine.pk}"
+        response = member_client.get(url, follow=True)
+        assert response.redirect_chain[-1][0] == reverse("jobs:list", args=[cast.project.slug])
+        assert "Pick 2 to 10 runs" in response.content.decode()
+
+    def test_csv_export(self, member_client, cast):
+        a = make_job(cast.project, name="alpha")
+        b = make_job(cast.project, name="beta")
+        metric_points_record(job=a, points=[{"step": 3, "train_loss": 0.25}])
+        url = reverse("jobs:compare", args=[cast.project.slug]) + f"?ids={a.pk},{b.pk}&format=csv"
+
+        response = member_client.get(url)
+
+        assert response["Content-Type"].startswith("text/csv")
+        assert "attachment" in response["Content-Disposition"]
+        rows = {row[0]: row[1:] for row in csv.reader(io.StringIO(response.content.decode()))}
+        assert rows["final train loss"] == ["0.25", ""]
+
+
+def test_ticked_boxes_without_javascript_land_on_the_shareable_url(member_client, cast):
+    url = reverse("jobs:compare", args=[cast.project.slug]) + "?run=4&run=9"
+    response = member_client.get(url)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("jobs:compare", args=[cast.project.slug]) + "?ids=4,9"
+
+
+class TestLiveFragment:
+    def live_url(self, job, version):
+        return reverse("jobs:detail", args=[job.project.slug, job.pk]) + f"?part=live&v={version}"
+
+    def version_on_page(self, client, job):
+        import re
+
+        page = client.get(reverse("jobs:detail", args=[job.project.slug, job.pk])).content.decode()
+        return re.search(r"part=live&amp;v=([^\"]+)\"", page).group(1)
+
+    def test_unchanged_is_204_and_a_change_renders_events_and_status(self, member_client, cast):
+        job = make_job(cast.project, status="running", created_by=cast.member)
+        version = self.version_on_page(member_client, job)
+        htmx = {"HX-Request": "true"}
+
+        unchanged = member_client.get(self.live_url(job, version), headers=htmx)
+        job_event_record(job=job, message="Step 10/100: training loss=0.5")
+        changed = member_client.get(self.live_url(job, version), headers=htmx)
+
+        assert unchanged.status_code == 204
+        assert unchanged.content == b""
+        body = changed.content.decode()
+        assert changed.status_code == 200
+        assert "Step 10/100" in body
+        assert 'id="job-status" class="job-status" hx-swap-oob="true"' in body
+        assert "part=live&amp;v=" in body
+        assert f"v={version}" not in body
+
+    def test_progress_and_status_moves_change_the_version(self, member_client, cast):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from finetune_portal.jobs.services import job_transition
+
+        job = make_job(cast.project, status="running", created_by=cast.member)
+        first = self.version_on_page(member_client, job)
+        metric_points_record(job=job, points=[{"step": 1, "train_loss": 0.5}])
+        # Progress counts once per refresh period: a point a minute later changes the version.
+        job.last_progress_at = timezone.now() + timedelta(minutes=1)
+        job.save(update_fields=["last_progress_at"])
+        second = self.version_on_page(member_client, job)
+        job_transition(job=job, to="succeeded")
+
+        final = member_client.get(self.live_url(job, second), headers={"HX-Request": "true"})
+
+        assert first != second
+        assert final.status_code == 286
+        assert "Succeeded" in final.content.decode()
+        assert "hx-trigger" not in final.content.decode()
+
+    def test_an_outsider_gets_404_even_with_a_version(self, client, cast):
+        job = make_job(cast.other_project, status="running")
+        client.login(username=cast.member.username, password=PASSWORD)
+        response = client.get(self.live_url(job, "0-0-0"), headers={"HX-Request": "true"})
+        assert response.status_code == 404
