@@ -1,0 +1,36 @@
+"""A GPU worker says what it has when it starts, so the launch form can warn about memory."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+logger = logging.getLogger(__name__)
+
+GPU_QUEUE = "gpu"
+
+
+def worker_report_hardware(sender=None, **kwargs) -> None:
+    """celery worker_ready: record this worker's GPUs if it consumes the gpu queue."""
+    from finetune_portal.providers.peft.services import worker_node_report
+
+    app = getattr(sender, "app", None)
+    queues = sorted(app.amqp.queues.consume_from) if app is not None else []
+    if GPU_QUEUE not in queues:
+        return
+    hostname = getattr(sender, "hostname", None) or socket.gethostname()
+    try:
+        from finetune_portal.providers.peft.trainer import hardware
+
+        info = hardware()
+    except ImportError:
+        logger.warning(
+            "Worker %s consumes the gpu queue but the ML extra (torch) is not installed.", hostname
+        )
+        info = {"gpus": [], "torch_version": "", "bf16": False}
+    try:
+        node = worker_node_report(hostname=hostname, queues=queues, hardware=info)
+    except Exception:
+        logger.exception("Could not record worker %s", hostname)
+        return
+    logger.info("GPU worker %s reported: %s", hostname, node)
