@@ -6,6 +6,8 @@ services. ``DJANGO_ENV=production`` turns on the hardened mode that ``check --de
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -86,6 +88,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let web, worker and beat share one SQLite file without "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+    # Tests that run a real Celery worker thread write from several threads at once. SQLite's default
+    # in-memory test database (shared cache) answers "table is locked" at once; a file in WAL mode waits.
+    # One file per test process, removed by the test runner at the end.
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", str(Path(tempfile.gettempdir()) / f"finetune_portal-test-{os.getpid()}.sqlite3")
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

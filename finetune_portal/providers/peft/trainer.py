@@ -359,9 +359,12 @@ def _prepare_tokenizer(spec: TrainingSpec, reporter: Reporter):
 
 def run_training(spec: TrainingSpec, reporter: Reporter) -> TrainingOutcome:
     """Train, reporting as it goes; returns where the final weights are. Raises ProviderError."""
+    import datasets
     import torch
     from datasets import Dataset
 
+    # Progress bars would fill the worker's log; the portal shows progress instead.
+    datasets.disable_progress_bars()
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
     _check_hardware(spec, cuda=cuda)
