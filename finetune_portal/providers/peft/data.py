@@ -37,7 +37,8 @@ def check_kind_fits(*, method: str, kind: str, role: str = "training") -> None:
     if kind not in fitting:
         wanted = " or ".join(_KIND_WORDS[k] for k in fitting)
         raise ProviderError(
-            f"A {method.upper()} job needs {wanted}, but the {role} data is {_KIND_WORDS.get(kind, kind)}.",
+            f"{'An' if method == 'sft' else 'A'} {method.upper()} job needs {wanted}, "
+            f"but the {role} data is {_KIND_WORDS.get(kind, kind)}.",
             permanent=True,
             hint="Pick a dataset version of a fitting kind, or convert the dataset first.",
             code="dataset_kind_mismatch",

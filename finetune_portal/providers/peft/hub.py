@@ -127,10 +127,14 @@ def model_card(
         f"```python\nfrom {loader_module} import {loader}\n\n"
         f'model = {loader}.from_pretrained("{repo_id}")\n```'
     )
+    summary = {
+        "lora": f"A LoRA adapter for `{base_model}`, trained with {method.upper()} (TRL).",
+        "qlora": f"A QLoRA adapter for `{base_model}`, trained with {method.upper()} (TRL).",
+    }.get(adapter, f"A full fine-tune of `{base_model}`, trained with {method.upper()} (TRL).")
     body = f"""
 # {repo_id.rsplit("/", 1)[-1]}
 
-{adapter.upper() if adapter != "full" else "Full"} fine-tune of `{base_model}` with {method.upper()} (TRL).
+{summary}
 
 ## Training data
 
@@ -169,6 +173,15 @@ def folder_push(*, folder: Path, repo_id: str, token: str | None, card: str, com
     api = HfApi(token=token or None)
     try:
         url = api.create_repo(repo_id=repo_id, private=True, exist_ok=True, repo_type="model")
+        # create_repo leaves an existing repo as it is, and a public one would publish the weights.
+        if not api.model_info(repo_id).private:
+            raise ProviderError(
+                f"The Hub repo {repo_id} already exists and is public; "
+                "adapters are only pushed to private repos.",
+                permanent=True,
+                hint="Make the repo private on the Hub, or choose another repo name.",
+                code="hub_repo_public",
+            )
         api.upload_folder(
             folder_path=str(folder),
             repo_id=repo_id,

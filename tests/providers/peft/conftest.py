@@ -185,3 +185,19 @@ def _use_broker(app, url: str) -> None:
     amqp = app.__dict__.get("amqp")
     if amqp is not None:
         amqp._producer_pool = None
+
+
+@pytest.fixture
+def fake_hub():
+    """Route huggingface_hub's HTTP client to an in-process fake hub for this test."""
+    import huggingface_hub
+    from huggingface_hub.utils._http import default_client_factory
+
+    from tests.providers.peft.fake_hub import FakeHub
+
+    hub = FakeHub()
+    huggingface_hub.set_client_factory(hub.client)
+    try:
+        yield hub
+    finally:
+        huggingface_hub.set_client_factory(default_client_factory)

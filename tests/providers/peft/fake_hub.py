@@ -45,7 +45,9 @@ class FakeHub:
                 if "/" not in body["name"]
                 else body["name"]
             )
-            self.repos.setdefault(repo_id, FakeRepo(private=bool(body.get("private"))))
+            self.repos.setdefault(
+                repo_id, FakeRepo(private=body.get("visibility") == "private" or bool(body.get("private")))
+            )
             return httpx2.Response(200, json={"url": f"{ENDPOINT}/{repo_id}", "name": repo_id})
         if request.method == "POST" and path == "/api/validate-yaml":
             return httpx2.Response(200, json={})

@@ -253,3 +253,165 @@ def test_the_reaper_leaves_a_beating_job_alone(cast, chat_versions):
     assert services.jobs_reap_stalled() == []
     job.refresh_from_db()
     assert job.status == JobStatus.VALIDATING_FILES
+
+
+def run_queued_job(cast, *, versions, method="sft", base_model="demo:tiny", hyperparameters=None):
+    """Create a queued job and run the training task in this thread (the task's code, no broker)."""
+    from finetune_portal.providers.peft.tasks import job_train_task
+
+    train, valid = versions
+    job = job_create(
+        project=cast.project,
+        created_by=cast.member,
+        provider="local_peft",
+        method=method,
+        base_model=base_model,
+        training_version=train,
+        validation_version=valid,
+        hyperparameters={**FAST_SFT, **(hyperparameters or {})},
+    )
+    FineTuningJob.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)
+    outcome = job_train_task.apply(args=(job.pk,)).get()
+    job.refresh_from_db()
+    return job, outcome
+
+
+def test_a_finished_job_is_pushed_to_a_private_hub_repo_with_a_model_card(cast, chat_versions, fake_hub):
+    from finetune_portal.credentials.services import credential_create
+
+    credential_create(
+        kind="huggingface",
+        secret="hf_project_secret_1234",
+        label="HF",
+        actor=cast.admin,
+        project=cast.project,
+    )
+
+    job, outcome = run_queued_job(
+        cast, versions=chat_versions, hyperparameters={"hub_repo_id": "acme/colours"}
+    )
+
+    assert outcome == "succeeded"
+    assert job.status == JobStatus.SUCCEEDED
+    repo = fake_hub.repos["acme/colours"]
+    assert repo.private is True
+    assert "hf_project_secret_1234" in fake_hub.tokens_seen
+    assert {"adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "README.md"} <= set(
+        repo.files
+    )
+    card = repo.files["README.md"].decode()
+    assert "A LoRA adapter for `demo:tiny`, trained with SFT (TRL)." in card
+    assert "| Dataset | colours |" in card
+    assert chat_versions[0].sha256 in card
+    assert "| Examples | 50 |" in card
+    assert "| lora_rank | 8 |" in card
+    assert "| Steps | 30 |" in card
+    assert "Final validation loss" in card
+    assert "base_model:" not in card, "a locally built model is not claimed to be a Hub model"
+    assert FineTunedModel.objects.get(job=job).hf_repo_id == "acme/colours"
+
+
+def test_a_failed_push_keeps_the_trained_model_and_says_why(cast, chat_versions, fake_hub):
+    from tests.providers.peft.fake_hub import FakeRepo
+
+    fake_hub.repos["acme/public"] = FakeRepo(private=False)
+
+    job, outcome = run_queued_job(
+        cast, versions=chat_versions, hyperparameters={"hub_repo_id": "acme/public"}
+    )
+
+    assert outcome == "succeeded"
+    model = FineTunedModel.objects.get(job=job)
+    assert model.hf_repo_id == ""
+    event = JobEvent.objects.get(job=job, provider_event_id="hub-push")
+    assert event.level == "warn"
+    assert "is public" in event.message
+
+
+def test_an_unknown_model_id_fails_the_job_with_a_plain_message(cast, chat_versions, fake_hub):
+    job, outcome = run_queued_job(cast, versions=chat_versions, base_model="nobody/no-such-model")
+
+    assert outcome == "failed"
+    assert job.status == JobStatus.FAILED
+    assert job.error_message.startswith("There is no model 'nobody/no-such-model' on the Hugging Face Hub")
+    assert "spelling" in job.error_hint
+    assert not MetricPoint.objects.filter(job=job).exists()
+
+
+def test_a_gated_model_without_a_token_fails_asking_for_one(cast, chat_versions, fake_hub):
+    fake_hub.gated.add("meta-llama/Llama-3.2-1B-Instruct")
+
+    job, _ = run_queued_job(cast, versions=chat_versions, base_model="meta-llama/Llama-3.2-1B-Instruct")
+
+    assert job.status == JobStatus.FAILED
+    assert "gated model and this project has no Hugging Face token" in job.error_message
+
+
+def test_a_hub_model_on_an_offline_worker_without_cache_fails_plainly(cast, chat_versions):
+    job, _ = run_queued_job(cast, versions=chat_versions, base_model="Qwen/Qwen2.5-0.5B-Instruct")
+
+    assert job.status == JobStatus.FAILED
+    assert "offline" in job.error_message
+    assert "not in its model cache" in job.error_message
+
+
+def test_preference_data_for_an_sft_job_fails_with_the_kinds_named(cast, dpo_versions):
+    job, outcome = run_queued_job(cast, versions=dpo_versions, method="sft")
+
+    assert outcome == "failed"
+    assert job.error_message == (
+        "An SFT job needs a chat dataset or a prompt/completion dataset or an Alpaca dataset, "
+        "but the training data is a DPO preference dataset."
+    )
+
+
+def test_chat_data_for_a_dpo_job_fails_with_the_kinds_named(cast, chat_versions):
+    job, _ = run_queued_job(cast, versions=chat_versions, method="dpo")
+
+    assert job.status == JobStatus.FAILED
+    assert (
+        job.error_message
+        == "A DPO job needs a DPO preference dataset, but the training data is a chat dataset."
+    )
+
+
+def test_qlora_on_a_worker_without_cuda_fails_before_loading_anything(cast, chat_versions):
+    job, _ = run_queued_job(cast, versions=chat_versions, hyperparameters={"adapter": "qlora"})
+
+    assert job.status == JobStatus.FAILED
+    assert job.error_message == "QLoRA (4-bit) needs a CUDA GPU, and this worker has none."
+    assert "LoRA" in job.error_hint
+
+
+def test_a_dataset_file_changed_in_storage_is_refused(cast, chat_versions):
+    train, _ = chat_versions
+    with default_storage.open(train.file.name, "wb") as handle:
+        handle.write(b'{"messages": []}\n')
+
+    job, _ = run_queued_job(cast, versions=chat_versions)
+
+    assert job.status == JobStatus.FAILED
+    assert "does not match its checksum" in job.error_message
+
+
+def test_a_missing_local_model_folder_names_the_folder(cast, chat_versions, tmp_path):
+    job, _ = run_queued_job(cast, versions=chat_versions, base_model=f"local:{tmp_path}/nothing-here")
+
+    assert job.status == JobStatus.FAILED
+    assert f"There is no model folder {tmp_path}/nothing-here on this GPU worker" in job.error_message
+
+
+def test_out_of_memory_names_the_setting_to_lower():
+    from finetune_portal.providers.peft.trainer import TrainingSpec, out_of_memory_error
+
+    spec = TrainingSpec(model_path="m", method="sft", train_rows=[], output_dir="o", batch_size=8)
+    error = out_of_memory_error(spec)
+
+    assert error.message == "The GPU ran out of memory while training."
+    assert "Lower the per-device batch size (now 8)" in error.hint
+    single = out_of_memory_error(
+        TrainingSpec(
+            model_path="m", method="sft", train_rows=[], output_dir="o", batch_size=1, max_length=4096
+        )
+    )
+    assert "Lower the max sequence length (now 4096)" in single.hint
