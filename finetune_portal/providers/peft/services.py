@@ -295,8 +295,10 @@ def job_train(*, job_id: int, claimant: str) -> str:
 
     Returns what happened, for the task's log: "skipped", "succeeded", "cancelled" or "failed".
     """
-    job = FineTuningJob.objects.select_related("project", "training_version__dataset").get(pk=job_id)
-    if job.provider != Provider.LOCAL_PEFT:
+    job = (
+        FineTuningJob.objects.select_related("project", "training_version__dataset").filter(pk=job_id).first()
+    )
+    if job is None or job.provider != Provider.LOCAL_PEFT:
         return "skipped"
     if not job_claim(job=job, claimant=claimant):
         # A redelivered task, or one that lost the race: the job is someone else's (or finished).

@@ -292,7 +292,12 @@ def _check_hardware(spec: TrainingSpec, *, cuda: bool) -> None:
 def _config(spec: TrainingSpec, *, cuda: bool, bf16: bool, has_eval: bool):
     from trl import DPOConfig, SFTConfig
 
-    per_epoch = spec.eval_steps <= 0
+    batches_per_step = max(1, spec.batch_size * spec.gradient_accumulation)
+    steps_per_epoch = max(1, math.ceil(len(spec.train_rows) / batches_per_step))
+    total_steps = spec.max_steps if spec.max_steps > 0 else math.ceil(spec.epochs * steps_per_epoch)
+    # An interval longer than the run would never evaluate (or save); fall back to once per epoch.
+    per_epoch = spec.eval_steps <= 0 or spec.eval_steps > total_steps
+    save_per_epoch = spec.save_steps <= 0 or spec.save_steps > total_steps
     common: dict[str, Any] = {
         "output_dir": spec.output_dir,
         "num_train_epochs": spec.epochs,
@@ -309,8 +314,8 @@ def _config(spec: TrainingSpec, *, cuda: bool, bf16: bool, has_eval: bool):
         "logging_first_step": True,
         "eval_strategy": ("epoch" if per_epoch else "steps") if has_eval else "no",
         "eval_steps": None if per_epoch else spec.eval_steps,
-        "save_strategy": "epoch" if spec.save_steps <= 0 else "steps",
-        "save_steps": spec.save_steps if spec.save_steps > 0 else 500,
+        "save_strategy": "epoch" if save_per_epoch else "steps",
+        "save_steps": 500 if save_per_epoch else spec.save_steps,
         "save_total_limit": 2,
         "report_to": "none",
         "disable_tqdm": True,

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.factories import make_dataset, make_version
+from tests.providers.peft.helpers import in_memory_broker_if_filesystem
 
 COLOURS = ["red", "blue", "green", "yellow", "black", "white", "purple", "orange", "pink", "brown"]
 
@@ -131,44 +132,36 @@ def _gpu_worker_thread(django_db_setup, django_db_blocker):
 
     from finetune_portal.celery import app
 
-    swapped_broker = str(app.conf.broker_url).startswith("filesystem://")
-    if swapped_broker:
-        # The filesystem transport can hand a consumer a message file before the producer has written
-        # it; in one process the in-memory transport is the same protocol without that race.
-        original_broker = app.conf.broker_url
-        _use_broker(app, "memory://")
-    with app.connection_for_write() as conn:
-        for queue in ("gpu", "default"):
-            # Leftovers of an interrupted run would name job ids that this test database reuses.
-            conn.default_channel.queue_declare(queue=queue, durable=True, auto_delete=False)
-            conn.default_channel.queue_purge(queue)
-
     watcher = TaskWatcher()
-    task_postrun.connect(watcher.on_postrun, weak=False)
 
     def announce_ready(sender=None, worker=None, consumer=None, **kwargs):
         worker_ready.send(sender=consumer)
 
+    task_postrun.connect(watcher.on_postrun, weak=False)
     started_signal.connect(announce_ready, weak=False)
     try:
-        with (
-            django_db_blocker.unblock(),
-            start_worker(
-                app,
-                pool="solo",
-                perform_ping_check=False,
-                shutdown_timeout=60,
-                queues=["gpu", "default"],
-                hostname="gpu-test@localhost",
-            ) as worker,
-        ):
-            worker.watcher = watcher
-            yield worker
+        with in_memory_broker_if_filesystem(app):
+            with app.connection_for_write() as conn:
+                for queue in ("gpu", "default"):
+                    # Leftovers of an interrupted run would name job ids that this test database reuses.
+                    conn.default_channel.queue_declare(queue=queue, durable=True, auto_delete=False)
+                    conn.default_channel.queue_purge(queue)
+            with (
+                django_db_blocker.unblock(),
+                start_worker(
+                    app,
+                    pool="solo",
+                    perform_ping_check=False,
+                    shutdown_timeout=60,
+                    queues=["gpu", "default"],
+                    hostname="gpu-test@localhost",
+                ) as worker,
+            ):
+                worker.watcher = watcher
+                yield worker
     finally:
         task_postrun.disconnect(watcher.on_postrun)
         started_signal.disconnect(announce_ready)
-        if swapped_broker:
-            _use_broker(app, original_broker)
 
 
 @pytest.fixture
@@ -176,15 +169,6 @@ def gpu_worker(transactional_db, _gpu_worker_thread):
     """The module's worker, with a fresh count of finished tasks for this test."""
     _gpu_worker_thread.watcher.finished.clear()
     return _gpu_worker_thread
-
-
-def _use_broker(app, url: str) -> None:
-    """Point the app at another broker, dropping the connection pools made for the old one."""
-    app.conf.broker_url = url
-    app._pool = None
-    amqp = app.__dict__.get("amqp")
-    if amqp is not None:
-        amqp._producer_pool = None
 
 
 @pytest.fixture
