@@ -26,6 +26,11 @@ _KIND_WORDS = {
 }
 
 
+def _a_job(method: str, *, capital: bool = False) -> str:
+    article = "an" if method == "sft" else "a"
+    return f"{article.capitalize() if capital else article} {method.upper()} job"
+
+
 def check_kind_fits(*, method: str, kind: str, role: str = "training") -> None:
     fitting = KINDS_FOR_METHOD.get(method)
     if fitting is None:
@@ -37,7 +42,7 @@ def check_kind_fits(*, method: str, kind: str, role: str = "training") -> None:
     if kind not in fitting:
         wanted = " or ".join(_KIND_WORDS[k] for k in fitting)
         raise ProviderError(
-            f"{'An' if method == 'sft' else 'A'} {method.upper()} job needs {wanted}, "
+            f"{_a_job(method, capital=True)} needs {wanted}, "
             f"but the {role} data is {_KIND_WORDS.get(kind, kind)}.",
             permanent=True,
             hint="Pick a dataset version of a fitting kind, or convert the dataset first.",
@@ -105,7 +110,7 @@ def rows_from_jsonl(content: bytes, *, kind: str, method: str) -> list[dict[str,
             rows.append(_dpo_row(record) if method == "dpo" else _sft_row(kind, record))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ProviderError(
-                f"Line {number} of the data does not fit a {method.upper()} job "
+                f"Line {number} of the data does not fit {_a_job(method)} "
                 f"on {_KIND_WORDS[kind]} ({exc}).",
                 permanent=True,
                 hint="Validate the dataset version again; the worker only accepts valid versions.",
