@@ -110,8 +110,7 @@ def rows_from_jsonl(content: bytes, *, kind: str, method: str) -> list[dict[str,
             rows.append(_dpo_row(record) if method == "dpo" else _sft_row(kind, record))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ProviderError(
-                f"Line {number} of the data does not fit {_a_job(method)} "
-                f"on {_KIND_WORDS[kind]} ({exc}).",
+                f"Line {number} of the data does not fit {_a_job(method)} on {_KIND_WORDS[kind]} ({exc}).",
                 permanent=True,
                 hint="Validate the dataset version again; the worker only accepts valid versions.",
                 code="dataset_row_invalid",
