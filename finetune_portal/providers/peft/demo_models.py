@@ -159,7 +159,15 @@ def _build_smollm2(folder: Path, gguf: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # A model loaded from GGUF is flagged as quantized and refuses save_pretrained, although its weights
+    # are plain tensors by now: copy them into an unflagged model of the same config.
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config = loaded.generation_config
     # SmolLM2 already speaks ChatML; this template is the same format plus the markers that
     # assistant-only loss needs.
     tokenizer.chat_template = CHATML_TEMPLATE
