@@ -47,6 +47,7 @@ def estimate_training_memory(
     max_length: int = 1024,
     method: str = "sft",
     bf16: bool = True,
+    activation_checkpointing: bool = True,
 ) -> MemoryEstimate:
     weight_bytes_per_param = {"qlora": 0.55, "lora": 2 if bf16 else 4, "full": 2 if bf16 else 4}[adapter]
     weights = int(shape.parameters * weight_bytes_per_param)
@@ -67,7 +68,10 @@ def estimate_training_memory(
     per_layer_kept = tokens * shape.hidden_size * act_bytes
     one_layer_working = tokens * shape.hidden_size * 16 * act_bytes
     logits = tokens * shape.vocab_size * 4 * 2  # fp32 logits and their gradient
-    activations = per_layer_kept * shape.layers + one_layer_working + logits
+    if activation_checkpointing:
+        activations = per_layer_kept * shape.layers + one_layer_working + logits
+    else:
+        activations = (per_layer_kept + one_layer_working) * shape.layers + logits
     total = weights + optimizer + activations + FIXED_OVERHEAD_BYTES
     return MemoryEstimate(
         weights=weights,

@@ -60,7 +60,7 @@ class TrainingSpec:
     save_steps: int = 0  # 0: once per epoch
     dpo_beta: float = 0.1
     logging_steps: int = 1
-    gradient_checkpointing: bool | None = None  # None: on for a GPU, off on CPU
+    gradient_checkpointing: bool | None = None  # None: on a GPU only when memory needs it; off on CPU
     # Speed switches the benchmark compares; all are safe to leave at their defaults.
     use_liger_kernel: bool = False
     padding_free: bool = False
@@ -323,9 +323,8 @@ def _config(spec: TrainingSpec, *, cuda: bool, bf16: bool, has_eval: bool):
         "bf16": bf16,
         "fp16": cuda and not bf16,
         "use_cpu": not cuda,
-        "gradient_checkpointing": cuda
-        if spec.gradient_checkpointing is None
-        else spec.gradient_checkpointing,
+        # The new name of gradient_checkpointing; set, it also overrides TRL's default of True.
+        "activation_checkpointing": bool(spec.gradient_checkpointing),
         "max_length": spec.max_length,
         "use_liger_kernel": spec.use_liger_kernel,
         "dataloader_pin_memory": cuda,
@@ -362,6 +361,33 @@ def _prepare_tokenizer(spec: TrainingSpec, reporter: Reporter):
     return tokenizer
 
 
+def _needs_activation_checkpointing(spec: TrainingSpec, model) -> bool:
+    """Recomputing activations costs about a third more compute; pay it only when memory requires it."""
+    import torch
+
+    from finetune_portal.providers.peft.base_models import ModelShape
+    from finetune_portal.providers.peft.memory import estimate_training_memory
+
+    config = model.config
+    shape = ModelShape(
+        parameters=sum(p.numel() for p in model.parameters()),
+        hidden_size=int(getattr(config, "hidden_size", 1024)),
+        layers=int(getattr(config, "num_hidden_layers", 24)),
+        vocab_size=int(getattr(config, "vocab_size", 32_000)),
+    )
+    estimate = estimate_training_memory(
+        shape,
+        adapter=spec.adapter,
+        lora_rank=spec.lora_rank,
+        batch_size=spec.batch_size,
+        max_length=spec.max_length,
+        method=spec.method,
+        activation_checkpointing=False,
+    )
+    free, _total = torch.cuda.mem_get_info()
+    return estimate.total > 0.85 * free
+
+
 def run_training(spec: TrainingSpec, reporter: Reporter) -> TrainingOutcome:
     """Train, reporting as it goes; returns where the final weights are. Raises ProviderError."""
     import datasets
@@ -379,6 +405,8 @@ def run_training(spec: TrainingSpec, reporter: Reporter) -> TrainingOutcome:
     tokenizer = _prepare_tokenizer(spec, reporter)
     model = _load_model(spec, cuda=cuda, bf16=bf16)
     total_parameters = sum(p.numel() for p in model.parameters())
+    if spec.gradient_checkpointing is None:
+        spec.gradient_checkpointing = cuda and _needs_activation_checkpointing(spec, model)
     train_dataset = Dataset.from_list(spec.train_rows)
     eval_dataset = Dataset.from_list(spec.valid_rows) if spec.valid_rows else None
     args = _config(spec, cuda=cuda, bf16=bf16, has_eval=eval_dataset is not None)
