@@ -151,6 +151,15 @@ CELERY_FILESYSTEM_DIR = VAR_DIR / "celery" / "broker"
 CELERY_BEAT_SCHEDULE_FILE = VAR_DIR / "celery" / "beat-schedule"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
+# Local GPU provider (the gpu-queue worker). Demo models and converted checkpoints are cached here;
+# Hugging Face downloads use huggingface_hub's own cache (HF_HOME).
+PEFT_MODEL_CACHE = env.path("PEFT_MODEL_CACHE", default=VAR_DIR / "peft" / "models")
+PEFT_WORK_DIR = env.path("PEFT_WORK_DIR", default=VAR_DIR / "peft" / "runs")
+PEFT_HEARTBEAT_SECONDS = env.float("PEFT_HEARTBEAT_SECONDS", default=30.0)
+# A training job whose worker has been silent this long is marked failed by the reaper.
+PEFT_STALE_AFTER_SECONDS = env.float("PEFT_STALE_AFTER_SECONDS", default=600.0)
+PEFT_TRAINING_TIME_LIMIT_SECONDS = env.int("PEFT_TRAINING_TIME_LIMIT_SECONDS", default=48 * 3600)
+
 # The demo admin that `make run` ensures exists on a fresh install.
 DEMO_ADMIN_USERNAME = env.str("DEMO_ADMIN_USERNAME", default="admin")
 DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="")
