@@ -415,3 +415,31 @@ def test_out_of_memory_names_the_setting_to_lower():
         )
     )
     assert "Lower the max sequence length (now 4096)" in single.hint
+
+
+def test_a_multi_gpu_job_on_a_worker_without_enough_gpus_fails_plainly(cast, chat_versions):
+    job, _ = run_queued_job(cast, versions=chat_versions, hyperparameters={"gpus": 2})
+
+    assert job.status == JobStatus.FAILED
+    assert job.error_message == "The job asks for 2 GPUs but this worker has 0."
+
+
+def test_the_heartbeat_keeps_beating_while_the_worker_holds_the_job(cast, chat_versions):
+    train, _ = chat_versions
+    job = job_create(
+        project=cast.project,
+        created_by=cast.member,
+        provider="local_peft",
+        base_model="demo:tiny",
+        training_version=train,
+    )
+    FineTuningJob.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)
+    assert services.job_claim(job=job, claimant="gpu-1:t1")
+    claimed_at = FineTuningJob.objects.get(pk=job.pk).heartbeat_at
+
+    with services.Heartbeat(job_id=job.pk, claimant="gpu-1:t1", interval=0.1):
+        wait_until(lambda: FineTuningJob.objects.get(pk=job.pk).heartbeat_at > claimed_at, timeout=5)
+
+    # Another claimant (a stale task) cannot beat for it.
+    assert services.job_heartbeat(job_id=job.pk, claimant="gpu-2:t9") is False
+    assert services.job_heartbeat(job_id=job.pk, claimant="gpu-1:t1") is True
