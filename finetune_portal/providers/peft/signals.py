@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import subprocess
+import sys
 
 logger = logging.getLogger(__name__)
 
@@ -19,13 +22,10 @@ def worker_report_hardware(sender=None, **kwargs) -> None:
     if GPU_QUEUE not in queues:
         return
     hostname = getattr(sender, "hostname", None) or socket.gethostname()
-    try:
-        from finetune_portal.providers.peft.trainer import hardware
-
-        info = hardware()
-    except ImportError:
+    info = hardware_probe()
+    if info is None:
         logger.warning(
-            "Worker %s consumes the gpu queue but the ML extra (torch) is not installed.", hostname
+            "Worker %s consumes the gpu queue but could not inspect its GPUs (is torch installed?).", hostname
         )
         info = {"gpus": [], "torch_version": "", "bf16": False}
     try:
@@ -34,3 +34,19 @@ def worker_report_hardware(sender=None, **kwargs) -> None:
         logger.exception("Could not record worker %s", hostname)
         return
     logger.info("GPU worker %s reported: %s", hostname, node)
+
+
+def hardware_probe(timeout: float = 120) -> dict | None:
+    """The GPUs of this machine, asked in a child process so this one never initialises CUDA."""
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "finetune_portal.providers.peft.probe"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        )
+        return json.loads(completed.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, OSError, ValueError, IndexError):
+        logger.exception("The hardware probe failed")
+        return None
