@@ -399,9 +399,9 @@ def run_training(spec: TrainingSpec, reporter: Reporter) -> TrainingOutcome:
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
     _check_hardware(spec, cuda=cuda)
-    if spec.method == "sft" and spec.packing and spec.assistant_only_loss and not cuda:
-        # Packing without padding-free attention mixes examples; TRL refuses the pair on CPU.
-        spec.packing = False
+    if spec.assistant_only_loss and spec.train_rows and "messages" not in spec.train_rows[0]:
+        # Prompt/completion rows already train on the completion only; the flag is for chats.
+        spec.assistant_only_loss = False
     tokenizer = _prepare_tokenizer(spec, reporter)
     model = _load_model(spec, cuda=cuda, bf16=bf16)
     total_parameters = sum(p.numel() for p in model.parameters())
