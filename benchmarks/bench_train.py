@@ -225,7 +225,8 @@ def run_plain(model_path: Path, rows, *, steps: int, warmup: int, adapter: str, 
         peft_config=peft_config,
         callbacks=[Clock()],
     )
-    parameters = sum(p.numel() for p in trainer.model.parameters())
+    # The base model's parameters (N in 4N/6N), not the adapter's.
+    parameters = sum(p.numel() for name, p in trainer.model.named_parameters() if "lora_" not in name)
     trainer.train()
     return timer.tokens_per_second(), parameters
 
