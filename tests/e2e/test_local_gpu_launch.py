@@ -9,8 +9,7 @@ from playwright.sync_api import expect
 from finetune_portal.jobs.models import FineTuningJob
 from finetune_portal.providers.peft.models import WorkerNode
 from tests.factories import make_dataset, make_version
-from tests.providers.peft.conftest import chat_jsonl
-from tests.providers.peft.helpers import in_memory_broker_if_filesystem
+from tests.providers.peft.helpers import chat_jsonl, in_memory_broker_if_filesystem
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -2,45 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
 import pytest
 
 from tests.factories import make_dataset, make_version
-from tests.providers.peft.helpers import in_memory_broker_if_filesystem
-
-COLOURS = ["red", "blue", "green", "yellow", "black", "white", "purple", "orange", "pink", "brown"]
-
-
-def chat_jsonl(indices) -> bytes:
-    lines = [
-        json.dumps(
-            {
-                "messages": [
-                    {"role": "user", "content": f"What colour is item {i}?"},
-                    {"role": "assistant", "content": f"Item {i} is {COLOURS[i % 10]}."},
-                ]
-            }
-        )
-        for i in indices
-    ]
-    return ("\n".join(lines) + "\n").encode()
-
-
-def dpo_jsonl(indices) -> bytes:
-    lines = [
-        json.dumps(
-            {
-                "input": {"messages": [{"role": "user", "content": f"Colour of item {i}?"}]},
-                "preferred_output": [{"role": "assistant", "content": COLOURS[i % 10]}],
-                "non_preferred_output": [{"role": "assistant", "content": "I do not know, sorry."}],
-            }
-        )
-        for i in indices
-    ]
-    return ("\n".join(lines) + "\n").encode()
+from tests.providers.peft.helpers import chat_jsonl, dpo_jsonl, in_memory_broker_if_filesystem
 
 
 @pytest.fixture(scope="session")
@@ -104,6 +72,11 @@ class TaskWatcher:
         self._changed = threading.Condition()
 
     def on_postrun(self, sender=None, task=None, retval=None, **kwargs):
+        from django.db import connections
+
+        # Runs in the worker thread: leave no connection open there, or PostgreSQL cannot drop the
+        # test database at the end of the session.
+        connections.close_all()
         with self._changed:
             self.finished.append((task.name if task else "", retval))
             self._changed.notify_all()
@@ -135,7 +108,10 @@ def _gpu_worker_thread(django_db_setup, django_db_blocker):
     watcher = TaskWatcher()
 
     def announce_ready(sender=None, worker=None, consumer=None, **kwargs):
+        from django.db import connections
+
         worker_ready.send(sender=consumer)
+        connections.close_all()
 
     task_postrun.connect(watcher.on_postrun, weak=False)
     started_signal.connect(announce_ready, weak=False)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 
 
 def use_broker(app, url: str) -> None:
@@ -27,3 +28,35 @@ def in_memory_broker_if_filesystem(app):
     finally:
         if swapped:
             use_broker(app, original)
+
+
+COLOURS = ["red", "blue", "green", "yellow", "black", "white", "purple", "orange", "pink", "brown"]
+
+
+def chat_jsonl(indices) -> bytes:
+    lines = [
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": f"What colour is item {i}?"},
+                    {"role": "assistant", "content": f"Item {i} is {COLOURS[i % 10]}."},
+                ]
+            }
+        )
+        for i in indices
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def dpo_jsonl(indices) -> bytes:
+    lines = [
+        json.dumps(
+            {
+                "input": {"messages": [{"role": "user", "content": f"Colour of item {i}?"}]},
+                "preferred_output": [{"role": "assistant", "content": COLOURS[i % 10]}],
+                "non_preferred_output": [{"role": "assistant", "content": "I do not know, sorry."}],
+            }
+        )
+        for i in indices
+    ]
+    return ("\n".join(lines) + "\n").encode()
