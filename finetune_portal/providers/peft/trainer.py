@@ -248,6 +248,10 @@ def _load_model(spec: TrainingSpec, *, cuda: bool, bf16: bool):
     kwargs: dict[str, Any] = {"dtype": torch.float32}
     if cuda:
         kwargs["dtype"] = torch.bfloat16 if bf16 else torch.float16
+        if not bf16 and spec.adapter == "full":
+            # fp16 mixed precision needs fp32 master weights to train: the gradient scaler refuses
+            # fp16 parameters.
+            kwargs["dtype"] = torch.float32
         attn = spec.attn_implementation
         if attn is None and importlib.util.find_spec("flash_attn") is not None:
             attn = "flash_attention_2"
@@ -453,7 +457,8 @@ def run_training(spec: TrainingSpec, reporter: Reporter) -> TrainingOutcome:
 
     final = Path(spec.output_dir) / "final"
     trainer.save_model(str(final))
-    tokenizer.save_pretrained(str(final))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(final))
     return TrainingOutcome(
         final_folder=final,
         global_step=int(trainer.state.global_step),
