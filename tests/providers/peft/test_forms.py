@@ -187,3 +187,9 @@ def test_the_launch_page_shows_this_form_for_the_local_provider(client, cast, ve
 
     assert response.status_code == 200
     assert 'id="peft-form"' in response.content.decode()
+
+
+def test_qlora_without_any_gpu_worker_is_warned_about(cast):
+    html = PeftJobForm(None, initial={"adapter": "qlora"}, project=cast.project, user=cast.member).render()
+
+    assert "QLoRA needs a CUDA GPU, and no worker has reported one" in html
