@@ -4,9 +4,9 @@ FROM ${BASE_IMAGE}
 ARG EXTRAS=""
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints-ml.txt ./
 COPY finetune_portal ./finetune_portal
-RUN pip install --upgrade pip && pip install ".${EXTRAS:+[$EXTRAS]}"
+RUN pip install --upgrade pip && pip install -c constraints-ml.txt ".${EXTRAS:+[$EXTRAS]}"
 COPY . .
 RUN DJANGO_ENV=development python manage.py collectstatic --noinput
 RUN useradd --create-home portal && mkdir -p /app/var && chown -R portal /app/var

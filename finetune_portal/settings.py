@@ -6,6 +6,8 @@ services. ``DJANGO_ENV=production`` turns on the hardened mode that ``check --de
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -87,6 +89,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+    # Tests that run a real Celery worker thread write from several threads at once. SQLite's default
+    # in-memory test database (shared cache) answers "table is locked" at once; a file in WAL mode waits.
+    # One file per test process, removed by the test runner at the end.
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", str(Path(tempfile.gettempdir()) / f"finetune_portal-test-{os.getpid()}.sqlite3")
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -144,6 +152,15 @@ CELERY_RESULT_BACKEND = env.str(
 CELERY_FILESYSTEM_DIR = VAR_DIR / "celery" / "broker"
 CELERY_BEAT_SCHEDULE_FILE = VAR_DIR / "celery" / "beat-schedule"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# Local GPU provider (the gpu-queue worker). Demo models and converted checkpoints are cached here;
+# Hugging Face downloads use huggingface_hub's own cache (HF_HOME).
+PEFT_MODEL_CACHE = env.path("PEFT_MODEL_CACHE", default=VAR_DIR / "peft" / "models")
+PEFT_WORK_DIR = env.path("PEFT_WORK_DIR", default=VAR_DIR / "peft" / "runs")
+PEFT_HEARTBEAT_SECONDS = env.float("PEFT_HEARTBEAT_SECONDS", default=30.0)
+# A training job whose worker has been silent this long is marked failed by the reaper.
+PEFT_STALE_AFTER_SECONDS = env.float("PEFT_STALE_AFTER_SECONDS", default=600.0)
+PEFT_TRAINING_TIME_LIMIT_SECONDS = env.int("PEFT_TRAINING_TIME_LIMIT_SECONDS", default=48 * 3600)
 
 # The demo admin that `make run` ensures exists on a fresh install.
 DEMO_ADMIN_USERNAME = env.str("DEMO_ADMIN_USERNAME", default="admin")

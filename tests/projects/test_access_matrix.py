@@ -36,6 +36,7 @@ MATRIX = {
     "compare runs csv": ("get", (200, 200, 200, 200, 404)),
     "cancel own job": ("post", (302, 302, 302, 302, 404)),
     "cancel lead's job": ("post", (403, 302, 302, 302, 404)),
+    "local GPU form refresh": ("post", (200, 200, 200, 200, 404)),
 }
 
 
@@ -74,6 +75,7 @@ def page_request(name: str, cast):
         ),
         "cancel own job": (reverse("jobs:cancel", args=[slug, own_job.pk]), {}),
         "cancel lead's job": (reverse("jobs:cancel", args=[slug, leads_job.pk]), {}),
+        "local GPU form refresh": (reverse("peft_provider:form", args=[slug]), {"method": "sft"}),
     }[name]
 
 

@@ -1,0 +1,354 @@
+"""The launch form of the local GPU provider: base model, data, adapter and training settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+
+from finetune_portal.datasets.models import DatasetVersion
+from finetune_portal.jobs.models import Method, Provider
+from finetune_portal.jobs.services import job_create
+from finetune_portal.providers.peft.base_models import (
+    DEMO_TINY,
+    SUGGESTED_MODELS,
+    BaseModelError,
+    SourceKind,
+    base_model_parse,
+    model_shape,
+)
+from finetune_portal.providers.peft.data import KINDS_FOR_METHOD
+from finetune_portal.providers.peft.memory import GIB, estimate_training_memory
+from finetune_portal.providers.peft.selectors import (
+    gpu_workers_recent,
+    largest_worker_gpu,
+    versions_for_method,
+)
+
+METHODS = [(Method.SFT, "SFT (supervised)"), (Method.DPO, "DPO (preferences)")]
+ADAPTERS = [
+    ("lora", "LoRA"),
+    ("qlora", "QLoRA (4-bit, CUDA only)"),
+    ("full", "Full fine-tuning"),
+]
+SCHEDULERS = [
+    ("cosine", "Cosine"),
+    ("linear", "Linear"),
+    ("constant", "Constant"),
+    ("constant_with_warmup", "Constant with warmup"),
+]
+
+# Field name -> default; these are what the worker reads from job.hyperparameters.
+DEFAULTS: dict[str, Any] = {
+    "adapter": "lora",
+    "lora_rank": 16,
+    "lora_alpha": 32,
+    "lora_dropout": 0.05,
+    "target_modules": "all-linear",
+    "epochs": 3,
+    "max_steps": 0,
+    "learning_rate": 2e-4,
+    "lr_scheduler": "cosine",
+    "warmup_ratio": 0.03,
+    "batch_size": 4,
+    "gradient_accumulation": 4,
+    "max_length": 1024,
+    "packing": False,
+    "assistant_only_loss": True,
+    "seed": 42,
+    "eval_steps": 50,
+    "save_steps": 0,
+    "dpo_beta": 0.1,
+    "gpus": 1,
+    "hub_repo_id": "",
+}
+HYPERPARAMETER_FIELDS = tuple(DEFAULTS)
+
+SECTIONS = [
+    ("Model and data", ["name", "base_model", "method", "training_version", "validation_version"]),
+    ("Adapter", ["adapter", "lora_rank", "lora_alpha", "lora_dropout", "target_modules"]),
+    (
+        "Training",
+        [
+            "epochs",
+            "max_steps",
+            "learning_rate",
+            "lr_scheduler",
+            "warmup_ratio",
+            "batch_size",
+            "gradient_accumulation",
+            "max_length",
+            "packing",
+            "assistant_only_loss",
+            "seed",
+            "eval_steps",
+            "save_steps",
+            "dpo_beta",
+            "gpus",
+        ],
+    ),
+    ("Output", ["hub_repo_id"]),
+]
+
+
+class VersionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: DatasetVersion) -> str:
+        examples = f", {obj.example_count} examples" if obj.example_count else ""
+        role = " · validation split" if obj.split_role == "validation" else ""
+        return f"{obj.dataset.name} v{obj.number} ({obj.dataset.get_kind_display()}{examples}){role}"
+
+
+class PeftJobForm(forms.Form):
+    template_name = "providers/peft/job_form.html"
+
+    name = forms.CharField(max_length=120, required=False, help_text="Optional; shown in lists and charts.")
+    base_model = forms.CharField(
+        max_length=200,
+        initial=DEMO_TINY,
+        help_text="A Hugging Face model id (owner/name), local:/path/on/the/worker, or a demo model "
+        "(demo:tiny trains on a CPU in seconds).",
+        widget=forms.TextInput(attrs={"list": "peft-base-models", "autocomplete": "off"}),
+    )
+    method = forms.ChoiceField(
+        choices=METHODS,
+        initial=Method.SFT,
+        help_text="SFT learns from chats; DPO from chosen/rejected pairs.",
+    )
+    training_version = VersionChoiceField(queryset=DatasetVersion.objects.none(), label="Training data")
+    validation_version = VersionChoiceField(
+        queryset=DatasetVersion.objects.none(),
+        required=False,
+        label="Validation data",
+        help_text="Optional; its loss is charted beside the training loss.",
+    )
+    adapter = forms.ChoiceField(
+        choices=ADAPTERS,
+        initial=DEFAULTS["adapter"],
+        help_text="LoRA trains a small adapter on a frozen base; QLoRA does so on a 4-bit base; full trains "
+        "every weight.",
+    )
+    lora_rank = forms.IntegerField(
+        min_value=1, max_value=1024, initial=DEFAULTS["lora_rank"], label="LoRA rank"
+    )
+    lora_alpha = forms.IntegerField(
+        min_value=1, max_value=4096, initial=DEFAULTS["lora_alpha"], label="LoRA alpha"
+    )
+    lora_dropout = forms.FloatField(
+        min_value=0, max_value=0.9, initial=DEFAULTS["lora_dropout"], label="LoRA dropout"
+    )
+    target_modules = forms.CharField(
+        max_length=300,
+        initial=DEFAULTS["target_modules"],
+        help_text="all-linear, or module names separated by commas (q_proj,v_proj).",
+    )
+    epochs = forms.FloatField(min_value=0.01, max_value=100, initial=DEFAULTS["epochs"])
+    max_steps = forms.IntegerField(
+        min_value=0,
+        initial=DEFAULTS["max_steps"],
+        help_text="Stop after this many steps; 0 trains every epoch.",
+    )
+    learning_rate = forms.FloatField(min_value=1e-8, max_value=1.0, initial=DEFAULTS["learning_rate"])
+    lr_scheduler = forms.ChoiceField(choices=SCHEDULERS, initial=DEFAULTS["lr_scheduler"], label="Scheduler")
+    warmup_ratio = forms.FloatField(
+        min_value=0,
+        max_value=0.99,
+        initial=DEFAULTS["warmup_ratio"],
+        help_text="Share of steps spent warming up.",
+    )
+    batch_size = forms.IntegerField(
+        min_value=1, max_value=1024, initial=DEFAULTS["batch_size"], label="Per-device batch size"
+    )
+    gradient_accumulation = forms.IntegerField(
+        min_value=1, max_value=1024, initial=DEFAULTS["gradient_accumulation"]
+    )
+    max_length = forms.IntegerField(
+        min_value=16, max_value=131_072, initial=DEFAULTS["max_length"], label="Max sequence length"
+    )
+    packing = forms.BooleanField(
+        required=False, initial=DEFAULTS["packing"], help_text="SFT: pack short examples into full sequences."
+    )
+    assistant_only_loss = forms.BooleanField(
+        required=False,
+        initial=DEFAULTS["assistant_only_loss"],
+        label="Assistant-only loss",
+        help_text="SFT on chat data: learn only from the assistant's turns.",
+    )
+    seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=DEFAULTS["seed"])
+    eval_steps = forms.IntegerField(
+        min_value=0,
+        initial=DEFAULTS["eval_steps"],
+        label="Evaluate every N steps",
+        help_text="0 evaluates once per epoch.",
+    )
+    save_steps = forms.IntegerField(
+        min_value=0,
+        initial=DEFAULTS["save_steps"],
+        label="Checkpoint every N steps",
+        help_text="0: each epoch.",
+    )
+    dpo_beta = forms.FloatField(
+        min_value=0.001, max_value=10, initial=DEFAULTS["dpo_beta"], label="DPO beta", help_text="DPO only."
+    )
+    gpus = forms.IntegerField(
+        min_value=1,
+        max_value=16,
+        initial=DEFAULTS["gpus"],
+        label="GPUs",
+        help_text="More than 1 uses accelerate.",
+    )
+    hub_repo_id = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Push to Hugging Face repo",
+        help_text="Optional owner/name; created private, with a model card. Needs a Hugging Face credential.",
+    )
+
+    def __init__(self, data=None, *args, project, user, **kwargs):
+        super().__init__(data, *args, **kwargs)
+        self.project = project
+        self.user = user
+        method = self._current("method") or Method.SFT
+        if method not in KINDS_FOR_METHOD:
+            method = Method.SFT
+        versions = versions_for_method(project, method)
+        self.fields["training_version"].queryset = versions
+        self.fields["validation_version"].queryset = versions
+        if not self.is_bound and "training_version" not in self.initial:
+            # The newest training split is the usual choice.
+            self.initial["training_version"] = (
+                versions.filter(split_role="train").values_list("pk", flat=True).first()
+            )
+        if not versions.exists():
+            kinds = ", ".join(KINDS_FOR_METHOD[method])
+            self.fields[
+                "training_version"
+            ].help_text = (
+                f"No valid dataset version of a kind this method trains on ({kinds}) yet: upload one first."
+            )
+
+    def render(self, template_name=None, context=None, renderer=None):
+        # The layout template lives with the project's templates, which the default form renderer does
+        # not search; widgets still render through the form renderer.
+        html = render_to_string(template_name or self.template_name, context or self.get_context())
+        return mark_safe(html)
+
+    # Django binds these to its own render(); point them at this one so {{ form }} uses the layout.
+    __str__ = render
+    __html__ = render
+
+    def _current(self, name: str):
+        """The value being edited: submitted data when there is some, else the initial value."""
+        if self.is_bound and name in self.data:
+            return self.data.get(name)
+        return self.initial.get(name, self.fields[name].initial if name in self.fields else None)
+
+    @property
+    def sections(self):
+        return [(title, [self[name] for name in names]) for title, names in SECTIONS]
+
+    @property
+    def suggested_models(self):
+        return SUGGESTED_MODELS
+
+    def clean_base_model(self) -> str:
+        value = self.cleaned_data["base_model"].strip()
+        try:
+            base_model_parse(value)
+        except BaseModelError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return value
+
+    def clean_hub_repo_id(self) -> str:
+        value = self.cleaned_data["hub_repo_id"].strip()
+        if value:
+            try:
+                source = base_model_parse(value)
+            except BaseModelError:
+                source = None
+            if source is None or source.kind != SourceKind.HUB or "/" not in value:
+                raise forms.ValidationError("Give the repo as owner/name, e.g. my-team/support-bot-lora.")
+        return value
+
+    def clean(self):
+        cleaned = super().clean()
+        train, valid = cleaned.get("training_version"), cleaned.get("validation_version")
+        if train and valid and train.pk == valid.pk:
+            self.add_error("validation_version", "Validation data must differ from the training data.")
+        return cleaned
+
+    # --- The GPU memory estimate shown beside the settings ----------------------------------------
+
+    def memory_estimate(self) -> dict[str, Any]:
+        """What the job will need on one GPU, and whether the largest reported GPU has it."""
+        values = {name: self._current(name) for name in ("base_model", "method", "adapter", "lora_rank")}
+        values.update({name: self._current(name) for name in ("batch_size", "max_length")})
+        shape = model_shape(str(values["base_model"] or ""))
+        largest = largest_worker_gpu()
+        result: dict[str, Any] = {
+            "largest": largest,
+            "largest_gib": largest.gpu_memory_gib if largest else None,
+            "workers": gpu_workers_recent().count(),
+            "adapter": values["adapter"],
+        }
+        if shape is None:
+            result["unknown_size"] = True
+            return result
+        try:
+            estimate = estimate_training_memory(
+                shape,
+                adapter=str(values["adapter"] or "lora"),
+                lora_rank=int(values["lora_rank"] or 16),
+                batch_size=int(values["batch_size"] or 1),
+                max_length=int(values["max_length"] or 1024),
+                method=str(values["method"] or "sft"),
+                bf16=bool(largest.bf16_supported) if largest else True,
+            )
+        except (TypeError, ValueError, KeyError):
+            result["unknown_size"] = True
+            return result
+        result.update(
+            {
+                "estimate": estimate,
+                "total_gib": estimate.total / GIB,
+                "weights_gib": estimate.weights / GIB,
+                "optimizer_gib": estimate.optimizer_and_gradients / GIB,
+                "activations_gib": estimate.activations / GIB,
+                "parameters": shape.parameters,
+                "parameters_display": _count(shape.parameters),
+                "weights_display": _size(estimate.weights),
+                "optimizer_display": _size(estimate.optimizer_and_gradients),
+                "activations_display": _size(estimate.activations),
+                "fits": largest is not None and estimate.total <= largest.gpu_memory_bytes,
+                "too_big": largest is not None and estimate.total > largest.gpu_memory_bytes,
+            }
+        )
+        return result
+
+    def save(self):
+        data = self.cleaned_data
+        hyperparameters = {name: data[name] for name in HYPERPARAMETER_FIELDS}
+        return job_create(
+            project=self.project,
+            created_by=self.user,
+            provider=Provider.LOCAL_PEFT,
+            name=data["name"],
+            method=data["method"],
+            base_model=data["base_model"],
+            training_version=data["training_version"],
+            validation_version=data["validation_version"],
+            hyperparameters=hyperparameters,
+            seed=data["seed"],
+        )
+
+
+def _count(number: int) -> str:
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if number >= scale:
+            return f"{number / scale:.3g}{suffix}"
+    return str(number)
+
+
+def _size(size: int) -> str:
+    return f"{size / GIB:.1f} GiB" if size >= GIB / 10 else f"{size / 1024**2:.0f} MiB"
