@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from devtools.openai_standin import StandinServer
+from tests.factories import make_dataset, make_version
+
+
+@pytest.fixture
+def standin():
+    """A fresh stand-in OpenAI on a loopback port; its clock moves only when a test advances it."""
+    server = StandinServer().start_in_thread()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def openai_credential(db, standin, settings, cast):
+    from finetune_portal.credentials.services import credential_create
+
+    # Short enough that the "slow answer" fault times out quickly.
+    settings.OPENAI_REQUEST_TIMEOUT = 2.0
+    return credential_create(
+        kind="openai",
+        secret="sk-standin-test-0000",
+        label="Stand-in server (not OpenAI)",
+        base_url=standin.base_url,
+        actor=cast.site_admin,
+    )
+
+
+def chat_lines(count: int = 12) -> bytes:
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Question {i}?"},
+                {"role": "assistant", "content": f"Answer {i}."},
+            ]
+        }
+        for i in range(count)
+    ]
+    return ("\n".join(json.dumps(row) for row in rows) + "\n").encode()
+
+
+def dpo_lines(count: int = 12) -> bytes:
+    rows = [
+        {
+            "input": {"messages": [{"role": "user", "content": f"Say hi {i}"}]},
+            "preferred_output": [{"role": "assistant", "content": "Hello!"}],
+            "non_preferred_output": [{"role": "assistant", "content": "Go away."}],
+        }
+        for i in range(count)
+    ]
+    return ("\n".join(json.dumps(row) for row in rows) + "\n").encode()
+
+
+def rft_lines(count: int = 12) -> bytes:
+    rows = [
+        {"messages": [{"role": "user", "content": f"2+{i}?"}], "answer": str(2 + i)} for i in range(count)
+    ]
+    return ("\n".join(json.dumps(row) for row in rows) + "\n").encode()
+
+
+GRADER = {
+    "type": "string_check",
+    "name": "exact answer",
+    "input": "{{sample.output_text}}",
+    "reference": "{{item.answer}}",
+    "operation": "eq",
+}
+
+
+def make_valid_version(
+    project, *, kind: str = "chat", content: bytes | None = None, examples: int = 12, **extra
+):
+    content = content or {"chat": chat_lines, "dpo": dpo_lines, "rft": rft_lines, "vision": chat_lines}[kind](
+        examples
+    )
+    dataset = make_dataset(project, kind=kind)
+    report = {"stats": {"examples": examples, "total_tokens": len(content) // 4}}
+    return make_version(
+        dataset, content=content, status="valid", example_count=examples, validation_report=report, **extra
+    )
