@@ -204,9 +204,8 @@ class StandinState:
             "finished_at": None,
             "trained_tokens": None,
             "estimated_finish": None,
-            "hyperparameters": (
-                dict(method["supervised"]["hyperparameters"]) if method["type"] == "supervised" else None
-            ),
+            # The schema requires this (deprecated) object for every method, so it mirrors the method's.
+            "hyperparameters": _legacy_hyperparameters(method),
             "method": method,
             "integrations": [],
             "metadata": metadata,
@@ -405,10 +404,7 @@ class StandinState:
             hyper["learning_rate_multiplier"] = 1.8
         if hyper.get("beta") == "auto":
             hyper["beta"] = 0.1
-        if kind == "supervised":
-            obj["hyperparameters"] = {
-                k: hyper[k] for k in ("n_epochs", "batch_size", "learning_rate_multiplier")
-            }
+        obj["hyperparameters"] = _legacy_hyperparameters(obj["method"])
         steps_per_epoch = math.ceil(examples / hyper["batch_size"])
         obj["_steps_per_epoch"] = steps_per_epoch
         obj["_total_steps"] = steps_per_epoch * hyper["n_epochs"]
@@ -558,6 +554,11 @@ class StandinState:
                     }
                 )
         return models
+
+
+def _legacy_hyperparameters(method: dict[str, Any]) -> dict[str, Any]:
+    hyper = method[method["type"]]["hyperparameters"]
+    return {key: hyper[key] for key in ("n_epochs", "batch_size", "learning_rate_multiplier")}
 
 
 def page_after(items: list[dict[str, Any]], *, after: str | None, limit: int) -> tuple[list[dict], bool]:

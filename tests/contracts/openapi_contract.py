@@ -30,8 +30,18 @@ def spec() -> dict[str, Any]:
 
 
 def _nullable_to_type(node: Any) -> None:
-    """A few schemas still say ``nullable: true`` (OpenAPI 3.0); in 3.1 terms that is ``null`` allowed."""
+    """Reads the few OpenAPI 3.0 idioms left in the file as 3.1 (JSON Schema 2020-12) means them.
+
+    ``nullable: true`` becomes ``null`` among the types; a boolean ``exclusiveMinimum``/``Maximum``
+    becomes the numeric bound (as a boolean, 2020-12 would read ``true`` as the number 1).
+    """
     if isinstance(node, dict):
+        for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+            if isinstance(node.get(bound), bool):
+                if node[bound] and limit in node:
+                    node[bound] = node.pop(limit)
+                else:
+                    del node[bound]
         if node.get("nullable") is True and "type" in node:
             kinds = node["type"] if isinstance(node["type"], list) else [node["type"]]
             node["type"] = [*kinds, "null"]
