@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("finetune_portal.projects.urls")),
     path("p/<slug:slug>/datasets/", include("finetune_portal.datasets.urls")),
     path("p/<slug:slug>/jobs/", include("finetune_portal.jobs.urls")),
+    path("p/<slug:slug>/openai/", include("finetune_portal.providers.openai.urls")),
 ]

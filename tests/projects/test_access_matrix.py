@@ -26,6 +26,9 @@ MATRIX = {
     "job detail": ("get", (200, 200, 200, 200, 404)),
     "cancel own job": ("post", (302, 302, 302, 302, 404)),
     "cancel lead's job": ("post", (403, 302, 302, 302, 404)),
+    "openai launch hints": ("get", (200, 200, 200, 200, 404)),
+    "openai account": ("get", (403, 403, 200, 200, 404)),
+    "openai import": ("post", (403, 403, 302, 302, 404)),
 }
 
 
@@ -49,6 +52,10 @@ def page_request(name: str, cast):
         "job detail": (reverse("jobs:detail", args=[slug, own_job.pk]), {}),
         "cancel own job": (reverse("jobs:cancel", args=[slug, own_job.pk]), {}),
         "cancel lead's job": (reverse("jobs:cancel", args=[slug, leads_job.pk]), {}),
+        "openai launch hints": (reverse("openai_provider:launch_hints", args=[slug]), {}),
+        "openai account": (reverse("openai_provider:account", args=[slug]), {}),
+        # With no credential configured the import answers with a message, never reaching a provider.
+        "openai import": (reverse("openai_provider:import", args=[slug]), {}),
     }[name]
 
 

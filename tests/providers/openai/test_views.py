@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from finetune_portal.jobs.models import FineTuningJob
+from tests.factories import PASSWORD
+from tests.providers.openai.conftest import make_valid_version
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_hints_fragment_shows_models_for_the_method_and_the_estimate(client, cast):
+    version = make_valid_version(cast.project)
+    client.login(username=cast.member.username, password=PASSWORD)
+    url = reverse("openai_provider:launch_hints", args=[cast.project.slug])
+    response = client.get(
+        url,
+        {
+            "method": "dpo",
+            "base_model": "gpt-4.1-mini-2025-04-14",
+            "training_version": version.pk,
+            "n_epochs": 2,
+        },
+        headers={"HX-Request": "true"},
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in body
+    assert 'value="gpt-4.1-mini-2025-04-14"' in body
+    assert "o4-mini" not in body  # RFT-only model not offered for DPO
+    tokens = version.validation_report["stats"]["total_tokens"]
+    assert f"{tokens * 2:,}" in body
+
+
+def test_the_launch_page_renders_the_openai_form(client, cast):
+    make_valid_version(cast.project)
+    client.login(username=cast.member.username, password=PASSWORD)
+    body = client.get(reverse("jobs:new", args=[cast.project.slug]) + "?provider=openai").content.decode()
+    assert 'id="openai-hints"' in body
+    assert "RFT grader (JSON)" in body
+
+
+def test_import_brings_jobs_in_for_a_project_admin(client, cast, standin, openai_credential):
+    import openai
+
+    from tests.providers.openai.conftest import chat_lines
+
+    sdk = openai.OpenAI(api_key="k", base_url=standin.base_url)
+    upload = sdk.files.create(file=("a.jsonl", chat_lines()), purpose="fine-tune")
+    sdk.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=upload.id)
+    standin.state.run_to_completion()
+    client.login(username=cast.admin.username, password=PASSWORD)
+
+    response = client.post(reverse("openai_provider:import", args=[cast.project.slug]), follow=True)
+
+    assert "Imported 1 job(s)" in response.content.decode()
+    assert FineTuningJob.objects.filter(project=cast.project, imported=True, status="succeeded").count() == 1
