@@ -98,7 +98,10 @@ class OpenAIJobForm(forms.Form):
     )
     training_version = VersionChoiceField(label="Training data", queryset=DatasetVersion.objects.none())
     validation_version = VersionChoiceField(
-        label="Validation data", queryset=DatasetVersion.objects.none(), required=False
+        label="Validation data",
+        queryset=DatasetVersion.objects.none(),
+        required=False,
+        empty_label="None (optional)",
     )
     n_epochs = _number("Epochs", integer=True, min_value=1, max_value=50)
     batch_size = _number("Batch size", integer=True, min_value=1, max_value=256)

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from devtools.openai_standin import StandinServer
+from finetune_portal.celery import app as celery_app
 from tests.factories import make_dataset, make_version
 
 
@@ -29,6 +30,21 @@ def openai_credential(db, standin, settings, cast):
         base_url=standin.base_url,
         actor=cast.site_admin,
     )
+
+
+@pytest.fixture
+def memory_broker():
+    """An in-process broker, so the worker thread and the test share queues without a server."""
+    saved = {
+        key: celery_app.conf[key] for key in ("broker_url", "result_backend", "broker_transport_options")
+    }
+    celery_app.conf.update(
+        broker_url="memory://", result_backend="cache+memory://", broker_transport_options={}
+    )
+    celery_app._pool = None
+    yield celery_app
+    celery_app.conf.update(saved)
+    celery_app._pool = None
 
 
 def chat_lines(count: int = 12) -> bytes:

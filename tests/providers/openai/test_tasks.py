@@ -17,21 +17,6 @@ from tests.factories import make_job
 from tests.providers.openai.conftest import make_valid_version
 
 
-@pytest.fixture
-def memory_broker():
-    """An in-process broker, so the worker thread and the test share queues without a server."""
-    saved = {
-        key: celery_app.conf[key] for key in ("broker_url", "result_backend", "broker_transport_options")
-    }
-    celery_app.conf.update(
-        broker_url="memory://", result_backend="cache+memory://", broker_transport_options={}
-    )
-    celery_app._pool = None
-    yield celery_app
-    celery_app.conf.update(saved)
-    celery_app._pool = None
-
-
 def wait_for(predicate, timeout: float = 20.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
