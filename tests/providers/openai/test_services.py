@@ -515,3 +515,26 @@ def test_import_brings_in_the_accounts_past_jobs_once_with_their_metrics(cast, s
             == standin.state.jobs[job.provider_job_id].obj["_total_steps"]
         )
         assert FineTunedModel.objects.filter(job=job).exists()
+
+
+def test_the_reaper_restarts_lost_starts_and_stuck_cancels_and_polls_silent_jobs(
+    cast, standin, openai_credential
+):
+    lost_start = queued_job(cast, status_changed_at=timezone.now())  # launched, but its message was lost
+    silent = queued_job(cast)
+    services.job_submit(job_id=silent.pk, worker_id="task-1")
+    stuck_cancel = queued_job(cast)
+    services.job_submit(job_id=stuck_cancel.pk, worker_id="task-2")
+    stuck_cancel.refresh_from_db()
+    job_cancel(job=stuck_cancel, actor=cast.member)  # its cancel task never ran
+    FineTuningJob.objects.filter(pk=silent.pk).update(next_poll_at=timezone.now() + timedelta(hours=6))
+
+    assert services.jobs_reap() == services.ReapResult(resubmit=[], recancel=[], repoll=[])
+    later = timezone.now() + timedelta(hours=2)
+    result = services.jobs_reap(now=later)
+
+    assert result.resubmit == [lost_start.pk]
+    assert result.recancel == [stuck_cancel.pk]
+    assert result.repoll == [silent.pk]
+    silent.refresh_from_db()
+    assert silent.next_poll_at == later
