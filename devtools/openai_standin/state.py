@@ -367,16 +367,20 @@ class StandinState:
             return stored.fail_with
         content = self.files[stored.obj["training_file"]].content
         lines = [line for line in content.splitlines() if line.strip()]
+        kind = stored.obj["method"]["type"]
         for number, line in enumerate(lines, start=1):
             try:
-                json.loads(line)
+                example = json.loads(line)
             except ValueError:
+                example = None
+            problem = _example_problem(kind, example)
+            if problem:
                 return {
                     "code": "invalid_training_file",
                     "param": "training_file",
                     "message": (
                         "The job failed due to a file format error in the training file. "
-                        f"Invalid file format. Example {number} is not valid JSON."
+                        f"Invalid file format. Example {number}: {problem}"
                     ),
                 }
         if len(lines) < 10:
@@ -554,6 +558,30 @@ class StandinState:
                     }
                 )
         return models
+
+
+def _example_problem(kind: str, example: Any) -> str:
+    """The first thing wrong with one training line for this method, or "" (the checks §8 lists)."""
+    if not isinstance(example, dict):
+        return "is not a JSON object."
+    if kind == "dpo":
+        missing = [k for k in ("input", "preferred_output", "non_preferred_output") if k not in example]
+        if missing:
+            return f"is missing {', '.join(missing)}."
+        if not isinstance(example["input"], dict) or not isinstance(example["input"].get("messages"), list):
+            return "input must hold a messages list."
+        return ""
+    if "prompt" in example and "completion" in example and kind == "supervised":
+        return ""
+    messages = example.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "is missing a messages list."
+    for message in messages:
+        if not isinstance(message, dict) or "role" not in message:
+            return "has a message without a role."
+    if kind == "supervised" and not any(m.get("role") == "assistant" for m in messages):
+        return "has no assistant message."
+    return ""
 
 
 def _legacy_hyperparameters(method: dict[str, Any]) -> dict[str, Any]:

@@ -28,15 +28,14 @@ KINDS_FOR_METHOD = {
 }
 AUTO = "Leave empty for auto"
 
-GRADER_EXAMPLE = json.dumps(
+GRADER_EXAMPLE = "e.g. " + json.dumps(
     {
         "type": "string_check",
         "name": "exact answer",
         "input": "{{sample.output_text}}",
         "reference": "{{item.answer}}",
         "operation": "eq",
-    },
-    indent=2,
+    }
 )
 
 

@@ -313,11 +313,15 @@ def job_submit(*, job_id: int, worker_id: str) -> None:
     Raises RetryLater for transient trouble; the job then stays claimed by this task id, so the retry
     (same id) carries on where this attempt stopped.
     """
-    job = FineTuningJob.objects.select_related("project", "credential").get(pk=job_id)
-    if not _claim(job, worker_id):
-        return
+    job = FineTuningJob.objects.select_related("project", "credential").filter(pk=job_id).first()
+    if job is None or not _claim(job, worker_id):
+        return  # deleted, or not ours to submit
     try:
         credential = _credential_for(job)
+        if job.training_version is None:
+            raise ProviderError(
+                "The job has no training data.", permanent=True, hint="Launch it again with data."
+            )
     except ProviderError as error:
         _fail_before_submission(job, error)
         return
@@ -431,8 +435,8 @@ def _schedule(job: FineTuningJob, seconds: float, **fields: Any) -> None:
 
 def job_poll(*, job_id: int) -> None:
     """Bring one job up to date with OpenAI: status, new events, metrics, checkpoints, outcome."""
-    job = FineTuningJob.objects.select_related("project", "credential").get(pk=job_id)
-    if job.is_final or not job.provider_job_id:
+    job = FineTuningJob.objects.select_related("project", "credential").filter(pk=job_id).first()
+    if job is None or job.is_final or not job.provider_job_id:
         return
     try:
         credential = _credential_for(job)
@@ -631,8 +635,8 @@ def _record_success(client: openai.OpenAI, job: FineTuningJob, remote) -> None:
 
 
 def job_cancel_at_provider(*, job_id: int) -> None:
-    job = FineTuningJob.objects.select_related("project", "credential").get(pk=job_id)
-    if job.status != S.CANCELLING:
+    job = FineTuningJob.objects.select_related("project", "credential").filter(pk=job_id).first()
+    if job is None or job.status != S.CANCELLING:
         return
     credential = _credential_for(job)
     client = openai_client_for(credential)

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+from django.db import OperationalError
 
 from devtools.openai_standin import StandinServer
 from finetune_portal.celery import app as celery_app
@@ -34,17 +36,39 @@ def openai_credential(db, standin, settings, cast):
 
 @pytest.fixture
 def memory_broker():
-    """An in-process broker, so the worker thread and the test share queues without a server."""
-    saved = {
-        key: celery_app.conf[key] for key in ("broker_url", "result_backend", "broker_transport_options")
-    }
+    """An in-process broker, so a worker thread and the test share queues without a server.
+
+    The app caches its connection and producer pools, so both are dropped on the way in and out:
+    otherwise a message could go to the broker of an earlier test.
+    """
+    keys = ("broker_url", "result_backend", "broker_transport_options")
+    saved = {key: celery_app.conf[key] for key in keys}
+
+    def drop_pools():
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
     celery_app.conf.update(
         broker_url="memory://", result_backend="cache+memory://", broker_transport_options={}
     )
-    celery_app._pool = None
+    drop_pools()
     yield celery_app
     celery_app.conf.update(saved)
-    celery_app._pool = None
+    drop_pools()
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    """Wait for a worker thread's effect. SQLite's shared in-memory test database can answer "table is
+    locked" while another thread writes; that is a reason to look again, not a failure."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except OperationalError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
 
 
 def chat_lines(count: int = 12) -> bytes:

@@ -127,3 +127,12 @@ def test_the_endpoints_grader_check_is_asked_when_there_is_one(cast, standin, op
     assert any(r["path"] == "/v1/fine_tuning/alpha/graders/validate" for r in standin.state.requests)
     job = bound.save()
     assert job.provider_data == {"grader": GRADER}
+
+
+def test_vision_data_trains_only_models_that_see_images(cast):
+    images = make_valid_version(cast.project, kind="vision")
+    refused = form(cast, method="sft", base_model="gpt-4.1-mini-2025-04-14", training_version=images.pk)
+    accepted = form(cast, method="sft", base_model="gpt-4o-2024-08-06", training_version=images.pk)
+    assert not refused.is_valid()
+    assert "cannot be fine-tuned on images" in refused.errors["base_model"][0]
+    assert accepted.is_valid(), accepted.errors

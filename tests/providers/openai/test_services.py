@@ -308,7 +308,9 @@ def test_cancel_while_files_are_handed_over_creates_nothing(cast, standin, opena
 
 
 @pytest.mark.django_db(transaction=True)
-def test_cancel_during_the_create_call_stops_the_job_openai_just_made(cast, standin, openai_credential):
+def test_cancel_during_the_create_call_stops_the_job_openai_just_made(
+    cast, standin, openai_credential, memory_broker
+):
     job = queued_job(cast)
     standin.state.faults.delay_after_handling.append(("POST", "/fine_tuning/jobs", 1.0))
     worker = threading.Thread(target=services.job_submit, kwargs={"job_id": job.pk, "worker_id": "task-1"})
@@ -538,3 +540,17 @@ def test_the_reaper_restarts_lost_starts_and_stuck_cancels_and_polls_silent_jobs
     assert result.repoll == [silent.pk]
     silent.refresh_from_db()
     assert silent.next_poll_at == later
+
+
+def test_a_line_in_the_wrong_format_for_the_method_fails_at_openai_with_its_number(
+    cast, standin, openai_credential
+):
+    chat_data = make_valid_version(cast.project)  # chat lines, but launched as DPO
+    job = queued_job(cast, method="dpo", base_model="gpt-4.1-mini-2025-04-14", training_version=chat_data)
+    services.job_submit(job_id=job.pk, worker_id="task-1")
+
+    job = follow(standin, job)
+
+    assert job.status == JobStatus.FAILED
+    assert "Example 1: is missing input, preferred_output, non_preferred_output." in job.error_message
+    assert "validation report" in job.error_hint

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from celery.contrib.testing.worker import start_worker
 
@@ -14,16 +12,7 @@ from finetune_portal.jobs.states import JobStatus
 from finetune_portal.providers.openai.tasks import jobs_poll_due_task
 from finetune_portal.registry.models import FineTunedModel
 from tests.factories import make_job
-from tests.providers.openai.conftest import make_valid_version
-
-
-def wait_for(predicate, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+from tests.providers.openai.conftest import make_valid_version, wait_for
 
 
 def test_provider_tasks_go_to_the_openai_queue():

@@ -56,3 +56,22 @@ def test_import_brings_jobs_in_for_a_project_admin(client, cast, standin, openai
 
     assert "Imported 1 job(s)" in response.content.decode()
     assert FineTuningJob.objects.filter(project=cast.project, imported=True, status="succeeded").count() == 1
+
+
+def test_a_failed_jobs_page_shows_openais_words_and_the_hint(client, cast, standin, openai_credential):
+    from finetune_portal.jobs.states import JobStatus
+    from finetune_portal.providers.openai import services
+    from tests.factories import make_job
+    from tests.providers.openai.conftest import chat_lines
+
+    version = make_valid_version(cast.project, content=chat_lines(3), examples=3)
+    job = make_job(cast.project, created_by=cast.member, status=JobStatus.QUEUED, training_version=version)
+    services.job_submit(job_id=job.pk, worker_id="task-1")
+    standin.state.run_to_completion()
+    services.job_poll(job_id=job.pk)
+    client.login(username=cast.member.username, password=PASSWORD)
+
+    body = client.get(reverse("jobs:detail", args=[cast.project.slug, job.pk])).content.decode()
+
+    assert "Training file has 3 example(s), but must have at least 10 examples" in body
+    assert "validation report" in body
