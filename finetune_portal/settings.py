@@ -143,6 +143,12 @@ CELERY_FILESYSTEM_DIR = VAR_DIR / "celery" / "broker"
 CELERY_BEAT_SCHEDULE_FILE = VAR_DIR / "celery" / "beat-schedule"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
+# OpenAI provider: seconds before one API call gives up, and the tag (in each job's metadata) that tells
+# this portal's jobs apart on a shared account. Empty derives it from SECRET_KEY; set it to keep it
+# stable across a key rotation.
+OPENAI_REQUEST_TIMEOUT = env.float("OPENAI_REQUEST_TIMEOUT", default=60.0)
+OPENAI_PORTAL_INSTANCE = env.str("OPENAI_PORTAL_INSTANCE", default="")
+
 # The demo admin that `make run` ensures exists on a fresh install.
 DEMO_ADMIN_USERNAME = env.str("DEMO_ADMIN_USERNAME", default="admin")
 DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="")

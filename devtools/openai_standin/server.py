@@ -6,6 +6,7 @@ import contextlib
 import email.parser
 import email.policy
 import json
+import logging
 import re
 import secrets
 import socket
@@ -18,6 +19,10 @@ from urllib.parse import parse_qsl, urlsplit
 from devtools.openai_standin.state import GRADER_TYPES, ApiError, StandinState, page_after
 
 JSON = "application/json"
+logger = logging.getLogger(__name__)
+FAULT_MESSAGES = {
+    "insufficient_quota": "You exceeded your current quota, please check your plan and billing details.",
+}
 
 
 class StandinServer(ThreadingHTTPServer):
@@ -106,12 +111,16 @@ class _Handler(BaseHTTPRequestHandler):
             record["body"] = json.loads(raw)
 
         with state.lock:
-            for index, (f_method, prefix, status, headers) in enumerate(state.faults.statuses):
+            for index, fault in enumerate(state.faults.statuses):
+                f_method, prefix, status, headers = fault[:4]
                 if f_method == method and path.startswith("/v1" + prefix):
                     del state.faults.statuses[index]
-                    message = "The server is overloaded." if status >= 500 else "Rate limit reached."
+                    code = fault[4] if len(fault) > 4 else None
+                    message = FAULT_MESSAGES.get(code) or (
+                        "The server is overloaded." if status >= 500 else "Rate limit reached."
+                    )
                     body = {
-                        "error": {"message": message, "type": "server_error", "param": None, "code": None}
+                        "error": {"message": message, "type": "server_error", "param": None, "code": code}
                     }
                     record.update(status=status, response=body, fault="status")
                     state.requests.append(record)
@@ -141,6 +150,19 @@ class _Handler(BaseHTTPRequestHandler):
                     status, body = self._route(method, path, query, raw, record)
             except ApiError as exc:
                 status, body = exc.status, exc.body
+            except Exception as exc:  # a stand-in bug answers like OpenAI's own 500s, not a dropped socket
+                logger.exception("stand-in failed on %s %s", method, path)
+                status, body = (
+                    500,
+                    {
+                        "error": {
+                            "message": f"stand-in error: {exc}",
+                            "type": "server_error",
+                            "param": None,
+                            "code": None,
+                        }
+                    },
+                )
         record.update(status=status, response=body if isinstance(body, dict) else None)
         with state.lock:
             state.requests.append(record)

@@ -71,8 +71,8 @@ class StoredJob:
 class Faults:
     """What the next requests should suffer. Tests set these; each entry is used up once."""
 
-    # [(method, path prefix, status, headers)] answered instead of handling the request.
-    statuses: list[tuple[str, str, int, dict[str, str]]] = field(default_factory=list)
+    # [(method, path prefix, status, headers[, error code])] answered instead of handling the request.
+    statuses: list[tuple] = field(default_factory=list)
     # [(method, path prefix)]: handle the request, then close the connection without an answer.
     drop_after_handling: list[tuple[str, str]] = field(default_factory=list)
     # [(method, path prefix, seconds)]: handle the request, then wait this long before answering.

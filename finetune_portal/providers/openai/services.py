@@ -105,7 +105,7 @@ _HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
         "the account to add credit or raise the limit, then launch again.",
     ),
     (
-        ("permission", "not allowed", "does not have access", "unauthorized", "incorrect api key", "api key"),
+        ("permission", "not allowed", "not have access", "unauthorized", "incorrect api key", "api key"),
         "OpenAI refused the credential. Check that the API key is valid, belongs to the right "
         "organization and project, and is allowed to fine-tune.",
     ),

@@ -554,3 +554,39 @@ def test_a_line_in_the_wrong_format_for_the_method_fails_at_openai_with_its_numb
     assert job.status == JobStatus.FAILED
     assert "Example 1: is missing input, preferred_output, non_preferred_output." in job.error_message
     assert "validation report" in job.error_hint
+
+
+@pytest.mark.parametrize(
+    ("message", "code", "hint_word"),
+    [
+        (
+            "You exceeded your current quota, please check your plan and billing details.",
+            "insufficient_quota",
+            "credit",
+        ),
+        ("Incorrect API key provided: sk-abc.", "invalid_api_key", "refused the credential"),
+        ("You do not have access to fine-tune this model.", "", "refused the credential"),
+        (
+            "Model gpt-5 is not available for fine-tuning or does not exist.",
+            "model_not_available",
+            "base model",
+        ),
+        ("Something else entirely.", "", ""),
+    ],
+)
+def test_known_causes_get_a_plain_language_hint(message, code, hint_word):
+    hint = services.hint_for(message, code)
+    assert (hint_word in hint) if hint_word else hint == ""
+
+
+def test_an_exhausted_quota_fails_the_job_instead_of_retrying(cast, standin, openai_credential):
+    job = queued_job(cast)
+    standin.state.faults.statuses.append(("POST", "/fine_tuning/jobs", 429, {}, "insufficient_quota"))
+
+    services.job_submit(job_id=job.pk, worker_id="task-1")
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert job.error_message.startswith("You exceeded your current quota")
+    assert "out of credit" in job.error_hint
+    assert jobs_at(standin) == []
