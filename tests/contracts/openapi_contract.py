@@ -79,10 +79,6 @@ def operation_for(method: str, path: str) -> tuple[str, dict[str, Any]]:
     raise LookupError(f"{method} {path} is not in OpenAI's OpenAPI description")
 
 
-def _pointer_of(schema: dict[str, Any]) -> dict[str, Any]:
-    return schema
-
-
 def _errors(instance: Any, schema: dict[str, Any]) -> list[str]:
     wrapped = {"$id": "urn:check", "$defs": {}, "allOf": [_rebase(schema)]}
     validator = Draft202012Validator(wrapped, registry=_registry())

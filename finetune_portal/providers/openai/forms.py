@@ -26,7 +26,8 @@ KINDS_FOR_METHOD = {
     Method.DPO: (DatasetKind.DPO,),
     Method.RFT: (DatasetKind.RFT,),
 }
-AUTO = "Leave empty for auto"
+# A modest default: the launch form should not start from the most expensive model.
+DEFAULT_BASE_MODEL = "gpt-4.1-mini-2025-04-14"
 
 GRADER_EXAMPLE = "e.g. " + json.dumps(
     {
@@ -148,7 +149,7 @@ class OpenAIJobForm(forms.Form):
         )
         self.fields["training_version"].queryset = valid
         self.fields["validation_version"].queryset = valid
-        self.fields["base_model"].initial = catalog.base_models_for(Method.SFT)[0].name
+        self.fields["base_model"].initial = DEFAULT_BASE_MODEL
 
     # -- what the template shows -------------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import transaction
 
 from finetune_portal.providers.openai import services
 
@@ -48,7 +47,3 @@ def jobs_reap_task() -> dict[str, list[int]]:
     for job_id in result.recancel:
         job_cancel_task.delay(job_id)
     return {"resubmit": result.resubmit, "recancel": result.recancel, "repoll": result.repoll}
-
-
-def enqueue_on_commit(task, job_id: int) -> None:
-    transaction.on_commit(lambda: task.delay(job_id))
