@@ -39,9 +39,7 @@ def test_a_member_launches_an_openai_job_and_sees_it_succeed(
     estimated.filter(has_text=f"{tokens * 2:,}").wait_for()
     screenshot("openai-launch-form")
 
-    with start_worker(
-        memory_broker, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=["openai"]
-    ):
+    with start_worker(memory_broker, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         page.get_by_role("button", name="Launch").click()
         page.get_by_text("Bank reviews SFT is queued").wait_for()
         job = FineTuningJob.objects.get(name="Bank reviews SFT")

@@ -39,18 +39,19 @@ def memory_broker():
     """An in-process broker, so a worker thread and the test share queues without a server.
 
     The app caches its connection and producer pools, so both are dropped on the way in and out:
-    otherwise a message could go to the broker of an earlier test.
+    otherwise a message could go to the broker of an earlier test. Workers started with it consume
+    every queue: passing ``queues=`` to start_worker narrows the app's queue set for later workers too.
     """
-    keys = ("broker_url", "result_backend", "broker_transport_options")
+    # Only the broker changes: these tasks keep no results, and the app caches its result backend per
+    # thread, so switching that would leak into later tests.
+    keys = ("broker_url", "broker_transport_options")
     saved = {key: celery_app.conf[key] for key in keys}
 
     def drop_pools():
         celery_app._pool = None
         celery_app.amqp._producer_pool = None
 
-    celery_app.conf.update(
-        broker_url="memory://", result_backend="cache+memory://", broker_transport_options={}
-    )
+    celery_app.conf.update(broker_url="memory://", broker_transport_options={})
     drop_pools()
     yield celery_app
     celery_app.conf.update(saved)

@@ -36,9 +36,7 @@ def test_a_launched_job_is_submitted_and_followed_by_a_real_worker(
 ):
     job = make_job(cast.project, created_by=cast.member, training_version=make_valid_version(cast.project))
 
-    with start_worker(
-        memory_broker, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=["openai"]
-    ):
+    with start_worker(memory_broker, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         job_launch(job=job, actor=cast.member)  # enqueues on commit (autocommit here)
         wait_for(lambda: FineTuningJob.objects.get(pk=job.pk).status == JobStatus.SUBMITTED)
         standin.state.run_to_completion()
