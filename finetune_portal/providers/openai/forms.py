@@ -26,6 +26,8 @@ KINDS_FOR_METHOD = {
     Method.DPO: (DatasetKind.DPO,),
     Method.RFT: (DatasetKind.RFT,),
 }
+# The form waits this long at most for the endpoint's grader check, then goes on without it.
+GRADER_CHECK_TIMEOUT = 5.0
 # A modest default: the launch form should not start from the most expensive model.
 DEFAULT_BASE_MODEL = "gpt-4.1-mini-2025-04-14"
 
@@ -249,7 +251,8 @@ class OpenAIJobForm(forms.Form):
         if credential is None:
             return
         try:
-            openai_client_for(credential, max_retries=0).fine_tuning.alpha.graders.validate(grader=grader)
+            client = openai_client_for(credential, max_retries=0).with_options(timeout=GRADER_CHECK_TIMEOUT)
+            client.fine_tuning.alpha.graders.validate(grader=grader)
         except openai.BadRequestError as exc:
             body = exc.body if isinstance(exc.body, dict) else {}
             message = (body.get("error") or body).get("message") if isinstance(body, dict) else None

@@ -763,3 +763,25 @@ def jobs_import(*, credential: ProviderCredential, project, actor) -> list[FineT
         apply_remote_status(job, remote)
         imported.append(job)
     return imported
+
+
+def jobs_import_by_ids(*, credential_id: int, project_id: int, actor_id: int | None) -> list[FineTuningJob]:
+    """The import as a background task runs it: ids in; a revoked credential imports nothing."""
+    from django.contrib.auth import get_user_model
+
+    from finetune_portal.projects.models import Project
+
+    credential = ProviderCredential.objects.active().filter(pk=credential_id).first()
+    project = Project.objects.filter(pk=project_id).first()
+    if credential is None or project is None:
+        return []
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    try:
+        imported = jobs_import(credential=credential, project=project, actor=actor)
+    except openai.OpenAIError as exc:
+        logger.warning(
+            "Importing jobs for project %s stopped: %s", project.pk, as_provider_error(exc).message
+        )
+        return []
+    logger.info("Imported %d OpenAI job(s) into project %s", len(imported), project.pk)
+    return imported

@@ -47,3 +47,10 @@ def jobs_reap_task() -> dict[str, list[int]]:
     for job_id in result.recancel:
         job_cancel_task.delay(job_id)
     return {"resubmit": result.resubmit, "recancel": result.recancel, "repoll": result.repoll}
+
+
+@shared_task(name=f"{PREFIX}.jobs_import_task")
+def jobs_import_task(credential_id: int, project_id: int, actor_id: int | None) -> int:
+    return len(
+        services.jobs_import_by_ids(credential_id=credential_id, project_id=project_id, actor_id=actor_id)
+    )

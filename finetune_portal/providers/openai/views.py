@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import openai
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -9,7 +8,7 @@ from finetune_portal.credentials.services import credential_resolve
 from finetune_portal.jobs.models import FineTuningJob, Provider
 from finetune_portal.projects.access import get_project_access
 from finetune_portal.providers.openai.forms import OpenAIJobForm
-from finetune_portal.providers.openai.services import as_provider_error, jobs_import
+from finetune_portal.providers.openai.tasks import jobs_import_task
 
 
 @require_GET
@@ -41,16 +40,15 @@ def account(request, slug: str):
 
 @require_POST
 def import_jobs(request, slug: str):
+    """Starts the import in the background: an account with many jobs takes longer than a request."""
     access = get_project_access(request.user, slug)
     access.require(access.can_manage_credentials)
     credential = credential_resolve(kind="openai", project=access.project)
     if credential is None:
         messages.error(request, "Add an OpenAI credential first.")
         return redirect("openai_provider:account", slug=slug)
-    try:
-        imported = jobs_import(credential=credential, project=access.project, actor=request.user)
-    except openai.OpenAIError as exc:
-        messages.error(request, f"Import stopped: {as_provider_error(exc).message}")
-    else:
-        messages.success(request, f"Imported {len(imported)} job(s) from {credential.label}.")
+    jobs_import_task.delay_on_commit(credential.pk, access.project.pk, request.user.pk)
+    messages.success(
+        request, f"Importing the jobs of {credential.label}; they appear in the job list as they arrive."
+    )
     return redirect("openai_provider:account", slug=slug)

@@ -41,9 +41,12 @@ def test_the_launch_page_renders_the_openai_form(client, cast):
     assert "RFT grader (JSON)" in body
 
 
-def test_import_brings_jobs_in_for_a_project_admin(client, cast, standin, openai_credential):
+def test_import_runs_in_the_background_and_brings_jobs_in(
+    client, cast, standin, openai_credential, django_capture_on_commit_callbacks
+):
     import openai
 
+    from finetune_portal.providers.openai.tasks import jobs_import_task
     from tests.providers.openai.conftest import chat_lines
 
     sdk = openai.OpenAI(api_key="k", base_url=standin.base_url)
@@ -52,9 +55,13 @@ def test_import_brings_jobs_in_for_a_project_admin(client, cast, standin, openai
     standin.state.run_to_completion()
     client.login(username=cast.admin.username, password=PASSWORD)
 
-    response = client.post(reverse("openai_provider:import", args=[cast.project.slug]), follow=True)
+    with django_capture_on_commit_callbacks() as enqueued:
+        response = client.post(reverse("openai_provider:import", args=[cast.project.slug]), follow=True)
 
-    assert "Imported 1 job(s)" in response.content.decode()
+    assert "Importing the jobs of Stand-in server (not OpenAI)" in response.content.decode()
+    assert len(enqueued) == 1
+    assert FineTuningJob.objects.filter(imported=True).count() == 0  # nothing done inside the request
+    assert jobs_import_task(openai_credential.pk, cast.project.pk, cast.admin.pk) == 1  # what the worker runs
     assert FineTuningJob.objects.filter(project=cast.project, imported=True, status="succeeded").count() == 1
 
 
