@@ -6,6 +6,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 PORT ?= 8000
+# `make run OPENAI_STANDIN=1` also starts the local OpenAI stand-in and registers it as a labelled
+# site-wide credential, so OpenAI jobs can be tried without an account.
+OPENAI_STANDIN ?=
+OPENAI_STANDIN_PORT ?= 8765
 STAMP := $(VENV)/.installed
 
 .PHONY: install install-smollm2 run test test-fast lint fmt migrations-check bench bench-train clean
@@ -25,10 +29,12 @@ install: $(STAMP)
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py ensure_demo_admin
+	$(if $(OPENAI_STANDIN),$(PY) manage.py openai_standin_credential --base-url http://127.0.0.1:$(OPENAI_STANDIN_PORT)/v1)
 	@echo ""
 	@echo "  finetune_portal is starting on http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker and beat)"
 	@echo ""
-	PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev
+	PORT=$(PORT) OPENAI_STANDIN_PORT=$(OPENAI_STANDIN_PORT) PATH="$(CURDIR)/$(BIN):$$PATH" \
+		$(BIN)/honcho start -f Procfile.dev web worker beat $(if $(OPENAI_STANDIN),standin)
 
 test: install
 	@bash scripts/ensure-chromium.sh

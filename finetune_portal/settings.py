@@ -161,6 +161,11 @@ PEFT_HEARTBEAT_SECONDS = env.float("PEFT_HEARTBEAT_SECONDS", default=30.0)
 # A training job whose worker has been silent this long is marked failed by the reaper.
 PEFT_STALE_AFTER_SECONDS = env.float("PEFT_STALE_AFTER_SECONDS", default=600.0)
 PEFT_TRAINING_TIME_LIMIT_SECONDS = env.int("PEFT_TRAINING_TIME_LIMIT_SECONDS", default=48 * 3600)
+# OpenAI provider: seconds before one API call gives up, and the tag (in each job's metadata) that tells
+# this portal's jobs apart on a shared account. Empty derives it from SECRET_KEY; set it to keep it
+# stable across a key rotation.
+OPENAI_REQUEST_TIMEOUT = env.float("OPENAI_REQUEST_TIMEOUT", default=60.0)
+OPENAI_PORTAL_INSTANCE = env.str("OPENAI_PORTAL_INSTANCE", default="")
 
 # The demo admin that `make run` ensures exists on a fresh install.
 DEMO_ADMIN_USERNAME = env.str("DEMO_ADMIN_USERNAME", default="admin")

@@ -12,4 +12,5 @@ urlpatterns = [
     path("p/<slug:slug>/datasets/", include("finetune_portal.datasets.urls")),
     path("p/<slug:slug>/jobs/", include("finetune_portal.jobs.urls")),
     path("p/<slug:slug>/local-gpu/", include("finetune_portal.providers.peft.urls")),
+    path("p/<slug:slug>/openai/", include("finetune_portal.providers.openai.urls")),
 ]

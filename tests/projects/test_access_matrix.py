@@ -37,6 +37,9 @@ MATRIX = {
     "cancel own job": ("post", (302, 302, 302, 302, 404)),
     "cancel lead's job": ("post", (403, 302, 302, 302, 404)),
     "local GPU form refresh": ("post", (200, 200, 200, 200, 404)),
+    "openai launch hints": ("get", (200, 200, 200, 200, 404)),
+    "openai account": ("get", (403, 403, 200, 200, 404)),
+    "openai import": ("post", (403, 403, 302, 302, 404)),
 }
 
 
@@ -76,6 +79,10 @@ def page_request(name: str, cast):
         "cancel own job": (reverse("jobs:cancel", args=[slug, own_job.pk]), {}),
         "cancel lead's job": (reverse("jobs:cancel", args=[slug, leads_job.pk]), {}),
         "local GPU form refresh": (reverse("peft_provider:form", args=[slug]), {"method": "sft"}),
+        "openai launch hints": (reverse("openai_provider:launch_hints", args=[slug]), {}),
+        "openai account": (reverse("openai_provider:account", args=[slug]), {}),
+        # With no credential configured the import answers with a message, never reaching a provider.
+        "openai import": (reverse("openai_provider:import", args=[slug]), {}),
     }[name]
 
 

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,14 @@ class OpenAIProviderConfig(AppConfig):
     name = "finetune_portal.providers.openai"
     label = "openai_provider"
     verbose_name = "OpenAI provider"
+
+    def ready(self) -> None:
+        from finetune_portal.celery import register_periodic_task
+
+        # Beat only fans out: each due job gets its own short poll task on the openai queue.
+        register_periodic_task(
+            "openai-poll-due-jobs", "finetune_portal.providers.openai.tasks.jobs_poll_due_task", 5, "openai"
+        )
+        register_periodic_task(
+            "openai-reap-stuck-jobs", "finetune_portal.providers.openai.tasks.jobs_reap_task", 300, "openai"
+        )

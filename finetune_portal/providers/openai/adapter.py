@@ -1,0 +1,19 @@
+"""The OpenAI provider as the portal sees it: hand jobs to the openai queue once the launch commits."""
+
+from __future__ import annotations
+
+from finetune_portal.providers.base import FineTuningProvider
+
+
+class OpenAIProvider(FineTuningProvider):
+    key = "openai"
+
+    def enqueue_start(self, job_id: int) -> None:
+        from finetune_portal.providers.openai.tasks import job_submit_task
+
+        job_submit_task.delay_on_commit(job_id)
+
+    def enqueue_cancel(self, job_id: int) -> None:
+        from finetune_portal.providers.openai.tasks import job_cancel_task
+
+        job_cancel_task.delay_on_commit(job_id)

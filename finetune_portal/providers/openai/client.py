@@ -1,0 +1,40 @@
+"""Builds the SDK client for a stored credential; the only place that reads the secret."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from openai import AzureOpenAI, OpenAI
+
+from finetune_portal.credentials.models import ProviderCredential
+
+DEFAULT_AZURE_API_VERSION = "2025-04-01-preview"
+
+
+def request_timeout() -> float:
+    return float(getattr(settings, "OPENAI_REQUEST_TIMEOUT", 60.0))
+
+
+def openai_client_for(credential: ProviderCredential, *, max_retries: int = 2) -> OpenAI:
+    """An ``OpenAI`` client, or ``AzureOpenAI`` when the credential's options say ``{"azure": true}``.
+
+    ``base_url`` lets one credential point at any OpenAI-compatible endpoint (or the local stand-in).
+    """
+    options = credential.options or {}
+    if options.get("azure"):
+        if not credential.base_url:
+            raise ValueError("An Azure OpenAI credential needs its endpoint as base_url.")
+        return AzureOpenAI(
+            api_key=credential.secret,
+            azure_endpoint=credential.base_url,
+            api_version=options.get("api_version") or DEFAULT_AZURE_API_VERSION,
+            max_retries=max_retries,
+            timeout=request_timeout(),
+        )
+    return OpenAI(
+        api_key=credential.secret,
+        base_url=credential.base_url or None,
+        organization=options.get("organization") or None,
+        project=options.get("project") or None,
+        max_retries=max_retries,
+        timeout=request_timeout(),
+    )

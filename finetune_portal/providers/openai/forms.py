@@ -1,0 +1,291 @@
+"""The launch form for OpenAI jobs: model, method, data, hyperparameters, grader, and a cost estimate."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+import openai
+from django import forms
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+
+from finetune_portal.credentials.services import credential_resolve
+from finetune_portal.datasets.models import DatasetKind, DatasetVersion, VersionStatus
+from finetune_portal.jobs.models import Method, Provider
+from finetune_portal.jobs.services import job_create
+from finetune_portal.providers.openai import catalog
+from finetune_portal.providers.openai.graders import grader_problems
+from finetune_portal.providers.openai.services import HYPERPARAMETERS
+
+# Which dataset kinds each method trains on (vision is supervised training on image chats).
+KINDS_FOR_METHOD = {
+    Method.SFT: (DatasetKind.CHAT, DatasetKind.COMPLETION, DatasetKind.VISION),
+    Method.DPO: (DatasetKind.DPO,),
+    Method.RFT: (DatasetKind.RFT,),
+}
+# The form waits this long at most for the endpoint's grader check, then goes on without it.
+GRADER_CHECK_TIMEOUT = 5.0
+# A modest default: the launch form should not start from the most expensive model.
+DEFAULT_BASE_MODEL = "gpt-4.1-mini-2025-04-14"
+
+GRADER_EXAMPLE = "e.g. " + json.dumps(
+    {
+        "type": "string_check",
+        "name": "exact answer",
+        "input": "{{sample.output_text}}",
+        "reference": "{{item.answer}}",
+        "operation": "eq",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    dataset_tokens: int | None
+    epochs: int | None
+    epochs_are_auto: bool
+    trained_tokens: int | None
+    cost: Decimal | None
+    note: str = ""
+
+
+def estimate_for(*, version: DatasetVersion | None, base_model: str, n_epochs: int | None) -> Estimate | None:
+    """Trained tokens ≈ dataset tokens x epochs (OpenAI's default epochs when auto); cost from the catalog."""
+    if version is None:
+        return None
+    stats = (version.validation_report or {}).get("stats") or {}
+    tokens = stats.get("total_tokens")
+    examples = stats.get("examples") or version.example_count or 0
+    epochs = n_epochs or (catalog.default_epochs(int(examples)) if examples else None)
+    info = catalog.base_model_info(base_model or "")
+    trained = int(tokens) * epochs if isinstance(tokens, int | float) and epochs else None
+    cost = catalog.training_cost(base_model, trained) if trained and base_model else None
+    note = info.note if info else ("No price is known for this model." if base_model else "")
+    return Estimate(
+        dataset_tokens=int(tokens) if isinstance(tokens, int | float) else None,
+        epochs=epochs,
+        epochs_are_auto=not n_epochs,
+        trained_tokens=trained,
+        cost=cost,
+        note=note,
+    )
+
+
+class VersionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: DatasetVersion) -> str:
+        examples = f", {obj.example_count} examples" if obj.example_count else ""
+        return f"{obj.dataset.name} v{obj.number} ({obj.dataset.get_kind_display()}{examples})"
+
+
+def _number(label: str, *, integer: bool = False, **bounds) -> forms.Field:
+    field_class = forms.IntegerField if integer else forms.FloatField
+    return field_class(
+        label=label, required=False, widget=forms.NumberInput(attrs={"placeholder": "auto"}), **bounds
+    )
+
+
+class OpenAIJobForm(forms.Form):
+    template_name = "providers/openai/form.html"
+
+    name = forms.CharField(label="Job name", max_length=120, required=False)
+    method = forms.ChoiceField(label="Method", choices=Method.choices, initial=Method.SFT)
+    base_model = forms.CharField(
+        label="Base model",
+        max_length=200,
+        help_text="Pick one fine-tunable for the method, or type any model name (including an ft: model).",
+        widget=forms.TextInput(attrs={"list": "openai-base-models", "autocomplete": "off"}),
+    )
+    training_version = VersionChoiceField(label="Training data", queryset=DatasetVersion.objects.none())
+    validation_version = VersionChoiceField(
+        label="Validation data",
+        queryset=DatasetVersion.objects.none(),
+        required=False,
+        empty_label="None (optional)",
+    )
+    n_epochs = _number("Epochs", integer=True, min_value=1, max_value=50)
+    batch_size = _number("Batch size", integer=True, min_value=1, max_value=256)
+    learning_rate_multiplier = _number("Learning-rate multiplier", min_value=1e-6, max_value=100)
+    beta = _number("DPO beta", min_value=1e-6, max_value=2)
+    reasoning_effort = forms.ChoiceField(
+        label="RFT reasoning effort",
+        required=False,
+        choices=[("default", "default"), ("low", "low"), ("medium", "medium"), ("high", "high")],
+    )
+    compute_multiplier = _number("RFT compute multiplier", min_value=0.00001, max_value=10)
+    eval_interval = _number("RFT eval interval", integer=True, min_value=1)
+    eval_samples = _number("RFT eval samples", integer=True, min_value=1)
+    grader = forms.CharField(
+        label="RFT grader (JSON)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 7, "placeholder": GRADER_EXAMPLE, "spellcheck": "false"}),
+        help_text="string_check, text_similarity, score_model, label_model, python or multi.",
+    )
+    suffix = forms.CharField(
+        label="Model name suffix", max_length=64, required=False, help_text="Up to 64 characters."
+    )
+    seed = forms.IntegerField(label="Seed", required=False, min_value=0, max_value=2_147_483_647)
+
+    HYPERPARAMETER_FIELDS = (
+        "n_epochs",
+        "batch_size",
+        "learning_rate_multiplier",
+        "beta",
+        "reasoning_effort",
+        "compute_multiplier",
+        "eval_interval",
+        "eval_samples",
+    )
+
+    def __init__(self, data=None, *, project, user, **kwargs):
+        super().__init__(data, **kwargs)
+        self.project = project
+        self.user = user
+        valid = (
+            DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.VALID)
+            .exclude(dataset__kind=DatasetKind.ALPACA)
+            .select_related("dataset")
+            .order_by("dataset__name", "-number")
+        )
+        self.fields["training_version"].queryset = valid
+        self.fields["validation_version"].queryset = valid
+        self.fields["base_model"].initial = DEFAULT_BASE_MODEL
+
+    # -- what the template shows -------------------------------------------------------------------
+
+    def render(self, template_name=None, context=None, renderer=None):
+        # The project's template loaders (not the form renderer's), so the template sits under templates/.
+        return mark_safe(render_to_string(template_name or self.template_name, context or self.get_context()))
+
+    # The base class binds these to its own render at class creation.
+    __str__ = render
+    __html__ = render
+
+    @property
+    def chosen_method(self) -> str:
+        value = self.data.get("method") if self.is_bound else None
+        return value if value in Method.values else Method.SFT
+
+    @property
+    def model_choices(self) -> list[catalog.BaseModelInfo]:
+        return catalog.base_models_for(self.chosen_method)
+
+    @property
+    def hints_url(self) -> str:
+        return reverse("openai_provider:launch_hints", args=[self.project.slug])
+
+    @property
+    def estimate(self) -> Estimate | None:
+        data = self.data if self.is_bound else {}
+        version = None
+        version_id = data.get("training_version")
+        if version_id and str(version_id).isdigit():
+            version = self.fields["training_version"].queryset.filter(pk=version_id).first()
+        try:
+            n_epochs = int(data.get("n_epochs") or 0) or None
+        except ValueError:
+            n_epochs = None
+        model = data.get("base_model") or self.fields["base_model"].initial
+        return estimate_for(version=version, base_model=model, n_epochs=n_epochs)
+
+    # -- checks ------------------------------------------------------------------------------------
+
+    def clean_base_model(self) -> str:
+        return self.cleaned_data["base_model"].strip()
+
+    def clean_grader(self):
+        text = self.cleaned_data["grader"].strip()
+        if not text:
+            return None
+        try:
+            grader = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(f"This is not valid JSON: {exc}.") from exc
+        problems = grader_problems(grader)
+        if problems:
+            raise forms.ValidationError(problems)
+        return grader
+
+    def clean(self):
+        data = super().clean()
+        method = data.get("method")
+        if not method:
+            return data
+        kinds = KINDS_FOR_METHOD[Method(method)]
+        for field in ("training_version", "validation_version"):
+            version = data.get(field)
+            if version is not None and version.dataset.kind not in kinds:
+                self.add_error(
+                    field,
+                    f"{version.dataset.get_kind_display()} data cannot train a {Method(method).label} job; "
+                    f"pick a {' or '.join(DatasetKind(k).label for k in kinds)} dataset.",
+                )
+        training, validation = data.get("training_version"), data.get("validation_version")
+        if training and validation and training.dataset.kind != validation.dataset.kind:
+            self.add_error(
+                "validation_version", "Validation data must be of the same kind as the training data."
+            )
+        model = data.get("base_model")
+        info = catalog.base_model_info(model) if model else None
+        if info is not None and method not in info.methods:
+            methods = ", ".join(Method(m).label for m in sorted(info.methods))
+            self.add_error("base_model", f"{info.name} supports {methods}, not {Method(method).label}.")
+        if info is not None and training and training.dataset.kind == DatasetKind.VISION and not info.vision:
+            self.add_error(
+                "base_model", f"{info.name} cannot be fine-tuned on images; use gpt-4o-2024-08-06."
+            )
+        if method == Method.RFT:
+            if not data.get("grader") and "grader" not in self.errors:
+                self.add_error("grader", "Reinforcement fine-tuning needs a grader.")
+            elif data.get("grader"):
+                self._validate_grader_at_endpoint(data["grader"])
+        return data
+
+    def _validate_grader_at_endpoint(self, grader: dict) -> None:
+        """Ask the endpoint's grader check when it has one; no endpoint (or no answer) is not an error."""
+        from finetune_portal.providers.openai.client import openai_client_for
+
+        credential = credential_resolve(kind="openai", project=self.project)
+        if credential is None:
+            return
+        try:
+            client = openai_client_for(credential, max_retries=0).with_options(timeout=GRADER_CHECK_TIMEOUT)
+            client.fine_tuning.alpha.graders.validate(grader=grader)
+        except openai.BadRequestError as exc:
+            body = exc.body if isinstance(exc.body, dict) else {}
+            message = (body.get("error") or body).get("message") if isinstance(body, dict) else None
+            self.add_error("grader", f"OpenAI says: {message or exc.message}")
+        except openai.OpenAIError:
+            return
+
+    # -- save --------------------------------------------------------------------------------------
+
+    def save(self):
+        data = self.cleaned_data
+        method = data["method"]
+        # Settings of other methods (typed, then the method changed) are not sent.
+        hyperparameters = {
+            key: data[key]
+            for key in HYPERPARAMETERS[Method(method)]
+            if data.get(key) not in (None, "", "default")
+        }
+        estimate = estimate_for(
+            version=data["training_version"], base_model=data["base_model"], n_epochs=data.get("n_epochs")
+        )
+        return job_create(
+            project=self.project,
+            created_by=self.user,
+            name=data["name"],
+            provider=Provider.OPENAI,
+            method=method,
+            base_model=data["base_model"],
+            training_version=data["training_version"],
+            validation_version=data.get("validation_version"),
+            hyperparameters=hyperparameters,
+            suffix=data["suffix"],
+            seed=data.get("seed"),
+            estimated_cost=estimate.cost if estimate else None,
+            provider_data={"grader": data["grader"]} if method == Method.RFT else {},
+        )

@@ -1,0 +1,56 @@
+"""Celery entry points for the openai queue: ids in, one service call, retry decisions here."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from finetune_portal.providers.openai import services
+
+PREFIX = "finetune_portal.providers.openai.tasks"
+
+
+@shared_task(bind=True, name=f"{PREFIX}.job_submit_task", max_retries=12)
+def job_submit_task(self, job_id: int) -> None:
+    try:
+        services.job_submit(job_id=job_id, worker_id=self.request.id or f"local-{job_id}")
+    except services.RetryLater as exc:
+        # Same task id on retry, so the claim stays ours; exhausted retries leave it to the reaper.
+        raise self.retry(countdown=exc.retry_after, exc=exc) from exc
+
+
+@shared_task(name=f"{PREFIX}.job_poll_task")
+def job_poll_task(job_id: int) -> None:
+    services.job_poll(job_id=job_id)
+
+
+@shared_task(bind=True, name=f"{PREFIX}.job_cancel_task", max_retries=12)
+def job_cancel_task(self, job_id: int) -> None:
+    try:
+        services.job_cancel_at_provider(job_id=job_id)
+    except services.RetryLater as exc:
+        raise self.retry(countdown=exc.retry_after, exc=exc) from exc
+
+
+@shared_task(name=f"{PREFIX}.jobs_poll_due_task")
+def jobs_poll_due_task() -> int:
+    due = services.jobs_poll_due()
+    for job_id in due:
+        job_poll_task.delay(job_id)
+    return len(due)
+
+
+@shared_task(name=f"{PREFIX}.jobs_reap_task")
+def jobs_reap_task() -> dict[str, list[int]]:
+    result = services.jobs_reap()
+    for job_id in result.resubmit:
+        job_submit_task.delay(job_id)
+    for job_id in result.recancel:
+        job_cancel_task.delay(job_id)
+    return {"resubmit": result.resubmit, "recancel": result.recancel, "repoll": result.repoll}
+
+
+@shared_task(name=f"{PREFIX}.jobs_import_task")
+def jobs_import_task(credential_id: int, project_id: int, actor_id: int | None) -> int:
+    return len(
+        services.jobs_import_by_ids(credential_id=credential_id, project_id=project_id, actor_id=actor_id)
+    )

@@ -1,0 +1,104 @@
+"""The stand-in behaves like OpenAI where our provider depends on it: paging, filters, faults, lifecycle."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+
+import openai
+import pytest
+
+from devtools.openai_standin import StandinServer
+from tests.providers.openai.conftest import chat_lines
+
+
+@pytest.fixture
+def server():
+    running = StandinServer().start_in_thread()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(server):
+    return openai.OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0, timeout=2)
+
+
+def _upload(client):
+    return client.files.create(file=("train.jsonl", chat_lines()), purpose="fine-tune")
+
+
+def test_job_lists_page_newest_first_with_a_correct_has_more(client):
+    upload = _upload(client)
+    created = [
+        client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=upload.id).id for _ in range(25)
+    ]
+
+    first = client.fine_tuning.jobs.list(limit=10)
+    assert [job.id for job in first.data] == created[::-1][:10]
+    assert first.has_more is True
+    assert [job.id for job in client.fine_tuning.jobs.list(limit=10)] == created[::-1]  # auto-paging
+    last = client.fine_tuning.jobs.list(limit=10, after=created[4])
+    assert [job.id for job in last.data] == created[:4][::-1]
+    assert last.has_more is False
+
+
+def test_jobs_are_found_by_their_metadata(client):
+    upload = _upload(client)
+    mine = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=upload.id, metadata={"k": "1"})
+    client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=upload.id, metadata={"k": "2"})
+    assert [job.id for job in client.fine_tuning.jobs.list(metadata={"k": "1"})] == [mine.id]
+
+
+def test_a_job_moves_through_its_lifecycle_only_when_the_clock_moves(server, client):
+    job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=_upload(client).id)
+    time.sleep(0.2)
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "validating_files"
+    server.state.advance(5)
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "queued"
+    server.state.advance(5)
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "running"
+    server.state.run_to_completion()
+    done = client.fine_tuning.jobs.retrieve(job.id)
+    assert done.status == "succeeded"
+    assert done.fine_tuned_model in {model.id for model in client.models.list()}
+    reply = client.chat.completions.create(
+        model=done.fine_tuned_model, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert "hi" in reply.choices[0].message.content
+    metrics = [e for e in client.fine_tuning.jobs.list_events(job.id, limit=100).data if e.type == "metrics"]
+    assert {"step", "total_steps", "train_loss", "train_mean_token_accuracy"} <= set(metrics[0].data)
+
+
+def test_a_rate_limit_names_its_wait_and_the_sdk_honours_it(server):
+    patient = openai.OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=1)
+    server.state.faults.statuses.append(("GET", "/models", 429, {"retry-after": "1"}))
+    started = time.monotonic()
+    patient.models.list()
+    assert time.monotonic() - started >= 0.9
+    assert [r["status"] for r in server.state.requests] == [429, 200]
+
+
+def test_a_slow_answer_times_out_after_the_job_was_created(server, client):
+    server.state.faults.delay_after_handling.append(("POST", "/fine_tuning/jobs", 3))
+    with pytest.raises(openai.APITimeoutError):
+        client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=_upload(client).id)
+    assert len(server.state.jobs) == 1
+
+
+def test_cancelling_a_finished_job_is_refused(server, client):
+    job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=_upload(client).id)
+    server.state.run_to_completion()
+    with pytest.raises(openai.BadRequestError):
+        client.fine_tuning.jobs.cancel(job.id)
+
+
+def test_bad_input_is_refused_like_openai_does(client):
+    with pytest.raises(openai.BadRequestError):
+        client.files.create(file=("train.txt", b"x"), purpose="fine-tune")
+    with pytest.raises(openai.BadRequestError):
+        client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file="file-missing")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{client.base_url}models")  # noqa: S310 - loopback; no Authorization header
+    assert refused.value.code == 401

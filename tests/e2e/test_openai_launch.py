@@ -1,0 +1,77 @@
+"""A user launches an OpenAI job from the form and watches it succeed (stand-in server, real worker)."""
+
+from __future__ import annotations
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+
+from finetune_portal.jobs.models import FineTuningJob, MetricPoint
+from finetune_portal.jobs.states import JobStatus
+from finetune_portal.providers.openai.tasks import job_poll_task
+from tests.providers.openai.conftest import (  # noqa: F401 - fixtures used by name
+    make_valid_version,
+    memory_broker,
+    openai_credential,
+    standin,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_member_launches_an_openai_job_and_sees_it_succeed(
+    page,
+    log_in,
+    screenshot,
+    cast,
+    standin,  # noqa: F811 - the imported fixture
+    openai_credential,  # noqa: F811
+    memory_broker,  # noqa: F811
+):
+    version = make_valid_version(cast.project, examples=12)
+    log_in(cast.member)
+    page.goto(f"/p/{cast.project.slug}/jobs/new/?provider=openai")
+    page.get_by_label("Training data").select_option(str(version.pk))
+    page.get_by_label("Epochs").fill("2")
+    page.get_by_label("Job name").fill("Bank reviews SFT")
+    tokens = version.validation_report["stats"]["total_tokens"]
+    estimated = page.get_by_test_id("estimated-tokens")
+    estimated.filter(has_text=f"{tokens * 2:,}").wait_for()
+    screenshot("openai-launch-form")
+
+    with start_worker(memory_broker, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        page.get_by_role("button", name="Launch").click()
+        page.get_by_text("Bank reviews SFT is queued").wait_for()
+        job = FineTuningJob.objects.get(name="Bank reviews SFT")
+        wait_for(lambda: FineTuningJob.objects.get(pk=job.pk).status == JobStatus.SUBMITTED)
+        standin.state.run_to_completion()
+        job_poll_task.delay(job.pk)  # the poll beat's fan-out sends once the interval is up
+        wait_for(lambda: FineTuningJob.objects.get(pk=job.pk).is_final)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED
+    page.reload()
+    page.locator(".badge-succeeded").wait_for()
+    page.get_by_text("New fine-tuned model created").first.wait_for()
+    assert (
+        MetricPoint.objects.filter(job=job, train_loss__isnull=False).count()
+        == standin.state.jobs[job.provider_job_id].obj["_total_steps"]
+    )
+    assert len(standin.state.jobs) == 1
+    screenshot("openai-job-succeeded")
+
+
+def test_form_errors_are_shown_next_to_their_field(page, log_in, screenshot, cast):
+    version = make_valid_version(cast.project, kind="rft")
+    log_in(cast.member)
+    page.goto(f"/p/{cast.project.slug}/jobs/new/?provider=openai")
+    page.locator("#id_method").select_option("rft")
+    page.get_by_label("Base model").fill("o4-mini-2025-04-16")
+    page.get_by_label("Training data").select_option(str(version.pk))
+    page.get_by_role("button", name="Launch").click()
+
+    error = page.locator('.field-error[data-field="grader"]')
+    error.wait_for()
+    assert "needs a grader" in error.inner_text()
+    assert FineTuningJob.objects.count() == 0
+    screenshot("openai-launch-form-errors")

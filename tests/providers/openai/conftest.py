@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from django.db import OperationalError
+
+from devtools.openai_standin import StandinServer
+from finetune_portal.celery import app as celery_app
+from tests.factories import make_dataset, make_version
+
+
+@pytest.fixture
+def standin():
+    """A fresh stand-in OpenAI on a loopback port; its clock moves only when a test advances it."""
+    server = StandinServer().start_in_thread()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def openai_credential(db, standin, settings, cast):
+    from finetune_portal.credentials.services import credential_create
+
+    # Short enough that the "slow answer" fault times out quickly.
+    settings.OPENAI_REQUEST_TIMEOUT = 2.0
+    return credential_create(
+        kind="openai",
+        secret="sk-standin-test-0000",
+        label="Stand-in server (not OpenAI)",
+        base_url=standin.base_url,
+        actor=cast.site_admin,
+    )
+
+
+@pytest.fixture
+def memory_broker():
+    """An in-process broker, so a worker thread and the test share queues without a server.
+
+    The app caches its connection and producer pools, so both are dropped on the way in and out:
+    otherwise a message could go to the broker of an earlier test. Workers started with it consume
+    every queue: passing ``queues=`` to start_worker narrows the app's queue set for later workers too.
+    """
+    # Only the broker changes: these tasks keep no results, and the app caches its result backend per
+    # thread, so switching that would leak into later tests.
+    keys = ("broker_url", "broker_transport_options")
+    saved = {key: celery_app.conf[key] for key in keys}
+
+    def drop_pools():
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
+    celery_app.conf.update(broker_url="memory://", broker_transport_options={})
+    drop_pools()
+    yield celery_app
+    celery_app.conf.update(saved)
+    drop_pools()
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    """Wait for a worker thread's effect. SQLite's shared in-memory test database can answer "table is
+    locked" while another thread writes; that is a reason to look again, not a failure."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except OperationalError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def chat_lines(count: int = 12) -> bytes:
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Question {i}?"},
+                {"role": "assistant", "content": f"Answer {i}."},
+            ]
+        }
+        for i in range(count)
+    ]
+    return ("\n".join(json.dumps(row) for row in rows) + "\n").encode()
+
+
+def dpo_lines(count: int = 12) -> bytes:
+    rows = [
+        {
+            "input": {"messages": [{"role": "user", "content": f"Say hi {i}"}]},
+            "preferred_output": [{"role": "assistant", "content": "Hello!"}],
+            "non_preferred_output": [{"role": "assistant", "content": "Go away."}],
+        }
+        for i in range(count)
+    ]
+    return ("\n".join(json.dumps(row) for row in rows) + "\n").encode()
+
+
+def rft_lines(count: int = 12) -> bytes:
+    rows = [
+        {"messages": [{"role": "user", "content": f"2+{i}?"}], "answer": str(2 + i)} for i in range(count)
+    ]
+    return ("\n".join(json.dumps(row) for row in rows) + "\n").encode()
+
+
+GRADER = {
+    "type": "string_check",
+    "name": "exact answer",
+    "input": "{{sample.output_text}}",
+    "reference": "{{item.answer}}",
+    "operation": "eq",
+}
+
+
+def make_valid_version(
+    project, *, kind: str = "chat", content: bytes | None = None, examples: int = 12, **extra
+):
+    content = content or {"chat": chat_lines, "dpo": dpo_lines, "rft": rft_lines, "vision": chat_lines}[kind](
+        examples
+    )
+    dataset = make_dataset(project, kind=kind)
+    report = {"stats": {"examples": examples, "total_tokens": len(content) // 4}}
+    return make_version(
+        dataset, content=content, status="valid", example_count=examples, validation_report=report, **extra
+    )

@@ -1,0 +1,48 @@
+"""The provider's tasks on a real Celery worker: launch, beat's fan-out, polls, to a fine-tuned model."""
+
+from __future__ import annotations
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+
+from finetune_portal.celery import app as celery_app
+from finetune_portal.jobs.models import FineTuningJob, MetricPoint
+from finetune_portal.jobs.services import job_launch
+from finetune_portal.jobs.states import JobStatus
+from finetune_portal.providers.openai.tasks import jobs_poll_due_task
+from finetune_portal.registry.models import FineTunedModel
+from tests.factories import make_job
+from tests.providers.openai.conftest import make_valid_version, wait_for
+
+
+def test_provider_tasks_go_to_the_openai_queue():
+    route = celery_app.amqp.router.route
+    for name in (
+        "job_submit_task",
+        "job_poll_task",
+        "job_cancel_task",
+        "jobs_poll_due_task",
+        "jobs_reap_task",
+    ):
+        assert route({}, f"finetune_portal.providers.openai.tasks.{name}")["queue"].name == "openai"
+    scheduled = {entry["task"] for entry in celery_app.conf.beat_schedule.values()}
+    assert "finetune_portal.providers.openai.tasks.jobs_poll_due_task" in scheduled
+    assert "finetune_portal.providers.openai.tasks.jobs_reap_task" in scheduled
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_launched_job_is_submitted_and_followed_by_a_real_worker(
+    cast, standin, openai_credential, memory_broker
+):
+    job = make_job(cast.project, created_by=cast.member, training_version=make_valid_version(cast.project))
+
+    with start_worker(memory_broker, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        job_launch(job=job, actor=cast.member)  # enqueues on commit (autocommit here)
+        wait_for(lambda: FineTuningJob.objects.get(pk=job.pk).status == JobStatus.SUBMITTED)
+        standin.state.run_to_completion()
+        jobs_poll_due_task.delay()  # what beat sends every few seconds
+        wait_for(lambda: FineTuningJob.objects.get(pk=job.pk).status == JobStatus.SUCCEEDED)
+
+    assert len(standin.state.jobs) == 1
+    assert FineTunedModel.objects.filter(job=job).exists()
+    assert MetricPoint.objects.filter(job=job).exists()
