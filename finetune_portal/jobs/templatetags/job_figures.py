@@ -33,7 +33,10 @@ def loss(value: float | None) -> str:
 
 @register.filter
 def usd(value) -> str:
-    return "—" if value is None else f"${value:,.2f}"
+    if value is None:
+        return "—"
+    # Small test runs cost fractions of a cent; "$0.00" would read as free.
+    return f"${value:,.4f}" if 0 < value < 0.01 else f"${value:,.2f}"
 
 
 @register.filter

@@ -8,9 +8,7 @@ from decimal import Decimal
 
 import openai
 from django import forms
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.safestring import mark_safe
 
 from finetune_portal.credentials.services import credential_resolve
 from finetune_portal.datasets.models import DatasetKind, DatasetVersion, VersionStatus
@@ -154,14 +152,6 @@ class OpenAIJobForm(forms.Form):
         self.fields["base_model"].initial = DEFAULT_BASE_MODEL
 
     # -- what the template shows -------------------------------------------------------------------
-
-    def render(self, template_name=None, context=None, renderer=None):
-        # The project's template loaders (not the form renderer's), so the template sits under templates/.
-        return mark_safe(render_to_string(template_name or self.template_name, context or self.get_context()))
-
-    # The base class binds these to its own render at class creation.
-    __str__ = render
-    __html__ = render
 
     @property
     def chosen_method(self) -> str:

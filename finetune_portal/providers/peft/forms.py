@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.template.loader import render_to_string
-from django.utils.safestring import mark_safe
 
 from finetune_portal.datasets.models import DatasetVersion
 from finetune_portal.jobs.models import Method, Provider
@@ -227,16 +225,6 @@ class PeftJobForm(forms.Form):
             ].help_text = (
                 f"No valid dataset version of a kind this method trains on ({kinds}) yet: upload one first."
             )
-
-    def render(self, template_name=None, context=None, renderer=None):
-        # The layout template lives with the project's templates, which the default form renderer does
-        # not search; widgets still render through the form renderer.
-        html = render_to_string(template_name or self.template_name, context or self.get_context())
-        return mark_safe(html)
-
-    # Django binds these to its own render(); point them at this one so {{ form }} uses the layout.
-    __str__ = render
-    __html__ = render
 
     def _current(self, name: str):
         """The value being edited: submitted data when there is some, else the initial value."""

@@ -8,6 +8,7 @@ from django.db import OperationalError
 
 from devtools.openai_standin import StandinServer
 from finetune_portal.celery import app as celery_app
+from tests.celery_support import broker_for_test
 from tests.factories import make_dataset, make_version
 
 
@@ -36,26 +37,9 @@ def openai_credential(db, standin, settings, cast):
 
 @pytest.fixture
 def memory_broker():
-    """An in-process broker, so a worker thread and the test share queues without a server.
-
-    The app caches its connection and producer pools, so both are dropped on the way in and out:
-    otherwise a message could go to the broker of an earlier test. Workers started with it consume
-    every queue: passing ``queues=`` to start_worker narrows the app's queue set for later workers too.
-    """
-    # Only the broker changes: these tasks keep no results, and the app caches its result backend per
-    # thread, so switching that would leak into later tests.
-    keys = ("broker_url", "broker_transport_options")
-    saved = {key: celery_app.conf[key] for key in keys}
-
-    def drop_pools():
-        celery_app._pool = None
-        celery_app.amqp._producer_pool = None
-
-    celery_app.conf.update(broker_url="memory://", broker_transport_options={})
-    drop_pools()
-    yield celery_app
-    celery_app.conf.update(saved)
-    drop_pools()
+    """An in-process broker, so a worker thread and the test share queues without a server."""
+    with broker_for_test(celery_app, "memory://") as app:
+        yield app
 
 
 def wait_for(predicate, timeout: float = 20.0) -> None:

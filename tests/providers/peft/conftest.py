@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from tests.celery_support import memory_broker_if_filesystem
 from tests.factories import make_dataset, make_version
-from tests.providers.peft.helpers import chat_jsonl, dpo_jsonl, in_memory_broker_if_filesystem
+from tests.providers.peft.helpers import chat_jsonl, dpo_jsonl
 
 
 @pytest.fixture(scope="session")
@@ -116,7 +117,7 @@ def _gpu_worker_thread(django_db_setup, django_db_blocker):
     task_postrun.connect(watcher.on_postrun, weak=False)
     started_signal.connect(announce_ready, weak=False)
     try:
-        with in_memory_broker_if_filesystem(app):
+        with memory_broker_if_filesystem(app):
             with app.connection_for_write() as conn:
                 for queue in ("gpu", "default"):
                     # Leftovers of an interrupted run would name job ids that this test database reuses.

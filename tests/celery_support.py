@@ -1,0 +1,40 @@
+"""Running real Celery workers inside the test process without one test's broker leaking into the next."""
+
+from __future__ import annotations
+
+import contextlib
+
+
+def _drop_pools(app) -> None:
+    # The app caches connection and producer pools made for the broker it first used.
+    app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+
+
+@contextlib.contextmanager
+def broker_for_test(app, url: str | None):
+    """Run with the app on broker ``url`` (None keeps the configured one), then restore it.
+
+    Also restores the set of queues workers consume: ``start_worker(queues=...)`` narrows it for every
+    later worker in the process, which would leave a later test's messages unconsumed.
+    """
+    keys = ("broker_url", "broker_transport_options")
+    saved = {key: app.conf[key] for key in keys}
+    if url is not None:
+        app.conf.update(broker_url=url, broker_transport_options={})
+        _drop_pools(app)
+    try:
+        yield app
+    finally:
+        app.amqp.queues.select(list(app.amqp.queues))
+        if url is not None:
+            app.conf.update(saved)
+            _drop_pools(app)
+
+
+def memory_broker_if_filesystem(app):
+    """The filesystem broker is shared with a developer's `make run`; tests keep such messages in memory.
+    A real broker (Redis in CI) is used as it is."""
+    return broker_for_test(app, "memory://" if str(app.conf.broker_url).startswith("filesystem://") else None)
