@@ -418,29 +418,18 @@ def run_training(spec: TrainingSpec, reporter: Reporter) -> TrainingOutcome:
     peft_config = _lora_config(spec) if spec.adapter in ("lora", "qlora") else None
 
     if spec.method == "dpo":
-        from trl import DPOTrainer
-
-        trainer = DPOTrainer(
-            model=model,
-            args=args,
-            train_dataset=train_dataset,
-            eval_dataset=eval_dataset,
-            processing_class=tokenizer,
-            peft_config=peft_config,
-            callbacks=[callback],
-        )
+        from trl import DPOTrainer as trainer_class
     else:
-        from trl import SFTTrainer
-
-        trainer = SFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=train_dataset,
-            eval_dataset=eval_dataset,
-            processing_class=tokenizer,
-            peft_config=peft_config,
-            callbacks=[callback],
-        )
+        from trl import SFTTrainer as trainer_class
+    trainer = trainer_class(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[callback],
+    )
     from transformers.trainer_callback import PrinterCallback
 
     # The portal records every step; the console printer would only repeat it in the worker's log.

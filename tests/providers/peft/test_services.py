@@ -210,14 +210,7 @@ def test_the_reaper_fails_a_job_whose_worker_went_silent(cast, chat_versions):
     from finetune_portal.celery import app
 
     train, _ = chat_versions
-    job = job_create(
-        project=cast.project,
-        created_by=cast.member,
-        provider="local_peft",
-        base_model="demo:tiny",
-        training_version=train,
-    )
-    FineTuningJob.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)
+    job = queued_local_job(cast, base_model="demo:tiny", training_version=train)
     assert services.job_claim(job=job, claimant="gpu-7:abc")
     services.job_transition(job=job, to=JobStatus.RUNNING)
     # The worker dies: no more heartbeats. Eleven minutes later the reaper runs.
@@ -240,14 +233,7 @@ def test_the_reaper_fails_a_job_whose_worker_went_silent(cast, chat_versions):
 
 def test_the_reaper_leaves_a_beating_job_alone(cast, chat_versions):
     train, _ = chat_versions
-    job = job_create(
-        project=cast.project,
-        created_by=cast.member,
-        provider="local_peft",
-        base_model="demo:tiny",
-        training_version=train,
-    )
-    FineTuningJob.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)
+    job = queued_local_job(cast, base_model="demo:tiny", training_version=train)
     services.job_claim(job=job, claimant="gpu-7:abc")
 
     assert services.jobs_reap_stalled() == []
@@ -255,22 +241,27 @@ def test_the_reaper_leaves_a_beating_job_alone(cast, chat_versions):
     assert job.status == JobStatus.VALIDATING_FILES
 
 
+def queued_local_job(cast, **fields):
+    """A local_peft job of the cast's member, already queued as a launch leaves it."""
+    job = job_create(project=cast.project, created_by=cast.member, provider="local_peft", **fields)
+    FineTuningJob.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)
+    job.refresh_from_db()
+    return job
+
+
 def run_queued_job(cast, *, versions, method="sft", base_model="demo:tiny", hyperparameters=None):
     """Create a queued job and run the training task in this thread (the task's code, no broker)."""
     from finetune_portal.providers.peft.tasks import job_train_task
 
     train, valid = versions
-    job = job_create(
-        project=cast.project,
-        created_by=cast.member,
-        provider="local_peft",
+    job = queued_local_job(
+        cast,
         method=method,
         base_model=base_model,
         training_version=train,
         validation_version=valid,
         hyperparameters={**FAST_SFT, **(hyperparameters or {})},
     )
-    FineTuningJob.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)
     outcome = job_train_task.apply(args=(job.pk,)).get()
     job.refresh_from_db()
     return job, outcome
@@ -426,14 +417,7 @@ def test_a_multi_gpu_job_on_a_worker_without_enough_gpus_fails_plainly(cast, cha
 
 def test_the_heartbeat_keeps_beating_while_the_worker_holds_the_job(cast, chat_versions):
     train, _ = chat_versions
-    job = job_create(
-        project=cast.project,
-        created_by=cast.member,
-        provider="local_peft",
-        base_model="demo:tiny",
-        training_version=train,
-    )
-    FineTuningJob.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)
+    job = queued_local_job(cast, base_model="demo:tiny", training_version=train)
     assert services.job_claim(job=job, claimant="gpu-1:t1")
     claimed_at = FineTuningJob.objects.get(pk=job.pk).heartbeat_at
 
