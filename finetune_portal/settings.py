@@ -83,6 +83,11 @@ TEMPLATES = [
     },
 ]
 
+# Local memory unless CACHE_URL names a shared cache (e.g. redis://redis:6379/1 in production).
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Live pages poll every few seconds; reading the session from the cache saves a query per poll.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
 # Forms render their layouts through the normal template loaders, so a form's template_name may live
 # in templates/ like every other template.
 FORM_RENDERER = "django.forms.renderers.TemplatesSetting"

@@ -3,12 +3,13 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseStopPolling
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from finetune_portal.jobs.compare import RunSelectionError, comparison_build, comparison_csv, parse_run_ids
 from finetune_portal.jobs.list_filters import JobFilterForm
@@ -68,6 +69,14 @@ def _int_param(request, name: str) -> int | None:
         raise Http404(f"{name} must be a number.") from None
 
 
+# Long enough to serve a burst of viewers; a new live version makes a new key anyway.
+FRAGMENT_CACHE_SECONDS = 60
+
+
+def _fragment_response(job, content: bytes) -> HttpResponse:
+    return (HttpResponseStopPolling if job.is_final else HttpResponse)(content)
+
+
 @require_GET
 def job_detail(request, slug: str, job_id: int):
     """The job page; an HTMX poll for one of LIVE_PARTS gets only that part, and 286 once the job ends."""
@@ -80,22 +89,33 @@ def job_detail(request, slug: str, job_id: int):
         return HttpResponse(status=204)  # htmx swaps nothing and keeps polling
     access = get_project_access(request.user, slug)
     job = job_for_project(access.project, job_id)
+    can_cancel = access.can_cancel_job(job) and not job.is_final
+    live_version = job_live_version_for(job)
+    fragment_key = None
+    if request.htmx and part in LIVE_PARTS:
+        # Every viewer of a job polls the same fragment; when the live version moves, they all ask at
+        # once. Render it once per version (it holds nothing per user but the Cancel button's presence).
+        fragment_key = f"job-fragment:{job.pk}:{part}:{live_version}:{int(can_cancel)}"
+        cached = cache.get(fragment_key)
+        if cached is not None:
+            return _fragment_response(job, cached)
     context = {
         "access": access,
         "project": access.project,
         "job": job,
         "progress": job_progress(job),
-        "can_cancel": access.can_cancel_job(job) and not job.is_final,
-        "live_version": job_live_version_for(job),
+        "can_cancel": can_cancel,
+        "live_version": live_version,
+        "fragment": fragment_key is not None,
     }
     if part in ("events", "live") or part is None:
         context["events"] = job.events.all()[:100]
     if part in ("status", "live") or part is None:
         context["transitions"] = job.transitions.select_related("actor")
-    if request.htmx and part in LIVE_PARTS:
-        response_class = HttpResponseStopPolling if job.is_final else HttpResponse
-        fragment = render(request, f"jobs/detail.html#{part}", context)
-        return response_class(fragment.content)
+    if fragment_key is not None:
+        content = render(request, f"jobs/detail.html#{part}", context).content
+        cache.set(fragment_key, content, timeout=FRAGMENT_CACHE_SECONDS)
+        return _fragment_response(job, content)
     context["chart_urls"] = {"metrics": reverse("jobs:metrics", args=[slug, job.pk])}
     return render(request, "jobs/detail.html", context)
 
@@ -191,6 +211,9 @@ def job_cancel_view(request, slug: str, job_id: int):
         messages.error(request, f"Could not cancel: {exc.message}")
     else:
         messages.success(request, "Cancel requested.")
+    if request.htmx:
+        # The button sits in a live fragment that HTMX posts; reload the page to show the outcome.
+        return HttpResponseClientRedirect(reverse("jobs:detail", args=[slug, job.pk]))
     return redirect("jobs:detail", slug=slug, job_id=job.pk)
 
 

@@ -165,3 +165,16 @@ def test_the_job_page_fits_a_phone(browser, live_server, cast, running_job):
     phone.screenshot(path="test-artifacts/job-page-phone.png", full_page=True)
     context.close()
     assert width <= 390
+
+
+def test_the_owner_cancels_a_queued_job_from_its_page(page, cast, log_in):
+    job = make_job(cast.project, name="to-cancel", created_by=cast.member, status="queued")
+    log_in(cast.member)
+    page.goto(f"/p/{cast.project.slug}/jobs/{job.pk}/")
+
+    page.get_by_role("button", name="Cancel job").click()
+
+    expect(page.get_by_text("Cancel requested.")).to_be_visible()
+    expect(page.locator("#job-status .badge")).to_have_text("Cancelled")
+    job.refresh_from_db()
+    assert job.status == "cancelled"

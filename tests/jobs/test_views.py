@@ -4,6 +4,8 @@ import csv
 import io
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from finetune_portal.jobs.services import checkpoint_record, job_event_record, metric_points_record
@@ -329,3 +331,58 @@ def test_costs_below_a_cent_are_not_shown_as_free():
     assert usd(Decimal("4.2")) == "$4.20"
     assert usd(Decimal("0")) == "$0.00"
     assert usd(None) == "—"
+
+
+class TestSharedLiveFragment:
+    def fragment(self, client, job, part="status"):
+        url = reverse("jobs:detail", args=[job.project.slug, job.pk]) + f"?part={part}"
+        return client.get(url, HTTP_HX_REQUEST="true")
+
+    def test_viewers_share_one_render_per_version_without_a_csrf_token(self, client, cast):
+        job = make_job(cast.project, name="shared", created_by=cast.ml_lead, status="running")
+        client.login(username=cast.admin.username, password=PASSWORD)
+        with CaptureQueriesContext(connection) as rendering:
+            first = self.fragment(client, job)
+        client.login(username=cast.ml_lead.username, password=PASSWORD)
+
+        with CaptureQueriesContext(connection) as reusing:
+            second = self.fragment(client, job)
+
+        assert second.content == first.content
+        # The second viewer's answer comes from the first render: no progress, event or timeline reads.
+        assert len(reusing.captured_queries) < len(rendering.captured_queries)
+        assert b"csrfmiddlewaretoken" not in second.content
+        assert b"hx-post" in second.content
+
+    def test_who_may_not_cancel_never_gets_a_cached_cancel_button(self, client, cast):
+        job = make_job(cast.project, name="leads-run", created_by=cast.ml_lead, status="running")
+        client.login(username=cast.ml_lead.username, password=PASSWORD)
+        assert b"Cancel job" in self.fragment(client, job).content
+
+        client.login(username=cast.member.username, password=PASSWORD)
+        assert b"Cancel job" not in self.fragment(client, job).content
+
+    def test_a_new_event_makes_a_new_fragment(self, member_client, cast):
+        job = make_job(cast.project, status="running")
+        before = self.fragment(member_client, job, part="events").content
+        job_event_record(job=job, message="Step 9/10: training loss=0.12")
+
+        after = self.fragment(member_client, job, part="events").content
+
+        assert b"Step 9/10" not in before
+        assert b"Step 9/10" in after
+
+    def test_the_full_page_keeps_its_token_for_browsers_without_javascript(self, member_client, cast):
+        job = make_job(cast.project, created_by=cast.member, status="running")
+        page = member_client.get(reverse("jobs:detail", args=[cast.project.slug, job.pk]))
+        assert b"csrfmiddlewaretoken" in page.content
+
+    def test_cancel_posted_by_htmx_reloads_the_page(self, member_client, cast):
+        job = make_job(cast.project, created_by=cast.member, status="queued")
+        url = reverse("jobs:cancel", args=[cast.project.slug, job.pk])
+
+        response = member_client.post(url, HTTP_HX_REQUEST="true")
+
+        assert response["HX-Redirect"] == reverse("jobs:detail", args=[cast.project.slug, job.pk])
+        job.refresh_from_db()
+        assert job.status == "cancelled"
