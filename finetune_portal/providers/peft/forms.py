@@ -38,6 +38,9 @@ SCHEDULERS = [
     ("constant_with_warmup", "Constant with warmup"),
 ]
 
+# What the form suggests while the base model is the tiny demo model.
+DEMO_TINY_SUGGESTED = {"learning_rate": 5e-3, "gradient_accumulation": 1}
+
 # Field name -> default; these are what the worker reads from job.hyperparameters.
 DEFAULTS: dict[str, Any] = {
     "adapter": "lora",
@@ -147,7 +150,12 @@ class PeftJobForm(forms.Form):
         initial=DEFAULTS["max_steps"],
         help_text="Stop after this many steps; 0 trains every epoch.",
     )
-    learning_rate = forms.FloatField(min_value=1e-8, max_value=1.0, initial=DEFAULTS["learning_rate"])
+    learning_rate = forms.FloatField(
+        min_value=1e-8,
+        max_value=1.0,
+        initial=DEFAULTS["learning_rate"],
+        help_text="2e-4 suits LoRA on a pretrained model; the tiny demo model needs about 5e-3.",
+    )
     lr_scheduler = forms.ChoiceField(choices=SCHEDULERS, initial=DEFAULTS["lr_scheduler"], label="Scheduler")
     warmup_ratio = forms.FloatField(
         min_value=0,
@@ -213,6 +221,9 @@ class PeftJobForm(forms.Form):
         versions = versions_for_method(project, method)
         self.fields["training_version"].queryset = versions
         self.fields["validation_version"].queryset = versions
+        if not self.is_bound and self._current("base_model") == DEMO_TINY:
+            # The random tiny model only shows a falling curve with a large rate and a step per batch.
+            self.initial.update(DEMO_TINY_SUGGESTED)
         if not self.is_bound and "training_version" not in self.initial:
             # The newest training split is the usual choice.
             self.initial["training_version"] = (

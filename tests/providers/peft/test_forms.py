@@ -193,3 +193,11 @@ def test_qlora_without_any_gpu_worker_is_warned_about(cast):
     html = PeftJobForm(None, initial={"adapter": "qlora"}, project=cast.project, user=cast.member).render()
 
     assert "QLoRA needs a CUDA GPU, and no worker has reported one" in html
+
+
+def test_the_demo_model_opens_with_settings_that_show_learning(cast):
+    form = PeftJobForm(project=cast.project, user=cast.member)
+
+    assert form["base_model"].value() == "demo:tiny"
+    assert form["learning_rate"].value() == 5e-3
+    assert form["gradient_accumulation"].value() == 1
