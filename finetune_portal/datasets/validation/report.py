@@ -76,6 +76,8 @@ def choose_tokenizer(
 ) -> tuple[TokenizerSpec, int | None, str | None]:
     """The tokenizer, per-example token limit and priced model for this target and base model."""
     if target == "local_peft":
+        # The GPU worker names a folder on the worker "local:/path"; the tokenizer loads from the path.
+        base_model = base_model.removeprefix("local:").strip() if base_model else base_model
         if base_model:
             try:
                 _load_hf(base_model)
