@@ -15,7 +15,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from finetune_portal.jobs.models import Checkpoint, FineTuningJob, JobEvent, MetricPoint
+from finetune_portal.jobs.models import Checkpoint, FineTuningJob, JobEvent, JobTransition, MetricPoint
+from finetune_portal.jobs.states import JobStatus
 
 # The most points per series the full view sends; uPlot draws this in a few milliseconds and it is
 # more than a chart a thousand pixels wide can show.
@@ -311,6 +312,19 @@ class JobProgress:
     cost_is_final: bool
 
 
+def _handed_to_provider_at(job: FineTuningJob):
+    """When the portal gave the job to its provider: the start to count from for a job that finished
+    between two polls and so never showed as running here."""
+    return (
+        JobTransition.objects.filter(
+            job_id=job.pk, to_status__in=[JobStatus.VALIDATING_FILES, JobStatus.SUBMITTED]
+        )
+        .order_by("created_at", "id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+
+
 def job_progress(job: FineTuningJob, *, now: datetime | None = None) -> JobProgress:
     """Progress figures from the newest point: steps, epochs, time and money, each None when unknown."""
     now = now or timezone.now()
@@ -330,8 +344,9 @@ def job_progress(job: FineTuningJob, *, now: datetime | None = None) -> JobProgr
         steps_per_epoch = total_steps / epochs
 
     elapsed = None
-    if job.started_at:
-        elapsed = (job.finished_at or now) - job.started_at
+    started = job.started_at or _handed_to_provider_at(job)
+    if started:
+        elapsed = (job.finished_at or now) - started
 
     fraction = None
     if last_step and total_steps:

@@ -208,6 +208,21 @@ class TestProgress:
         assert progress.steps_per_epoch == 100
 
     @pytest.mark.django_db
+    def test_a_job_that_finished_between_polls_counts_from_its_hand_over(self, cast):
+        from finetune_portal.jobs.services import job_transition
+
+        job = make_job(cast.project, status="queued")
+        job_transition(job=job, to="validating_files")
+        handed_over = job.transitions.get(to_status="validating_files").created_at
+        job_transition(job=job, to="submitted")
+        job_transition(job=job, to="succeeded")  # the provider finished before the next poll
+
+        progress = job_progress(job)
+
+        assert job.started_at is None
+        assert progress.elapsed == job.finished_at - handed_over
+
+    @pytest.mark.django_db
     def test_a_recorded_epoch_beats_the_estimate_from_settings(self, cast):
         job = make_job(cast.project, status="running", hyperparameters={"n_epochs": 4})
         metric_points_record(job=job, points=[{"step": 30, "epoch": 1.5, "train_loss": 0.5}])
