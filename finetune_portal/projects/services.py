@@ -20,6 +20,9 @@ def project_create(*, name: str, slug: str, description: str = "", creator) -> P
 @transaction.atomic
 def membership_set(*, project: Project, username: str, role: str, actor) -> Membership:
     user = get_user_model().objects.get(username=username)
+    current = Membership.objects.filter(project=project, user=user).first()
+    if current is not None and _would_leave_no_admin(current, role):
+        raise MembershipError("A project keeps at least one admin: make someone else admin first.")
     membership, created = Membership.objects.update_or_create(
         project=project, user=user, defaults={"role": Role(role)}
     )
@@ -33,8 +36,21 @@ def membership_set(*, project: Project, username: str, role: str, actor) -> Memb
     return membership
 
 
+class MembershipError(Exception):
+    pass
+
+
+def _would_leave_no_admin(membership: Membership, new_role: str | None) -> bool:
+    if membership.role != Role.ADMIN or new_role == Role.ADMIN:
+        return False
+    others = Membership.objects.filter(project=membership.project, role=Role.ADMIN).exclude(pk=membership.pk)
+    return not others.select_for_update().exists()
+
+
 @transaction.atomic
 def membership_remove(*, membership: Membership, actor) -> None:
+    if _would_leave_no_admin(membership, None):
+        raise MembershipError("A project keeps at least one admin: make someone else admin first.")
     audit_log(
         actor=actor,
         action="membership.removed",

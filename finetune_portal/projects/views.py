@@ -9,7 +9,12 @@ from finetune_portal.projects.access import get_project_access
 from finetune_portal.projects.forms import MembershipForm, ProjectForm
 from finetune_portal.projects.models import Membership
 from finetune_portal.projects.selectors import project_overview, projects_for_user
-from finetune_portal.projects.services import membership_remove, membership_set, project_create
+from finetune_portal.projects.services import (
+    MembershipError,
+    membership_remove,
+    membership_set,
+    project_create,
+)
 
 
 def project_list(request):
@@ -41,9 +46,13 @@ def project_members(request, slug: str):
     if request.method == "POST":
         access.require(access.can_manage_members)
         if form.is_valid():
-            membership_set(project=access.project, actor=request.user, **form.cleaned_data)
-            messages.success(request, f"{form.cleaned_data['username']} is now in {access.project.name}.")
-            return redirect("projects:members", slug=slug)
+            try:
+                membership_set(project=access.project, actor=request.user, **form.cleaned_data)
+            except MembershipError as exc:
+                form.add_error("role", str(exc))
+            else:
+                messages.success(request, f"{form.cleaned_data['username']} is now in {access.project.name}.")
+                return redirect("projects:members", slug=slug)
     memberships = access.project.memberships.select_related("user").order_by("user__username")
     return render(
         request,
@@ -57,6 +66,10 @@ def project_member_remove(request, slug: str, membership_id: int):
     access = get_project_access(request.user, slug)
     access.require(access.can_manage_members)
     membership = get_object_or_404(Membership, pk=membership_id, project=access.project)
-    membership_remove(membership=membership, actor=request.user)
-    messages.success(request, f"{membership.user.username} was removed from the project.")
+    try:
+        membership_remove(membership=membership, actor=request.user)
+    except MembershipError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{membership.user.username} was removed from the project.")
     return redirect("projects:members", slug=slug)

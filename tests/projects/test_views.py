@@ -68,3 +68,25 @@ def test_an_imported_run_cannot_be_cancelled_from_the_portal(client, cast):
     assert response.status_code == 403
     job.refresh_from_db()
     assert job.status == "running"
+
+
+@pytest.mark.django_db
+def test_the_last_admin_can_neither_leave_nor_be_demoted(client, cast):
+    client.login(username=cast.admin.username, password=PASSWORD)
+    own = Membership.objects.get(project=cast.project, user=cast.admin)
+
+    removed = client.post(reverse("projects:member_remove", args=[cast.project.slug, own.pk]), follow=True)
+    demoted = client.post(
+        reverse("projects:members", args=[cast.project.slug]),
+        {"username": cast.admin.username, "role": "member"},
+    )
+
+    assert "at least one admin" in removed.content.decode()
+    assert "at least one admin" in demoted.content.decode()
+    own.refresh_from_db()
+    assert own.role == "admin"
+
+    client.post(reverse("projects:members", args=[cast.project.slug]), {"username": "lee", "role": "admin"})
+    response = client.post(reverse("projects:member_remove", args=[cast.project.slug, own.pk]))
+    assert response.status_code == 302
+    assert not Membership.objects.filter(pk=own.pk).exists()
