@@ -11,7 +11,8 @@ from django import forms
 from django.urls import reverse
 
 from finetune_portal.credentials.services import credential_resolve
-from finetune_portal.datasets.models import DatasetKind, DatasetVersion, VersionStatus
+from finetune_portal.datasets.models import DatasetKind, DatasetVersion
+from finetune_portal.datasets.selectors import versions_selectable_for_jobs
 from finetune_portal.jobs.models import Method, Provider
 from finetune_portal.jobs.services import job_create
 from finetune_portal.providers.openai import catalog
@@ -142,9 +143,8 @@ class OpenAIJobForm(forms.Form):
         self.project = project
         self.user = user
         valid = (
-            DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.VALID)
+            versions_selectable_for_jobs(project)
             .exclude(dataset__kind=DatasetKind.ALPACA)
-            .select_related("dataset")
             .order_by("dataset__name", "-number")
         )
         self.fields["training_version"].queryset = valid

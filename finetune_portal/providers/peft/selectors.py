@@ -7,7 +7,8 @@ from datetime import timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from finetune_portal.datasets.models import DatasetVersion, VersionStatus
+from finetune_portal.datasets.models import DatasetVersion
+from finetune_portal.datasets.selectors import versions_selectable_for_jobs
 from finetune_portal.providers.peft.data import KINDS_FOR_METHOD
 from finetune_portal.providers.peft.models import WorkerNode
 
@@ -18,12 +19,8 @@ WORKER_FORGOTTEN_AFTER = timedelta(days=7)
 def versions_for_method(project, method: str) -> QuerySet[DatasetVersion]:
     """Valid versions of this project whose dataset kind the method trains on."""
     return (
-        DatasetVersion.objects.filter(
-            dataset__project=project,
-            status=VersionStatus.VALID,
-            dataset__kind__in=KINDS_FOR_METHOD.get(method, ()),
-        )
-        .select_related("dataset")
+        versions_selectable_for_jobs(project)
+        .filter(dataset__kind__in=KINDS_FOR_METHOD.get(method, ()))
         .order_by("dataset__name", "-number")
     )
 
