@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import time
+
+from django.db import OperationalError
 
 
 def _drop_pools(app) -> None:
@@ -38,3 +41,17 @@ def memory_broker_if_filesystem(app):
     """The filesystem broker is shared with a developer's `make run`; tests keep such messages in memory.
     A real broker (Redis in CI) is used as it is."""
     return broker_for_test(app, "memory://" if str(app.conf.broker_url).startswith("filesystem://") else None)
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    """Wait for a worker thread's effect. SQLite's shared in-memory test database can answer "table is
+    locked" while another thread writes; that is a reason to look again, not a failure."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except OperationalError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")

@@ -8,12 +8,12 @@ from celery.contrib.testing.worker import start_worker
 from finetune_portal.jobs.models import FineTuningJob, MetricPoint
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.providers.openai.tasks import job_poll_task
+from tests.celery_support import wait_for
 from tests.providers.openai.conftest import (  # noqa: F401 - fixtures used by name
     make_valid_version,
     memory_broker,
     openai_credential,
     standin,
-    wait_for,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
-from django.db import OperationalError
 
 from devtools.openai_standin import StandinServer
 from finetune_portal.celery import app as celery_app
@@ -40,20 +38,6 @@ def memory_broker():
     """An in-process broker, so a worker thread and the test share queues without a server."""
     with broker_for_test(celery_app, "memory://") as app:
         yield app
-
-
-def wait_for(predicate, timeout: float = 20.0) -> None:
-    """Wait for a worker thread's effect. SQLite's shared in-memory test database can answer "table is
-    locked" while another thread writes; that is a reason to look again, not a failure."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except OperationalError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def chat_lines(count: int = 12) -> bytes:

@@ -11,8 +11,9 @@ from finetune_portal.jobs.services import job_launch
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.providers.openai.tasks import jobs_poll_due_task
 from finetune_portal.registry.models import FineTunedModel
+from tests.celery_support import wait_for
 from tests.factories import make_job
-from tests.providers.openai.conftest import make_valid_version, wait_for
+from tests.providers.openai.conftest import make_valid_version
 
 
 def test_provider_tasks_go_to_the_openai_queue():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from finetune_portal.jobs.states import JobStatus
 from finetune_portal.providers.peft import services
 from finetune_portal.providers.peft.models import WorkerNode
 from finetune_portal.registry.models import FineTunedModel
+from tests.celery_support import wait_for
 from tests.providers.peft.conftest import FAST_SFT
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,15 +37,6 @@ def launch(cast, *, method="sft", versions, hyperparameters=None, base_model="de
     )
     job_launch(job=job, actor=cast.member)
     return job
-
-
-def wait_until(predicate, timeout=60.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError("condition not reached in time")
 
 
 def storage_folder(uri: str) -> Path:
@@ -134,7 +125,7 @@ def test_dpo_job_trains_on_preference_pairs(cast, dpo_versions, gpu_worker):
 
 def test_cancel_stops_training_at_the_next_step_and_keeps_the_weights(cast, chat_versions, gpu_worker):
     job = launch(cast, versions=chat_versions, hyperparameters={"max_steps": 5000, "save_steps": 0})
-    wait_until(lambda: MetricPoint.objects.filter(job=job).count() >= 3)
+    wait_for(lambda: MetricPoint.objects.filter(job=job).count() >= 3, timeout=60)
 
     job.refresh_from_db()
     job_cancel(job=job, actor=cast.member)
@@ -422,7 +413,7 @@ def test_the_heartbeat_keeps_beating_while_the_worker_holds_the_job(cast, chat_v
     claimed_at = FineTuningJob.objects.get(pk=job.pk).heartbeat_at
 
     with services.Heartbeat(job_id=job.pk, claimant="gpu-1:t1", interval=0.1):
-        wait_until(lambda: FineTuningJob.objects.get(pk=job.pk).heartbeat_at > claimed_at, timeout=5)
+        wait_for(lambda: FineTuningJob.objects.get(pk=job.pk).heartbeat_at > claimed_at, timeout=5)
 
     # Another claimant (a stale task) cannot beat for it.
     assert services.job_heartbeat(job_id=job.pk, claimant="gpu-2:t9") is False
