@@ -76,11 +76,8 @@ def _version_file_name(dataset: Dataset, sha256: str) -> str:
 
 
 def _sha256_of_file(path: str) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(_COPY_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def dataset_version_store(

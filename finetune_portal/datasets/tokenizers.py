@@ -69,7 +69,8 @@ def seed_tiktoken_cache(name: str) -> Path:
 
 
 def _sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def tiktoken_encoding(name: str = DEFAULT_ENCODING):
