@@ -127,19 +127,28 @@ def job_record_progress(*, job: FineTuningJob) -> None:
 
 def metric_points_record(*, job: FineTuningJob, points: Iterable[Mapping[str, Any]]) -> int:
     """Store points by step; a step already stored keeps its values, so redelivery never duplicates."""
-    rows = []
+    rows: dict[int, MetricPoint] = {}
     for point in points:
+        step = int(point["step"])
         values = {name: point.get(name) for name in METRIC_FIELDS}
         extra = {k: v for k, v in point.items() if k not in METRIC_FIELDS and k != "step"}
-        rows.append(MetricPoint(job_id=job.pk, step=int(point["step"]), extra=extra, **values))
+        rows.setdefault(step, MetricPoint(job_id=job.pk, step=step, extra=extra, **values))
     if not rows:
         return 0
-    before = MetricPoint.objects.filter(job_id=job.pk).count()
-    MetricPoint.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
-    added = MetricPoint.objects.filter(job_id=job.pk).count() - before
-    if added:
-        job_record_progress(job=job)
-    return added
+    # Look only at the incoming steps' range (on the (job, step) index), never at the whole run: this
+    # runs for every logged step of a long job.
+    stored = set(
+        MetricPoint.objects.filter(job_id=job.pk, step__gte=min(rows), step__lte=max(rows)).values_list(
+            "step", flat=True
+        )
+    )
+    new_rows = [row for step, row in rows.items() if step not in stored]
+    if not new_rows:
+        return 0
+    # A concurrent writer may still win a step; ignore_conflicts keeps its values.
+    MetricPoint.objects.bulk_create(new_rows, ignore_conflicts=True, batch_size=1000)
+    job_record_progress(job=job)
+    return len(new_rows)
 
 
 def job_event_record(
