@@ -8,6 +8,7 @@ the statistics and warnings need.
 from __future__ import annotations
 
 from finetune_portal.datasets.validation.messages import (
+    MAX_IMAGES_PER_EXAMPLE,
     TOKENS_PER_CONVERSATION,
     TOKENS_PER_MESSAGE,
     check_messages,
@@ -110,14 +111,18 @@ def _require_object(example, checked: Checked) -> bool:
     return False
 
 
-def _check_chat_like(example, *, allow_images: bool) -> Checked:
-    checked = Checked()
+def _conversation(example, checked: Checked, *, roles, allow_images: bool, top_keys=None):
+    """Check an example's "messages" (and tools); record their count and fixed tokens on ``checked``.
+
+    ``top_keys``: the only keys the example may have (None: any). Returns the tally, or None when the
+    example is not an object with "messages" (already reported).
+    """
     if not _require_object(example, checked):
-        return checked
+        return None
     if "messages" not in example:
         checked.errors.append('Missing "messages".')
-        return checked
-    unknown = example.keys() - CHAT_TOP_KEYS
+        return None
+    unknown = example.keys() - top_keys if top_keys is not None else ()
     if unknown:
         checked.errors.append(
             f"Unexpected key(s) {', '.join(sorted(unknown))} (reference fields for a grader belong in an RFT "
@@ -125,20 +130,30 @@ def _check_chat_like(example, *, allow_images: bool) -> Checked:
         )
     tally = check_messages(
         example["messages"],
-        roles=CHAT_ROLES,
+        roles=roles,
         allow_images=allow_images,
         errors=checked.errors,
         texts=checked.texts,
         answer_texts=checked.answers,
     )
     check_tools(example, checked.errors, checked.texts)
+    checked.messages = len(example["messages"]) if isinstance(example["messages"], list) else 0
+    checked.fixed = tally.fixed + TOKENS_PER_CONVERSATION
+    return tally
+
+
+def _check_chat_like(example, *, allow_images: bool) -> Checked:
+    checked = Checked()
+    tally = _conversation(
+        example, checked, roles=CHAT_ROLES, allow_images=allow_images, top_keys=CHAT_TOP_KEYS
+    )
+    if tally is None:
+        return checked
     if isinstance(example["messages"], list) and example["messages"]:
         if tally.assistants == 0:
             checked.errors.append("No assistant message: there is nothing for the model to learn from.")
         elif tally.assistant_to_learn == 0:
             checked.errors.append("Every assistant message has weight 0: there is nothing to learn from.")
-    checked.messages = len(example["messages"]) if isinstance(example["messages"], list) else 0
-    checked.fixed = tally.fixed + TOKENS_PER_CONVERSATION
     checked.system = tally.system
     checked.images = tally.images
     checked.label = short_label(tally.last_answer)
@@ -151,8 +166,6 @@ def check_chat(example) -> Checked:
 
 def check_vision(example) -> Checked:
     checked = _check_chat_like(example, allow_images=True)
-    from finetune_portal.datasets.validation.messages import MAX_IMAGES_PER_EXAMPLE
-
     if checked.images > MAX_IMAGES_PER_EXAMPLE:
         checked.errors.append(
             f"{checked.images} images; an example may hold at most {MAX_IMAGES_PER_EXAMPLE}."
@@ -162,20 +175,9 @@ def check_vision(example) -> Checked:
 
 def check_rft(example) -> Checked:
     checked = Checked()
-    if not _require_object(example, checked):
+    tally = _conversation(example, checked, roles=RFT_ROLES, allow_images=False)
+    if tally is None:
         return checked
-    if "messages" not in example:
-        checked.errors.append('Missing "messages".')
-        return checked
-    tally = check_messages(
-        example["messages"],
-        roles=RFT_ROLES,
-        allow_images=False,
-        errors=checked.errors,
-        texts=checked.texts,
-        answer_texts=checked.answers,
-    )
-    check_tools(example, checked.errors, checked.texts)
     if not example.keys() - {"messages", "tools", "parallel_tool_calls"}:
         checked.errors.append(
             'No reference fields for the grader: add keys besides "messages" (e.g. "answer"); '
@@ -187,8 +189,6 @@ def check_rft(example) -> Checked:
     if tally.system:
         flags.append("rft_system_role")
     checked.flags = tuple(flags)
-    checked.messages = len(example["messages"]) if isinstance(example["messages"], list) else 0
-    checked.fixed = tally.fixed + TOKENS_PER_CONVERSATION
     checked.system = True  # RFT prompts use the developer role; a missing system message is not news.
     return checked
 
