@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 
 from celery import Celery
 from kombu import Queue
+from kombu.exceptions import ChannelError, KombuError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finetune_portal.settings")
+
+logger = logging.getLogger(__name__)
 
 app = Celery("finetune_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -68,3 +73,30 @@ app.autodiscover_tasks()
 def register_periodic_task(name: str, task: str, seconds: float, queue: str = "default") -> None:
     """Apps add their pollers here (from AppConfig.ready) so the schedule lives next to the task."""
     app.conf.beat_schedule[name] = {"task": task, "schedule": seconds, "options": {"queue": queue}}
+
+
+def broker_send(send: Callable[[], object], *, what: str) -> bool:
+    """Send a task; False, logged, when the broker cannot be reached.
+
+    The callers run after a user's write is saved: a broker that is down must not turn that saved write
+    into an error page. Each caller says what happens next (a beat reaper sends it again, or the user is
+    asked to try again).
+    """
+    try:
+        send()
+    except (KombuError, OSError) as exc:
+        logger.warning("Could not send %s to the broker (%s).", what, exc)
+        return False
+    return True
+
+
+def queue_waiting_count(name: str) -> int | None:
+    """Messages waiting in queue ``name`` (not those a worker holds), or None when the broker cannot say."""
+    try:
+        with app.connection_for_read() as conn:
+            return conn.default_channel.queue_declare(queue=name, passive=True).message_count
+    except ChannelError:
+        return 0  # the queue does not exist (Redis drops an empty list): nothing waits in it
+    except (KombuError, OSError, NotImplementedError) as exc:
+        logger.warning("Could not count the messages in queue %s (%s).", name, exc)
+        return None

@@ -170,6 +170,8 @@ PEFT_WORK_DIR = env.path("PEFT_WORK_DIR", default=VAR_DIR / "peft" / "runs")
 PEFT_HEARTBEAT_SECONDS = env.float("PEFT_HEARTBEAT_SECONDS", default=30.0)
 # A training job whose worker has been silent this long is marked failed by the reaper.
 PEFT_STALE_AFTER_SECONDS = env.float("PEFT_STALE_AFTER_SECONDS", default=600.0)
+# A queued job is sent to the gpu queue again when its message has been missing from it this long.
+PEFT_START_LOST_AFTER_SECONDS = env.float("PEFT_START_LOST_AFTER_SECONDS", default=300.0)
 PEFT_TRAINING_TIME_LIMIT_SECONDS = env.int("PEFT_TRAINING_TIME_LIMIT_SECONDS", default=48 * 3600)
 # OpenAI provider: seconds before one API call gives up, and the tag (in each job's metadata) that tells
 # this portal's jobs apart on a shared account. Empty derives it from SECRET_KEY; set it to keep it

@@ -7,6 +7,9 @@ import time
 
 from django.db import OperationalError
 
+# Nothing listens on port 1: a broker that is down, refusing connections at once.
+DEAD_BROKER = "redis://127.0.0.1:1/0"
+
 
 def _drop_pools(app) -> None:
     # The app caches connection and producer pools made for the broker it first used.

@@ -147,9 +147,13 @@ def dataset_version_store(
 
 
 def _enqueue_validation(version_id: int) -> None:
+    """A broker that is down leaves the version "uploaded"; dataset_versions_resume_stale sends it later."""
+    from finetune_portal.celery import broker_send
     from finetune_portal.datasets.tasks import dataset_version_validate_task
 
-    dataset_version_validate_task.delay(version_id)
+    broker_send(
+        lambda: dataset_version_validate_task.delay(version_id), what=f"validation of version {version_id}"
+    )
 
 
 def _extension(filename: str) -> str:

@@ -96,8 +96,21 @@ def job_launch(*, job: FineTuningJob, actor) -> FineTuningJob:
             project=job.project,
             data={"provider": job.provider, "method": job.method, "base_model": job.base_model},
         )
-        transaction.on_commit(lambda: provider.enqueue_start(job.pk))
+        transaction.on_commit(lambda: _job_send(job, provider.enqueue_start, what="start"))
     return job
+
+
+def _job_send(job: FineTuningJob, enqueue, *, what: str) -> None:
+    """Hand a saved job to its worker; with the broker down the job stays saved and the reaper sends it."""
+    from finetune_portal.celery import broker_send
+
+    if not broker_send(lambda: enqueue(job.pk), what=f"the {what} of job {job.pk}"):
+        job_event_record(
+            job=job,
+            message=f"The job is saved, but its {what} could not be handed to the workers because the "
+            "task queue did not answer. It is sent again automatically once the queue is back.",
+            level=EventLevel.WARN,
+        )
 
 
 def job_cancel(*, job: FineTuningJob, actor) -> FineTuningJob:
@@ -116,7 +129,7 @@ def job_cancel(*, job: FineTuningJob, actor) -> FineTuningJob:
         if not cancelled_at_once:
             job_transition(job=job, to=JobStatus.CANCELLING, actor=actor, reason="Cancel requested")
             provider = get_provider(job.provider)
-            transaction.on_commit(lambda: provider.enqueue_cancel(job.pk))
+            transaction.on_commit(lambda: _job_send(job, provider.enqueue_cancel, what="cancel request"))
         audit_log(actor=actor, action="job.cancel_requested", target=job, project=job.project)
     return job
 

@@ -6,9 +6,10 @@ import uuid
 import pytest
 from celery.contrib.testing.worker import start_worker
 
-from finetune_portal.celery import QUEUES
+from finetune_portal.celery import QUEUES, broker_send, queue_waiting_count
 from finetune_portal.celery import app as celery_app
 from finetune_portal.core.tasks import ping
+from tests.celery_support import DEAD_BROKER, broker_for_test, memory_broker_if_filesystem
 
 
 def test_provider_tasks_are_routed_to_their_queues():
@@ -35,3 +36,22 @@ def test_a_task_round_trips_through_redis_and_a_real_worker():
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         result = ping.delay(token)
         assert result.get(timeout=20) == f"pong:{token}"
+
+
+def test_the_messages_waiting_in_a_queue_are_counted_on_the_real_broker():
+    queue = f"count-{uuid.uuid4().hex[:8]}"
+    with memory_broker_if_filesystem(celery_app):
+        assert queue_waiting_count(queue) == 0  # never declared: nothing waits in it
+        for _ in range(3):
+            ping.apply_async(("x",), queue=queue)
+        try:
+            assert queue_waiting_count(queue) == 3
+        finally:
+            with celery_app.connection_for_write() as conn:
+                conn.default_channel.queue_purge(queue)
+
+
+def test_a_broker_that_is_down_is_reported_not_raised():
+    with broker_for_test(celery_app, DEAD_BROKER):
+        assert broker_send(lambda: ping.delay("x"), what="a ping") is False
+        assert queue_waiting_count("gpu") is None

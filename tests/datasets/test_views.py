@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from finetune_portal.datasets.models import Dataset, DatasetVersion
 from finetune_portal.datasets.services import dataset_version_validate
+from tests.celery_support import DEAD_BROKER, broker_for_test
 from tests.datasets.samples import chat, chats, lines_of
 from tests.factories import PASSWORD, make_dataset, make_version
 
@@ -67,6 +68,26 @@ def test_uploading_jsonl_creates_a_version_and_validates_it(
     page = member_client.get(version_url(version)).content.decode()
     assert "12 chat example" in page
     assert "ready to train on" in page
+
+
+def test_an_upload_while_the_task_queue_is_down_keeps_the_version_and_its_file(
+    member_client, cast, django_capture_on_commit_callbacks
+):
+    from finetune_portal.celery import app
+
+    dataset = make_dataset(cast.project)
+    with broker_for_test(app, DEAD_BROKER), django_capture_on_commit_callbacks(execute=True):
+        response = member_client.post(
+            upload_url(dataset),
+            {"file": SimpleUploadedFile("reviews.jsonl", lines_of(chats(12))), "target": "openai"},
+        )
+
+    version = DatasetVersion.objects.get(dataset=dataset)
+    assert response.status_code == 302
+    assert version.status == "uploaded"  # the beat task that resumes lost validations sends it later
+    with default_storage.open(version.file.name, "rb") as handle:
+        assert handle.read() == lines_of(chats(12))
+    assert "Waiting for a worker to validate" in member_client.get(version_url(version)).content.decode()
 
 
 def test_the_browser_upload_gets_json_back(member_client, cast):

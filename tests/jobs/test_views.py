@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from finetune_portal.jobs.services import checkpoint_record, job_event_record, metric_points_record
+from tests.celery_support import DEAD_BROKER, broker_for_test
 from tests.factories import PASSWORD, make_dataset, make_job, make_version
 
 pytestmark = pytest.mark.django_db
@@ -386,3 +387,24 @@ class TestSharedLiveFragment:
         assert response["HX-Redirect"] == reverse("jobs:detail", args=[cast.project.slug, job.pk])
         job.refresh_from_db()
         assert job.status == "cancelled"
+
+
+def test_a_launch_while_the_task_queue_is_down_is_saved_and_says_so(
+    member_client, cast, django_capture_on_commit_callbacks
+):
+    from finetune_portal.celery import app
+    from finetune_portal.jobs.models import FineTuningJob
+    from finetune_portal.providers.peft.forms import DEFAULTS
+
+    version = make_version(make_dataset(cast.project, kind="chat"), example_count=20)
+    form = {**DEFAULTS, "provider": "local_peft", "method": "sft", "base_model": "demo:tiny"}
+    form["training_version"] = version.pk
+    with broker_for_test(app, DEAD_BROKER), django_capture_on_commit_callbacks(execute=True):
+        response = member_client.post(reverse("jobs:new", args=[cast.project.slug]), form)
+
+    assert response.status_code == 302, response.context["form"].errors
+    job = FineTuningJob.objects.get(project=cast.project)
+    assert response["Location"] == reverse("jobs:detail", args=[cast.project.slug, job.pk])
+    assert job.status == "queued"
+    page = member_client.get(response["Location"]).content.decode()
+    assert "the task queue did not answer" in page

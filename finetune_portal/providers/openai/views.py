@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from finetune_portal.celery import broker_send
 from finetune_portal.credentials.services import credential_resolve
 from finetune_portal.jobs.models import FineTuningJob, Provider
 from finetune_portal.projects.access import get_project_access
@@ -47,7 +48,15 @@ def import_jobs(request, slug: str):
     if credential is None:
         messages.error(request, "Add an OpenAI credential first.")
         return redirect("openai_provider:account", slug=slug)
-    jobs_import_task.delay_on_commit(credential.pk, access.project.pk, request.user.pk)
+    started = broker_send(
+        lambda: jobs_import_task.delay_on_commit(credential.pk, access.project.pk, request.user.pk),
+        what=f"the job import of project {access.project.pk}",
+    )
+    if not started:
+        messages.error(
+            request, "The import could not start: the task queue did not answer. Try again shortly."
+        )
+        return redirect("openai_provider:account", slug=slug)
     messages.success(
         request, f"Importing the jobs of {credential.label}; they appear in the job list as they arrive."
     )

@@ -26,5 +26,10 @@ def stale_after_seconds() -> float:
     return float(getattr(settings, "PEFT_STALE_AFTER_SECONDS", 600))
 
 
+def start_lost_after_seconds() -> float:
+    """A queued job whose start message is missing from the gpu queue this long is sent again."""
+    return float(getattr(settings, "PEFT_START_LOST_AFTER_SECONDS", 300))
+
+
 def training_time_limit_seconds() -> int:
     return int(getattr(settings, "PEFT_TRAINING_TIME_LIMIT_SECONDS", 48 * 3600))

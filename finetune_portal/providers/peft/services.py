@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 from dataclasses import asdict, fields
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -570,6 +570,61 @@ def job_settle_lost(*, job: FineTuningJob, last_heard) -> bool:
                 job=job, message=message, level=EventLevel.ERROR, provider_event_id="worker-lost"
             )
     return moved
+
+
+def jobs_resend_lost_starts(*, waiting: int | None, now=None) -> list[int]:
+    """Pick the queued jobs whose start message is gone from the gpu queue; the caller sends them again.
+
+    Age alone proves nothing: a queued job may rightly wait hours behind a long training. What does is a
+    gpu queue holding fewer waiting messages (``waiting``) than there are queued jobs; the broker cannot
+    say which messages are missing, so the longest-waiting jobs not re-sent lately are picked. A copy
+    that was not lost after all finds the job claimed and does nothing. ``waiting=None`` (the broker
+    could not be asked) picks none.
+    """
+    if waiting is None:
+        return []
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=conf.start_lost_after_seconds())
+    queued = list(
+        FineTuningJob.objects.filter(provider=Provider.LOCAL_PEFT, status=JobStatus.QUEUED).order_by(
+            "status_changed_at", "pk"
+        )
+    )
+    missing = len(queued) - waiting
+    picked = []
+    for job in queued:
+        if len(picked) >= missing:
+            break
+        resent_at = job.provider_data.get("start_resent_at")
+        if job.status_changed_at and job.status_changed_at >= cutoff:
+            continue
+        if resent_at and datetime.fromisoformat(resent_at) >= cutoff:
+            continue
+        if _start_resend_mark(job=job, now=now):
+            picked.append(job.pk)
+    return picked
+
+
+def _start_resend_mark(*, job: FineTuningJob, now) -> bool:
+    with transaction.atomic():
+        locked = FineTuningJob.objects.select_for_update().filter(pk=job.pk, status=JobStatus.QUEUED).first()
+        if locked is None:
+            return False  # a worker claimed it meanwhile
+        resends = int(locked.provider_data.get("start_resends", 0)) + 1
+        locked.provider_data = {
+            **locked.provider_data,
+            "start_resent_at": now.isoformat(),
+            "start_resends": resends,
+        }
+        locked.save(update_fields=["provider_data", "updated_at"])
+        job_event_record(
+            job=locked,
+            message="No GPU worker had picked this job up and its start was missing from the gpu queue "
+            "(the broker lost it or was unreachable at launch); it was sent again.",
+            level=EventLevel.WARN,
+            provider_event_id=f"start-resent-{resends}",
+        )
+    return True
 
 
 def job_cancel_settle(*, job_id: int) -> None:

@@ -2,6 +2,7 @@
 
 The training task lives on the gpu queue (routed by its name). The cancel and reaper tasks only touch the
 database, so they are sent to the default queue: a GPU worker busy with a long run must not delay them.
+The reaper also sends again the starts that the gpu queue lost.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import logging
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
+from finetune_portal.celery import queue_waiting_count
 from finetune_portal.providers.peft import conf, services
+from finetune_portal.providers.peft.signals import GPU_QUEUE
 
 logger = logging.getLogger(__name__)
 
@@ -46,5 +49,9 @@ def job_cancel_task(job_id: int) -> None:
 
 
 @shared_task(name="finetune_portal.providers.peft.tasks.jobs_reap_task")
-def jobs_reap_task() -> list[int]:
-    return services.jobs_reap_stalled()
+def jobs_reap_task() -> dict[str, list[int]]:
+    failed = services.jobs_reap_stalled()
+    resend = services.jobs_resend_lost_starts(waiting=queue_waiting_count(GPU_QUEUE))
+    for job_id in resend:
+        job_train_task.delay(job_id)
+    return {"failed": failed, "resent": resend}

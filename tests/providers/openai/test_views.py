@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from finetune_portal.jobs.models import FineTuningJob
+from tests.celery_support import DEAD_BROKER, broker_for_test
 from tests.factories import PASSWORD
 from tests.providers.openai.conftest import make_valid_version
 
@@ -63,6 +64,18 @@ def test_import_runs_in_the_background_and_brings_jobs_in(
     assert FineTuningJob.objects.filter(imported=True).count() == 0  # nothing done inside the request
     assert jobs_import_task(openai_credential.pk, cast.project.pk, cast.admin.pk) == 1  # what the worker runs
     assert FineTuningJob.objects.filter(project=cast.project, imported=True, status="succeeded").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_the_task_queue_cannot_take_asks_to_try_again(client, cast, openai_credential):
+    from finetune_portal.celery import app
+
+    client.login(username=cast.admin.username, password=PASSWORD)
+    with broker_for_test(app, DEAD_BROKER):
+        response = client.post(reverse("openai_provider:import", args=[cast.project.slug]), follow=True)
+
+    assert response.status_code == 200
+    assert "The import could not start: the task queue did not answer" in response.content.decode()
 
 
 def test_a_failed_jobs_page_shows_openais_words_and_the_hint(client, cast, standin, openai_credential):
