@@ -33,3 +33,11 @@ def start_lost_after_seconds() -> float:
 
 def training_time_limit_seconds() -> int:
     return int(getattr(settings, "PEFT_TRAINING_TIME_LIMIT_SECONDS", 48 * 3600))
+
+
+def cpu_processes_for_gpus() -> bool:
+    """On a worker without CUDA, run a job that asks for N GPUs as N CPU processes instead of refusing.
+
+    For trying the multi-GPU path (accelerate, DDP over gloo) on a machine without GPUs.
+    """
+    return bool(getattr(settings, "PEFT_CPU_PROCESSES_FOR_GPUS", False))

@@ -366,7 +366,9 @@ def _train_claimed(job: FineTuningJob, *, heartbeat: Heartbeat, run_dir: Path) -
     if gpus > 1:
         from finetune_portal.providers.peft.launch import run_distributed
 
-        outcome = run_distributed(spec, job_id=job.pk, claimant=heartbeat.claimant, gpus=gpus)
+        outcome = run_distributed(
+            spec, reporter=reporter, gpus=gpus, cpu_processes_allowed=conf.cpu_processes_for_gpus()
+        )
     else:
         outcome = trainer.run_training(spec, reporter)
 

@@ -472,6 +472,46 @@ def test_a_multi_gpu_job_on_a_worker_without_enough_gpus_fails_plainly(cast, cha
     assert job.error_message == "The job asks for 2 GPUs but this worker has 0."
 
 
+def test_a_two_process_job_trains_through_accelerate_and_reports_like_one_process(
+    cast, chat_versions, settings
+):
+    settings.PEFT_CPU_PROCESSES_FOR_GPUS = True  # two CPU processes over gloo stand in for two GPUs
+
+    job, outcome = run_queued_job(cast, versions=chat_versions, hyperparameters={"gpus": 2})
+
+    assert outcome == "succeeded", job.error_message
+    points = list(MetricPoint.objects.filter(job=job).order_by("step"))
+    assert [p.step for p in points] == list(range(1, 31)), "rank 0 reported every step once"
+    assert {p.step for p in points if p.valid_loss is not None} == {10, 20, 30}
+    assert sum(p.train_loss for p in points[-5:]) < sum(p.train_loss for p in points[:5]) - 1.0
+    assert list(job.checkpoints.values_list("step", flat=True)) == [15, 30]
+    for checkpoint in job.checkpoints.all():
+        assert (storage_folder(checkpoint.storage_uri) / "adapter_model.safetensors").exists()
+    assert JobEvent.objects.filter(job=job, provider_event_id="train-start").count() == 1
+    model = FineTunedModel.objects.get(job=job)
+    assert (storage_folder(model.adapter_uri) / "adapter_model.safetensors").exists()
+
+
+def test_cancel_stops_every_process_of_a_two_process_job(cast, chat_versions, gpu_worker, settings):
+    settings.PEFT_CPU_PROCESSES_FOR_GPUS = True
+    job = launch(
+        cast, versions=chat_versions, hyperparameters={"gpus": 2, "max_steps": 5000, "save_steps": 0}
+    )
+    wait_for(lambda: MetricPoint.objects.filter(job=job).count() >= 3, timeout=120)
+
+    job.refresh_from_db()
+    job_cancel(job=job, actor=cast.member)
+    wait_for(lambda: FineTuningJob.objects.get(pk=job.pk).is_final, timeout=120)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED
+    last_step = MetricPoint.objects.filter(job=job).order_by("-step").first().step
+    assert 3 <= last_step < 5000
+    checkpoint = job.checkpoints.order_by("-step").first()
+    assert checkpoint.step == last_step, "the weights at the step where it stopped are kept"
+    assert (storage_folder(checkpoint.storage_uri) / "adapter_model.safetensors").exists()
+
+
 def test_the_heartbeat_keeps_beating_while_the_worker_holds_the_job(cast, chat_versions):
     train, _ = chat_versions
     job = queued_local_job(cast, base_model="demo:tiny", training_version=train)
