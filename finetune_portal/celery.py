@@ -54,6 +54,7 @@ def _configure_filesystem_broker() -> None:
     folder = settings.CELERY_FILESYSTEM_DIR
     for sub in ("out", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
+    app.conf.broker_transport = "finetune_portal.core.filesystem_broker:Transport"
     app.conf.broker_transport_options = {
         "data_folder_in": str(folder / "out"),
         "data_folder_out": str(folder / "out"),

@@ -26,10 +26,10 @@ def broker_for_test(app, url: str | None):
     Also restores the set of queues workers consume: ``start_worker(queues=...)`` narrows it for every
     later worker in the process, which would leave a later test's messages unconsumed.
     """
-    keys = ("broker_url", "broker_transport_options")
+    keys = ("broker_url", "broker_transport", "broker_transport_options")
     saved = {key: app.conf[key] for key in keys}
     if url is not None:
-        app.conf.update(broker_url=url, broker_transport_options={})
+        app.conf.update(broker_url=url, broker_transport=None, broker_transport_options={})
         _drop_pools(app)
     try:
         yield app
