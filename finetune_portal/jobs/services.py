@@ -134,6 +134,34 @@ def job_cancel(*, job: FineTuningJob, actor) -> FineTuningJob:
     return job
 
 
+def job_pause(*, job: FineTuningJob, actor) -> None:
+    """Ask the provider to pause a running job; its worker records the new status when the provider agrees."""
+    _job_pause_or_resume(job=job, actor=actor, pause=True)
+
+
+def job_resume(*, job: FineTuningJob, actor) -> None:
+    _job_pause_or_resume(job=job, actor=actor, pause=False)
+
+
+def _job_pause_or_resume(*, job: FineTuningJob, actor, pause: bool) -> None:
+    from finetune_portal.providers.base import ProviderUnavailable
+    from finetune_portal.providers.registry import get_provider
+
+    provider = get_provider(job.provider)
+    verb = "pause" if pause else "resume"
+    if not provider.supports_pause:
+        raise ProviderUnavailable(f"{job.get_provider_display()} jobs cannot be paused.")
+    job.refresh_from_db(fields=["status"])
+    needed, target = (JobStatus.RUNNING, JobStatus.PAUSED) if pause else (JobStatus.PAUSED, JobStatus.RUNNING)
+    if job.status != needed:
+        raise IllegalTransition(job.status, target)
+    enqueue = provider.enqueue_pause if pause else provider.enqueue_resume
+    with transaction.atomic():
+        audit_log(actor=actor, action=f"job.{verb}_requested", target=job, project=job.project)
+        job_event_record(job=job, message=f"{verb.capitalize()} requested by {actor}.")
+        transaction.on_commit(lambda: _job_send(job, enqueue, what=f"{verb} request"))
+
+
 def job_record_progress(*, job: FineTuningJob) -> None:
     FineTuningJob.objects.filter(pk=job.pk).update(last_progress_at=timezone.now())
 

@@ -27,11 +27,11 @@ from finetune_portal.jobs.selectors import (
     metric_points_in_range,
     metric_points_since,
 )
-from finetune_portal.jobs.services import job_cancel, job_launch
+from finetune_portal.jobs.services import job_cancel, job_launch, job_pause, job_resume
 from finetune_portal.jobs.states import IllegalTransition, JobStatus
 from finetune_portal.projects.access import get_project_access
 from finetune_portal.providers.base import ProviderError, ProviderUnavailable
-from finetune_portal.providers.registry import get_launch_form_class
+from finetune_portal.providers.registry import get_launch_form_class, provider_supports_pause
 
 RUNS_PER_PAGE = 50
 # Parts of the job page served alone to HTMX; each is a partial of jobs/detail.html. The page polls
@@ -89,7 +89,10 @@ def job_detail(request, slug: str, job_id: int):
         return HttpResponse(status=204)  # htmx swaps nothing and keeps polling
     access = get_project_access(request.user, slug)
     job = job_for_project(access.project, job_id)
-    can_cancel = access.can_cancel_job(job) and not job.is_final
+    can_cancel = access.can_control_job(job) and not job.is_final
+    # Derived from can_cancel and the status, which the live version covers, so cached fragments stay right.
+    can_pause = can_cancel and job.status == JobStatus.RUNNING and provider_supports_pause(job.provider)
+    can_resume = can_cancel and job.status == JobStatus.PAUSED and provider_supports_pause(job.provider)
     live_version = job_live_version_for(job)
     fragment_key = None
     if request.htmx and part in LIVE_PARTS:
@@ -105,6 +108,8 @@ def job_detail(request, slug: str, job_id: int):
         "job": job,
         "progress": job_progress(job),
         "can_cancel": can_cancel,
+        "can_pause": can_pause,
+        "can_resume": can_resume,
         "live_version": live_version,
         "fragment": fragment_key is not None,
     }
@@ -202,7 +207,7 @@ def job_compare(request, slug: str):
 def job_cancel_view(request, slug: str, job_id: int):
     access = get_project_access(request.user, slug)
     job = job_for_project(access.project, job_id)
-    access.require(access.can_cancel_job(job))
+    access.require(access.can_control_job(job))
     try:
         job_cancel(job=job, actor=request.user)
     except IllegalTransition:
@@ -213,6 +218,27 @@ def job_cancel_view(request, slug: str, job_id: int):
         messages.success(request, "Cancel requested.")
     if request.htmx:
         # The button sits in a live fragment that HTMX posts; reload the page to show the outcome.
+        return HttpResponseClientRedirect(reverse("jobs:detail", args=[slug, job.pk]))
+    return redirect("jobs:detail", slug=slug, job_id=job.pk)
+
+
+@require_POST
+def job_pause_view(request, slug: str, job_id: int, action: str):
+    """Pause (``action="pause"``) or resume a job at a provider that can."""
+    access = get_project_access(request.user, slug)
+    job = job_for_project(access.project, job_id)
+    access.require(access.can_control_job(job))
+    try:
+        (job_pause if action == "pause" else job_resume)(job=job, actor=request.user)
+    except IllegalTransition:
+        messages.warning(request, f"This job is {job.get_status_display().lower()} and cannot be {action}d.")
+    except ProviderError as exc:
+        messages.error(request, f"Could not {action}: {exc.message}")
+    else:
+        provider = job.get_provider_display()
+        note = f"{action.capitalize()} requested; the status changes when {provider} confirms."
+        messages.success(request, note)
+    if request.htmx:
         return HttpResponseClientRedirect(reverse("jobs:detail", args=[slug, job.pk]))
     return redirect("jobs:detail", slug=slug, job_id=job.pk)
 

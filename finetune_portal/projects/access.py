@@ -43,7 +43,8 @@ class ProjectAccess:
     def can_manage_credentials(self) -> bool:
         return self.has_role(Role.ADMIN)
 
-    def can_cancel_job(self, job) -> bool:
+    def can_control_job(self, job) -> bool:
+        """Cancel, pause or resume it: ML leads, and whoever launched it."""
         # Imported runs are read-only history from a provider account; the portal did not start them.
         if job.imported:
             return False

@@ -27,6 +27,8 @@ class ProviderUnavailable(ProviderError):
 
 class FineTuningProvider(ABC):
     key: ClassVar[str]
+    # Whether a running job can be paused and later resumed at this provider.
+    supports_pause: ClassVar[bool] = False
 
     @abstractmethod
     def enqueue_start(self, job_id: int) -> None:
@@ -35,3 +37,11 @@ class FineTuningProvider(ABC):
     @abstractmethod
     def enqueue_cancel(self, job_id: int) -> None:
         """Ask this provider's worker to stop a job that is now ``cancelling``."""
+
+    def enqueue_pause(self, job_id: int) -> None:
+        """Ask this provider's worker to pause a running job (only where ``supports_pause``)."""
+        raise ProviderUnavailable("This provider cannot pause a job.")
+
+    def enqueue_resume(self, job_id: int) -> None:
+        """Ask this provider's worker to resume a paused job (only where ``supports_pause``)."""
+        raise ProviderUnavailable("This provider cannot resume a job.")

@@ -33,3 +33,10 @@ def get_launch_form_class(key: str):
 
 def get_provider(key: str) -> FineTuningProvider:
     return _load(PROVIDER_CLASSES, key)()
+
+
+def provider_supports_pause(key: str) -> bool:
+    try:
+        return _load(PROVIDER_CLASSES, key).supports_pause
+    except ProviderUnavailable:
+        return False

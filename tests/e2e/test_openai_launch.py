@@ -83,3 +83,45 @@ def test_form_errors_are_shown_next_to_their_field(page, log_in, screenshot, cas
     assert "needs a grader" in error.inner_text()
     assert FineTuningJob.objects.count() == 0
     screenshot("openai-launch-form-errors")
+
+
+def test_a_member_pauses_and_resumes_a_running_openai_job(
+    page,
+    log_in,
+    screenshot,
+    cast,
+    standin,  # noqa: F811
+    openai_credential,  # noqa: F811
+    memory_broker,  # noqa: F811
+):
+    from finetune_portal.jobs.services import job_launch
+    from finetune_portal.providers.openai import services
+    from tests.factories import make_job
+
+    job = make_job(
+        cast.project,
+        created_by=cast.member,
+        name="Bank reviews SFT",
+        training_version=make_valid_version(cast.project, examples=12),
+    )
+    job_launch(job=job, actor=cast.member)
+    services.job_submit(job_id=job.pk, worker_id="task-1")
+    standin.state.advance(14)
+    services.job_poll(job_id=job.pk)
+    log_in(cast.member)
+    page.goto(f"/p/{cast.project.slug}/jobs/{job.pk}/")
+    page.locator(".badge-running").wait_for()
+
+    with start_worker(memory_broker, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        page.get_by_role("button", name="Pause").click()
+        page.get_by_text("Pause requested").first.wait_for()
+        wait_for(lambda: FineTuningJob.objects.get(pk=job.pk).status == JobStatus.PAUSED)
+        page.locator(".badge-paused").wait_for()  # the live status part picks it up, no reload
+        assert page.get_by_role("button", name="Pause").count() == 0
+        screenshot("openai-job-paused")
+
+        page.get_by_role("button", name="Resume").click()
+        wait_for(lambda: FineTuningJob.objects.get(pk=job.pk).status == JobStatus.RUNNING)
+        page.locator(".badge-running").wait_for()
+    job.refresh_from_db()
+    assert standin.state.jobs[job.provider_job_id].obj["status"] == "running"

@@ -408,3 +408,51 @@ def test_a_launch_while_the_task_queue_is_down_is_saved_and_says_so(
     assert job.status == "queued"
     page = member_client.get(response["Location"]).content.decode()
     assert "the task queue did not answer" in page
+
+
+class TestPauseAndResume:
+    def page(self, client, job):
+        return client.get(reverse("jobs:detail", args=[job.project.slug, job.pk])).content.decode()
+
+    def test_a_running_openai_job_offers_pause_and_a_paused_one_resume(self, member_client, cast):
+        running = make_job(cast.project, created_by=cast.member, status="running", provider_job_id="ftjob-1")
+        paused = make_job(cast.project, created_by=cast.member, status="paused", provider_job_id="ftjob-2")
+        local = make_job(cast.project, created_by=cast.member, status="running", provider="local_peft")
+
+        assert ">Pause</button>" in self.page(member_client, running)
+        assert ">Resume</button>" not in self.page(member_client, running)
+        assert ">Resume</button>" in self.page(member_client, paused)
+        assert ">Pause</button>" not in self.page(member_client, local), "a local run cannot be paused"
+        assert ">Cancel job</button>" in self.page(member_client, local)
+
+    def test_pause_is_requested_audited_and_sent_after_commit(
+        self, member_client, cast, django_capture_on_commit_callbacks
+    ):
+        from finetune_portal.core.models import AuditEntry
+
+        job = make_job(cast.project, created_by=cast.member, status="running", provider_job_id="ftjob-1")
+        url = reverse("jobs:pause", args=[cast.project.slug, job.pk])
+
+        with django_capture_on_commit_callbacks() as sent:
+            response = member_client.post(url, follow=True)
+
+        assert "Pause requested; the status changes when OpenAI confirms." in response.content.decode()
+        assert len(sent) == 1
+        assert AuditEntry.objects.filter(action="job.pause_requested", target_id=str(job.pk)).exists()
+        job.refresh_from_db()
+        assert job.status == "running", "the status follows OpenAI's answer, not the click"
+
+    def test_resuming_a_job_that_is_not_paused_says_why(self, member_client, cast):
+        job = make_job(cast.project, created_by=cast.member, status="succeeded", provider_job_id="ftjob-1")
+
+        response = member_client.post(reverse("jobs:resume", args=[cast.project.slug, job.pk]), follow=True)
+
+        assert "This job is succeeded and cannot be resumed." in response.content.decode()
+
+    def test_only_the_launcher_or_an_ml_lead_may_pause(self, client, cast):
+        job = make_job(cast.project, created_by=cast.ml_lead, status="running", provider_job_id="ftjob-1")
+        client.login(username=cast.member.username, password=PASSWORD)
+
+        assert ">Pause</button>" not in self.page(client, job)
+        response = client.post(reverse("jobs:pause", args=[cast.project.slug, job.pk]))
+        assert response.status_code == 403

@@ -7,6 +7,7 @@ from finetune_portal.providers.base import FineTuningProvider
 
 class OpenAIProvider(FineTuningProvider):
     key = "openai"
+    supports_pause = True
 
     def enqueue_start(self, job_id: int) -> None:
         from finetune_portal.providers.openai.tasks import job_submit_task
@@ -17,3 +18,13 @@ class OpenAIProvider(FineTuningProvider):
         from finetune_portal.providers.openai.tasks import job_cancel_task
 
         job_cancel_task.delay_on_commit(job_id)
+
+    def enqueue_pause(self, job_id: int) -> None:
+        from finetune_portal.providers.openai.tasks import job_pause_task
+
+        job_pause_task.delay_on_commit(job_id)
+
+    def enqueue_resume(self, job_id: int) -> None:
+        from finetune_portal.providers.openai.tasks import job_resume_task
+
+        job_resume_task.delay_on_commit(job_id)

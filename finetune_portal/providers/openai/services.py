@@ -675,6 +675,34 @@ def job_cancel_at_provider(*, job_id: int) -> None:
         apply_remote_status(job, remote)
 
 
+def job_pause_at_provider(*, job_id: int) -> None:
+    _pause_or_resume(job_id=job_id, pause=True)
+
+
+def job_resume_at_provider(*, job_id: int) -> None:
+    _pause_or_resume(job_id=job_id, pause=False)
+
+
+def _pause_or_resume(*, job_id: int, pause: bool) -> None:
+    """Pause or resume at OpenAI. A refusal is recorded in OpenAI's words and the job's status re-read."""
+    verb = "pause" if pause else "resume"
+    job = FineTuningJob.objects.select_related("project", "credential").filter(pk=job_id).first()
+    if job is None or not job.provider_job_id or job.status != (S.RUNNING if pause else S.PAUSED):
+        return  # moved on since it was asked (finished, cancelled, or already there)
+    client = openai_client_for(_credential_for(job))
+    jobs_api = client.fine_tuning.jobs
+    try:
+        remote = (jobs_api.pause if pause else jobs_api.resume)(job.provider_job_id)
+    except openai.OpenAIError as exc:
+        error = as_provider_error(exc)
+        if not error.permanent:
+            raise error from exc
+        job_event_record(job=job, message=f"OpenAI refused to {verb} the job: {error.message}", level="error")
+        job_poll(job_id=job.pk)
+        return
+    apply_remote_status(job, remote)
+
+
 # -- reaper ------------------------------------------------------------------------------------------
 
 

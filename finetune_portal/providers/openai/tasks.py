@@ -31,6 +31,22 @@ def job_cancel_task(self, job_id: int) -> None:
         raise self.retry(countdown=exc.retry_after, exc=exc) from exc
 
 
+@shared_task(bind=True, name=f"{PREFIX}.job_pause_task", max_retries=12)
+def job_pause_task(self, job_id: int) -> None:
+    try:
+        services.job_pause_at_provider(job_id=job_id)
+    except services.RetryLater as exc:
+        raise self.retry(countdown=exc.retry_after, exc=exc) from exc
+
+
+@shared_task(bind=True, name=f"{PREFIX}.job_resume_task", max_retries=12)
+def job_resume_task(self, job_id: int) -> None:
+    try:
+        services.job_resume_at_provider(job_id=job_id)
+    except services.RetryLater as exc:
+        raise self.retry(countdown=exc.retry_after, exc=exc) from exc
+
+
 @shared_task(name=f"{PREFIX}.jobs_poll_due_task")
 def jobs_poll_due_task() -> int:
     due = services.jobs_poll_due()

@@ -12,8 +12,9 @@ import pytest
 from django.utils import timezone
 
 from finetune_portal.jobs.models import Checkpoint, FineTuningJob, JobEvent, MetricPoint
-from finetune_portal.jobs.services import job_cancel
+from finetune_portal.jobs.services import job_cancel, job_pause, job_resume
 from finetune_portal.jobs.states import JobStatus
+from finetune_portal.providers.base import ProviderUnavailable
 from finetune_portal.providers.openai import services
 from finetune_portal.providers.openai.models import UploadedFile
 from finetune_portal.registry.models import FineTunedModel
@@ -359,6 +360,69 @@ def test_cancel_of_a_paused_job(cast, standin, openai_credential):
 
     job = _cancel(job, cast.member)
     assert job.status == JobStatus.CANCELLED
+
+
+def test_a_job_paused_and_resumed_from_the_portal_goes_on_to_succeed(
+    cast, standin, openai_credential, django_capture_on_commit_callbacks
+):
+    job = queued_job(cast)
+    services.job_submit(job_id=job.pk, worker_id="task-1")
+    standin.state.advance(14)
+    services.job_poll(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
+
+    with django_capture_on_commit_callbacks() as sent:
+        job_pause(job=job, actor=cast.member)
+    assert len(sent) == 1  # the pause task, once the request commits
+    services.job_pause_at_provider(job_id=job.pk)  # what that task runs
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.PAUSED
+    assert jobs_at(standin)[0]["status"] == "paused"
+    standin.state.advance(600)
+    services.job_poll(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.PAUSED, "a paused job stays paused while time passes"
+
+    with django_capture_on_commit_callbacks(execute=False):
+        job_resume(job=job, actor=cast.member)
+    services.job_resume_at_provider(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
+
+    assert follow(standin, job).status == JobStatus.SUCCEEDED
+    assert list(job.transitions.values_list("to_status", flat=True))[-4:] == [
+        "running",
+        "paused",
+        "running",
+        "succeeded",
+    ]
+    requests = job.events.filter(message__endswith=f"requested by {cast.member}.")
+    assert sorted(requests.values_list("message", flat=True)) == [
+        f"Pause requested by {cast.member}.",
+        f"Resume requested by {cast.member}.",
+    ]
+
+
+def test_a_pause_openai_refuses_is_shown_in_its_words(cast, standin, openai_credential):
+    job = queued_job(cast)
+    services.job_submit(job_id=job.pk, worker_id="task-1")
+    standin.state.advance(7)  # queued at OpenAI, while the portal last saw it running
+    FineTuningJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
+
+    services.job_pause_at_provider(job_id=job.pk)
+
+    refusal = job.events.get(level="error")
+    assert refusal.message.startswith("OpenAI refused to pause the job: Only running jobs can be paused")
+    assert jobs_at(standin)[0]["status"] == "queued"
+
+
+def test_a_local_job_cannot_be_paused(cast):
+    job = make_job(cast.project, created_by=cast.member, status=JobStatus.RUNNING, provider="local_peft")
+    with pytest.raises(ProviderUnavailable, match="cannot be paused"):
+        job_pause(job=job, actor=cast.member)
+    assert not job.events.exists()
 
 
 def test_cancel_that_arrives_after_the_job_finished_records_how_it_ended(cast, standin, openai_credential):
