@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("finetune_portal.projects.urls")),
     path("p/<slug:slug>/datasets/", include("finetune_portal.datasets.urls")),
     path("p/<slug:slug>/jobs/", include("finetune_portal.jobs.urls")),
+    path("p/<slug:slug>/models/", include("finetune_portal.registry.urls")),
     path("p/<slug:slug>/local-gpu/", include("finetune_portal.providers.peft.urls")),
     path("p/<slug:slug>/openai/", include("finetune_portal.providers.openai.urls")),
 ]

@@ -19,6 +19,7 @@ from finetune_portal.datasets.selectors import (
     versions_diff,
 )
 from finetune_portal.datasets.uploads import HashingTemporaryFileUploadHandler
+from finetune_portal.jobs.selectors import jobs_using_version
 from finetune_portal.projects.access import get_project_access
 
 
@@ -182,6 +183,7 @@ def version_detail(request, slug: str, dataset_id: int, number: int):
     )
     if target == "preview":
         return render(request, "datasets/version.html#preview", context)
+    context["jobs_using"] = jobs_using_version(version)
     return render(request, "datasets/version.html", context)
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, F, FloatField, Max, Min, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, F, FloatField, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -414,4 +414,13 @@ def with_run_figures(jobs: QuerySet[FineTuningJob]) -> QuerySet[FineTuningJob]:
         final_train_loss=_latest("train_loss"),
         cost=Coalesce("actual_cost", "estimated_cost"),
         duration=F("finished_at") - F("started_at"),
+    )
+
+
+def jobs_using_version(version) -> QuerySet[FineTuningJob]:
+    """Jobs that train or validate on this dataset version, newest first: the lineage seen from the data."""
+    return (
+        FineTuningJob.objects.filter(Q(training_version=version) | Q(validation_version=version))
+        .select_related("fine_tuned_model")
+        .order_by("-created_at")
     )

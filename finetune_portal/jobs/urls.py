@@ -11,6 +11,11 @@ urlpatterns = [
     path("<int:job_id>/", views.job_detail, name="detail"),
     path("<int:job_id>/metrics/", views.job_metrics, name="metrics"),
     path("<int:job_id>/cancel/", views.job_cancel_view, name="cancel"),
+    path(
+        "<int:job_id>/checkpoints/<int:step>/download/",
+        views.checkpoint_download,
+        name="checkpoint_download",
+    ),
     path("<int:job_id>/pause/", views.job_pause_view, {"action": "pause"}, name="pause"),
     path("<int:job_id>/resume/", views.job_pause_view, {"action": "resume"}, name="resume"),
 ]

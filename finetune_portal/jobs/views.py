@@ -5,12 +5,13 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
+from finetune_portal.core.storage import storage_folder_zip
 from finetune_portal.jobs.compare import RunSelectionError, comparison_build, comparison_csv, parse_run_ids
 from finetune_portal.jobs.list_filters import JobFilterForm
 from finetune_portal.jobs.models import Provider
@@ -32,11 +33,12 @@ from finetune_portal.jobs.states import IllegalTransition, JobStatus
 from finetune_portal.projects.access import get_project_access
 from finetune_portal.providers.base import ProviderError, ProviderUnavailable
 from finetune_portal.providers.registry import get_launch_form_class, provider_supports_pause
+from finetune_portal.registry.models import FineTunedModel
 
 RUNS_PER_PAGE = 50
 # Parts of the job page served alone to HTMX; each is a partial of jobs/detail.html. The page polls
 # "live" (events, with the status section swapped out of band); the others serve single refreshes.
-LIVE_PARTS = ("status", "events", "live")
+LIVE_PARTS = ("status", "events", "outputs", "live")
 
 
 @require_GET
@@ -117,6 +119,9 @@ def job_detail(request, slug: str, job_id: int):
         context["events"] = job.events.all()[:100]
     if part in ("status", "live") or part is None:
         context["transitions"] = job.transitions.select_related("actor")
+    if part in ("outputs", "live") or part is None:
+        context["model"] = FineTunedModel.objects.filter(job=job).first()
+        context["checkpoints"] = job.checkpoints.all()
     if fragment_key is not None:
         content = render(request, f"jobs/detail.html#{part}", context).content
         cache.set(fragment_key, content, timeout=FRAGMENT_CACHE_SECONDS)
@@ -201,6 +206,19 @@ def job_compare(request, slug: str):
         "chart_runs": comparison.chart_data(),
     }
     return render(request, "jobs/compare.html", context)
+
+
+@require_GET
+def checkpoint_download(request, slug: str, job_id: int, step: int):
+    """A checkpoint the local GPU worker stored (its weights and what loads them), as one zip."""
+    access = get_project_access(request.user, slug)
+    job = job_for_project(access.project, job_id)
+    checkpoint = get_object_or_404(job.checkpoints, step=step)
+    name = f"job-{job.pk}-checkpoint-{step}"
+    archive = storage_folder_zip(checkpoint.storage_uri, root=name) if checkpoint.storage_uri else None
+    if archive is None:
+        raise Http404("This checkpoint has no files here; a provider's checkpoint is used by its id.")
+    return FileResponse(archive, as_attachment=True, filename=f"{name}.zip")
 
 
 @require_POST

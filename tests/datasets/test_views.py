@@ -281,3 +281,25 @@ def test_the_diff_counts_added_removed_and_changed_examples(member_client, cast)
     assert 'data-count="removed">1<' in page
     assert 'data-count="changed">1<' in page
     assert 'data-count="unchanged">1<' in page
+
+
+def test_the_version_page_lists_the_jobs_trained_with_it_and_their_models(member_client, cast):
+    from finetune_portal.registry.models import FineTunedModel
+    from tests.factories import make_job
+
+    dataset = make_dataset(cast.project)
+    version = make_version(dataset, content=lines_of(chats(12)))
+    trained = make_job(cast.project, status="succeeded", name="support v1", training_version=version)
+    FineTunedModel.objects.create(job=trained, provider_model_id="ft:gpt-4o-mini:acme::abc", base_model="m")
+    validated = make_job(cast.project, status="running", name="support v2", validation_version=version)
+    make_job(cast.project, name="unrelated")
+
+    page = member_client.get(version_url(version)).content.decode()
+
+    section = page[page.index('id="version-jobs"') :]
+    assert "support v1" in section
+    assert "training data" in section
+    assert "ft:gpt-4o-mini:acme::abc" in section
+    assert validated.name in section
+    assert "validation data" in section
+    assert "unrelated" not in section

@@ -456,3 +456,68 @@ class TestPauseAndResume:
         assert ">Pause</button>" not in self.page(client, job)
         response = client.post(reverse("jobs:pause", args=[cast.project.slug, job.pk]))
         assert response.status_code == 403
+
+
+class TestOutputs:
+    def page(self, client, job, **query):
+        url = reverse("jobs:detail", args=[job.project.slug, job.pk])
+        return client.get(url, query, **({"HTTP_HX_REQUEST": "true"} if query else {})).content.decode()
+
+    def test_a_local_run_shows_its_adapter_and_downloadable_checkpoints(self, member_client, cast):
+        import zipfile
+
+        from django.core.files.base import ContentFile
+        from django.core.files.storage import default_storage
+
+        from finetune_portal.registry.models import FineTunedModel
+
+        job = make_job(cast.project, created_by=cast.member, status="succeeded", provider="local_peft")
+        prefix = f"peft/{cast.project.pk}/job-{job.pk}"
+        default_storage.save(f"{prefix}/checkpoint-15/adapter_model.safetensors", ContentFile(b"w15"))
+        checkpoint_record(
+            job=job,
+            step=15,
+            storage_uri=f"{prefix}/checkpoint-15",
+            metrics={"train_loss": 1.5, "valid_loss": 1.75},
+        )
+        model = FineTunedModel.objects.create(job=job, adapter_uri=f"{prefix}/final", base_model="demo:tiny")
+
+        page = self.page(member_client, job)
+
+        assert 'data-testid="fine-tuned-model"' in page
+        assert reverse("registry:download", args=[cast.project.slug, model.pk]) in page
+        download = reverse("jobs:checkpoint_download", args=[cast.project.slug, job.pk, 15])
+        assert download in page
+        assert "1.5000" in page
+        assert "1.7500" in page
+        response = member_client.get(download)
+        assert response["Content-Disposition"].endswith(f'filename="job-{job.pk}-checkpoint-15.zip"')
+        with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as bundle:
+            assert bundle.read(f"job-{job.pk}-checkpoint-15/adapter_model.safetensors") == b"w15"
+        assert member_client.get(download.replace("/15/", "/16/")).status_code == 404
+
+    def test_openai_checkpoints_and_model_offer_their_ids_to_copy(self, member_client, cast):
+        from finetune_portal.registry.models import FineTunedModel
+
+        job = make_job(cast.project, created_by=cast.member, status="succeeded", provider_job_id="ftjob-1")
+        checkpoint_record(job=job, step=10, provider_checkpoint_id="ft:gpt-4o-mini:acme::abc:ckpt-step-10")
+        FineTunedModel.objects.create(job=job, provider_model_id="ft:gpt-4o-mini:acme::abc", base_model="m")
+
+        page = self.page(member_client, job)
+
+        assert 'data-copy="ft:gpt-4o-mini:acme::abc"' in page
+        assert 'data-copy="ft:gpt-4o-mini:acme::abc:ckpt-step-10"' in page
+        assert "Download (.zip)" not in page
+        download = reverse("jobs:checkpoint_download", args=[cast.project.slug, job.pk, 10])
+        assert member_client.get(download).status_code == 404
+
+    def test_the_live_refresh_brings_outputs_as_they_appear(self, member_client, cast):
+        job = make_job(cast.project, created_by=cast.member, status="running", provider="local_peft")
+        assert "Outputs" not in self.page(member_client, job, part="live")
+
+        checkpoint_record(job=job, step=5, storage_uri="peft/x/checkpoint-5")
+        job_event_record(job=job, message="Checkpoint saved at step 5.", provider_event_id="checkpoint-5")
+        live = self.page(member_client, job, part="live")
+
+        assert 'id="job-outputs" class="job-outputs" hx-swap-oob="true"' in live
+        assert reverse("jobs:checkpoint_download", args=[cast.project.slug, job.pk, 5]) in live

@@ -27,8 +27,11 @@ def duration_short(value: timedelta | None) -> str:
 
 
 @register.filter
-def loss(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4f}"
+def loss(value) -> str:
+    # Checkpoint metrics are a provider's JSON: a figure may be missing ("" in a template) or not a number.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "—"
+    return f"{value:.4f}"
 
 
 @register.filter
@@ -47,3 +50,12 @@ def flat_settings(value) -> list[tuple[str, object]]:
 @register.filter
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.0f}%"
+
+
+ADAPTER_LABELS = {"lora": "LoRA adapter", "qlora": "QLoRA adapter", "full": "Fully fine-tuned weights"}
+
+
+@register.filter
+def adapter_label(value) -> str:
+    """A local run's ``adapter`` setting as words (LoRA when a job predates the setting)."""
+    return ADAPTER_LABELS.get(value or "lora", str(value))

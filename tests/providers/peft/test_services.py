@@ -70,6 +70,12 @@ def test_sft_job_trains_through_the_gpu_queue_and_records_everything(cast, chat_
     assert job.trained_tokens > 1000
 
     assert list(job.checkpoints.values_list("step", flat=True)) == [15, 30]
+    by_step = {p.step: p for p in points}
+    for checkpoint in job.checkpoints.all():
+        point = by_step[checkpoint.step]
+        assert checkpoint.metrics["train_loss"] == pytest.approx(point.train_loss), "figures of its own step"
+        accuracy = point.train_mean_token_accuracy
+        assert checkpoint.metrics["train_mean_token_accuracy"] == pytest.approx(accuracy)
     assert JobEvent.objects.filter(job=job, provider_event_id="eval-20").exists()
     assert JobEvent.objects.filter(job=job, provider_event_id="step-30").exists()
 

@@ -1,0 +1,74 @@
+"""A trained model from the user's side: the job page's outputs, the download, and the models page."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+from playwright.sync_api import expect
+
+from finetune_portal.jobs.models import FineTuningJob
+from finetune_portal.jobs.services import job_create
+from finetune_portal.jobs.states import JobStatus
+from tests.factories import make_dataset, make_version
+from tests.providers.peft.conftest import FAST_SFT
+from tests.providers.peft.helpers import chat_jsonl
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_member_downloads_the_adapter_of_a_finished_local_run(
+    page, cast, log_in, screenshot, settings, tmp_path
+):
+    from finetune_portal.providers.peft.tasks import job_train_task
+
+    settings.PEFT_MODEL_CACHE = tmp_path / "models"
+    settings.PEFT_WORK_DIR = tmp_path / "runs"
+    dataset = make_dataset(cast.project, name="colours", kind="chat")
+    train = make_version(dataset, content=chat_jsonl(range(50)), example_count=50)
+    job = job_create(
+        project=cast.project,
+        created_by=cast.member,
+        name="tiny colours",
+        provider="local_peft",
+        base_model="demo:tiny",
+        training_version=train,
+        hyperparameters=FAST_SFT,
+    )
+    FineTuningJob.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)
+    assert job_train_task.apply(args=(job.pk,)).get() == "succeeded"
+
+    log_in(cast.member)
+    page.goto(f"/p/{cast.project.slug}/jobs/{job.pk}/")
+    outputs = page.locator("#job-outputs")
+    expect(outputs.get_by_test_id("fine-tuned-model")).to_contain_text("LoRA adapter on demo:tiny")
+    expect(outputs.locator(".checkpoints-table tbody tr")).to_have_count(2)  # steps 15 and 30
+    outputs.scroll_into_view_if_needed()
+    screenshot("local-job-outputs")
+
+    with page.expect_download() as download_info:
+        outputs.get_by_role("link", name="Download adapter (.zip)").click()
+    download = download_info.value
+    assert download.suggested_filename == f"tiny-colours-{job.pk}-adapter.zip"
+    saved = tmp_path / "adapter.zip"
+    download.save_as(saved)
+    with zipfile.ZipFile(saved) as bundle:
+        names = bundle.namelist()
+    root = f"tiny-colours-{job.pk}-adapter"
+    assert f"{root}/adapter_model.safetensors" in names
+    assert f"{root}/adapter_config.json" in names
+    assert f"{root}/chat_template.jinja" in names
+
+    page.get_by_role("link", name="All models").click()
+    row = page.locator("tr[data-model]")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("tiny colours")
+    expect(row).to_contain_text("colours v1")
+    screenshot("models-page")
+
+    row.get_by_role("link", name="colours v1").click()
+    jobs = page.locator("#version-jobs")
+    expect(jobs).to_contain_text("tiny colours")
+    expect(jobs).to_contain_text("training data")
+    jobs.scroll_into_view_if_needed()
+    screenshot("dataset-version-lineage")
