@@ -37,3 +37,53 @@ def cast(db):
     Membership.objects.create(project=project, user=users["admin"], role=Role.ADMIN)
     Membership.objects.create(project=other_project, user=users["outsider"], role=Role.ADMIN)
     return type("Cast", (), {"project": project, "other_project": other_project, **users})
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A local S3 server (moto) for the session: object storage is an outside service tests cannot reach."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_storage(s3_server, settings, monkeypatch):
+    """The default storage on a fresh bucket of the local S3 server, configured as S3_BUCKET would."""
+    import uuid
+
+    import boto3
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"portal-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    client.create_bucket(Bucket=bucket)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": s3_server,
+                "region_name": "us-east-1",
+                "default_acl": None,
+                "querystring_auth": True,
+            },
+        },
+    }
+    settings.MEDIA_ROOT = "/nonexistent-media-root"  # nothing may fall back to the local folder
+
+    def object_keys() -> list[str]:
+        listing = client.list_objects_v2(Bucket=bucket)
+        return sorted(item["Key"] for item in listing.get("Contents", []))
+
+    return type("Bucket", (), {"name": bucket, "client": client, "object_keys": staticmethod(object_keys)})
