@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import Http404
+from django.urls import reverse
 
 from finetune_portal.jobs.models import FineTuningJob, MetricPoint, Provider
 from finetune_portal.jobs.selectors import (
@@ -151,6 +152,9 @@ def run_curves(summary: RunSummary) -> dict[str, Any]:
         series["valid"] = list(curves.series[summary.valid_metric])
     return {
         "id": summary.job.pk,
+        # A zoomed chart asks this for the visible steps at full resolution.
+        "metrics_url": reverse("jobs:metrics", args=[summary.job.project.slug, summary.job.pk]),
+        "valid_metric": summary.valid_metric,
         "label": f"#{summary.job.pk} {summary.job.display_name}",
         "colour": summary.colour,
         "series": series,

@@ -194,7 +194,8 @@
     if (this.options.onZoomChange) this.options.onZoomChange(this.zoomed);
     if (this.zoomed && this.options.onZoom) {
       var factor = this.settings.x === "epoch" ? this.lines[0].stepsPerEpoch || 1 : 1;
-      this.options.onZoom(Math.floor(min * factor), Math.ceil(max * factor));
+      // Steps for a single run; the raw x range too, for runs whose epochs differ in length.
+      this.options.onZoom(Math.floor(min * factor), Math.ceil(max * factor), min, max);
     }
   };
 
@@ -411,26 +412,79 @@
 
   function mountCompare(el, runs) {
     var card = el.closest(".chart-card");
-    var chart = new Chart(el, { readout: readout(el), legend: legend(el) });
+    var zoomTimer = null, lastRange = "";
+    var chart = new Chart(el, {
+      readout: readout(el),
+      legend: legend(el),
+      onZoom: function (from, to, xMin, xMax) {
+        var key = chart.settings.x + ":" + xMin + ":" + xMax;
+        if (key === lastRange) return;
+        clearTimeout(zoomTimer);
+        zoomTimer = setTimeout(function () { loadRange(xMin, xMax, key); }, 200);
+      },
+    });
     var show = card.querySelector('[data-control="lines"]');
+    // Each run's curves live in Stores, so a zoom can swap in the full-resolution points of its range.
+    runs.forEach(function (run) {
+      run.stores = {};
+      ["train", "valid"].forEach(function (kind) {
+        run.stores[kind] = new Store();
+        if (run.series[kind]) run.stores[kind].append(run.series[kind][0], run.series[kind][1]);
+      });
+    });
 
-    function redraw() {
+    function linesFor() {
       var which = show ? show.value : "both";
       var lines = [];
       runs.forEach(function (run) {
         var epochMode = chart.settings.x === "epoch";
         if (epochMode && !run.steps_per_epoch) return;
-        if (which !== "valid" && run.series.train) {
-          lines.push({ label: run.label + " train", colour: run.colour, xs: run.series.train[0], ys: run.series.train[1], stepsPerEpoch: run.steps_per_epoch });
+        if (which !== "valid" && run.stores.train.xs.length) {
+          lines.push({ label: run.label + " train", colour: run.colour, xs: run.stores.train.xs, ys: run.stores.train.ys, stepsPerEpoch: run.steps_per_epoch });
         }
-        if (which !== "train" && run.series.valid) {
-          lines.push({ label: run.label + " validation", colour: run.colour, dash: [6, 4], xs: run.series.valid[0], ys: run.series.valid[1], stepsPerEpoch: run.steps_per_epoch });
+        if (which !== "train" && run.stores.valid.xs.length) {
+          lines.push({ label: run.label + " validation", colour: run.colour, dash: [6, 4], xs: run.stores.valid.xs, ys: run.stores.valid.ys, stepsPerEpoch: run.steps_per_epoch });
         }
       });
-      chart.lines = lines;
-      chart.render();
+      return lines;
+    }
+
+    function publish(lines) {
+      var count = 0;
+      lines.forEach(function (line) { count += line.xs.length; });
       el.dataset.lineCount = String(lines.length);
+      el.dataset.pointCount = String(count);
       card.querySelector(".chart-empty").hidden = lines.some(function (l) { return l.xs.length; });
+    }
+
+    function redraw() {
+      chart.lines = linesFor();
+      chart.render();
+      publish(chart.lines);
+    }
+
+    function loadRange(xMin, xMax, key) {
+      var epochMode = chart.settings.x === "epoch";
+      var requests = runs.map(function (run) {
+        var factor = epochMode ? run.steps_per_epoch || 1 : 1;
+        var from = Math.max(0, Math.floor(xMin * factor)), to = Math.ceil(xMax * factor);
+        return fetch(run.metrics_url + "?from=" + from + "&to=" + to, { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : null; })
+          .then(function (payload) {
+            if (!payload) return;
+            var series = payload.series || {};
+            if (series.train_loss) run.stores.train.mergeRange(series.train_loss[0], series.train_loss[1], from, to);
+            if (run.valid_metric && series[run.valid_metric]) {
+              run.stores.valid.mergeRange(series[run.valid_metric][0], series[run.valid_metric][1], from, to);
+            }
+          });
+      });
+      Promise.all(requests).then(function () {
+        lastRange = key;
+        chart.lines = linesFor();
+        chart.refresh();
+        publish(chart.lines);
+      });
     }
 
     bindControls(card, chart);

@@ -102,3 +102,34 @@ def test_select_three_runs_and_compare_them(page, cast, log_in, screenshot, thre
     page.goto(f"/p/{cast.project.slug}/jobs/compare/?ids={ids}")
     for run in three_runs:
         expect(page.locator("#compare-table thead")).to_contain_text(run.name)
+
+
+def test_zooming_fetches_each_runs_visible_range_at_full_resolution(page, cast, log_in):
+    version = make_version(make_dataset(cast.project, name="long-runs"))
+    common = {"created_by": cast.member, "status": "succeeded", "training_version": version}
+    runs = [make_job(cast.project, name=name, **common) for name in ("long a", "long b")]
+    # 6,000 steps each: the overview draws at most 2,000 points per curve.
+    metric_points_record(job=runs[0], points=curve(6000, 0.35, 900, 500, True))
+    metric_points_record(job=runs[1], points=curve(6000, 0.45, 1500, 500, True))
+    log_in(cast.member)
+    page.goto(f"/p/{cast.project.slug}/jobs/compare/?ids={runs[0].pk},{runs[1].pk}")
+    chart = page.locator("#compare-chart")
+    expect(chart).to_have_attribute("data-line-count", "4")
+    overview = int(chart.get_attribute("data-point-count"))
+    assert overview <= 2 * 2000 + 2 * 12  # two downsampled train curves, twelve validation points each
+
+    fetched: list[str] = []
+    page.on("response", lambda r: fetched.append(r.url) if "from=" in r.url else None)
+    box = page.locator("#compare-chart .u-over").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.40, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.45, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+
+    page.wait_for_function(
+        "before => Number(document.querySelector('#compare-chart').dataset.pointCount) > before", arg=overview
+    )
+    assert sorted(url.split("/jobs/")[1].split("/")[0] for url in fetched) == sorted(
+        str(run.pk) for run in runs
+    )
+    expect(page.get_by_role("button", name="Reset zoom")).to_be_visible()
