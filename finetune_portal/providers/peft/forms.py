@@ -63,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "save_steps": 0,
     "dpo_beta": 0.1,
     "gpus": 1,
+    "sharding": "ddp",
     "hub_repo_id": "",
 }
 HYPERPARAMETER_FIELDS = tuple(DEFAULTS)
@@ -88,6 +89,7 @@ SECTIONS = [
             "save_steps",
             "dpo_beta",
             "gpus",
+            "sharding",
         ],
     ),
     ("Output", ["hub_repo_id"]),
@@ -204,6 +206,15 @@ class PeftJobForm(forms.Form):
         label="GPUs",
         help_text="More than 1 uses accelerate.",
     )
+    sharding = forms.ChoiceField(
+        choices=[
+            ("ddp", "DDP"),
+            ("fsdp", "FSDP"),
+        ],
+        initial=DEFAULTS["sharding"],
+        label="Several GPUs",
+        help_text="With more than 1 GPU: DDP puts a copy on each; FSDP shards the model across them.",
+    )
     hub_repo_id = forms.CharField(
         max_length=200,
         required=False,
@@ -275,14 +286,19 @@ class PeftJobForm(forms.Form):
         train, valid = cleaned.get("training_version"), cleaned.get("validation_version")
         if train and valid and train.pk == valid.pk:
             self.add_error("validation_version", "Validation data must differ from the training data.")
+        several_gpus = (cleaned.get("gpus") or 1) > 1
+        if several_gpus and cleaned.get("sharding") == "fsdp" and cleaned.get("adapter") == "qlora":
+            self.add_error("sharding", "QLoRA's 4-bit weights are not sharded with FSDP: use DDP, or LoRA.")
         return cleaned
 
     # --- The GPU memory estimate shown beside the settings ----------------------------------------
 
     def memory_estimate(self) -> dict[str, Any]:
-        """What the job will need on one GPU, and whether the largest reported GPU has it."""
+        """What the job will need on each GPU, and whether the largest reported GPU has it."""
         values = {name: self._current(name) for name in ("base_model", "method", "adapter", "lora_rank")}
-        values.update({name: self._current(name) for name in ("batch_size", "max_length")})
+        values.update(
+            {name: self._current(name) for name in ("batch_size", "max_length", "gpus", "sharding")}
+        )
         shape = model_shape(str(values["base_model"] or ""))
         largest = largest_worker_gpu()
         result: dict[str, Any] = {
@@ -303,6 +319,7 @@ class PeftJobForm(forms.Form):
                 max_length=int(values["max_length"] or 1024),
                 method=str(values["method"] or "sft"),
                 bf16=bool(largest.bf16_supported) if largest else True,
+                shards=int(values["gpus"] or 1) if values["sharding"] == "fsdp" else 1,
             )
         except (TypeError, ValueError, KeyError):
             result["unknown_size"] = True

@@ -48,7 +48,9 @@ def estimate_training_memory(
     method: str = "sft",
     bf16: bool = True,
     activation_checkpointing: bool = True,
+    shards: int = 1,
 ) -> MemoryEstimate:
+    """Per GPU. ``shards``: GPUs that FSDP splits weights, gradients and optimizer state across."""
     weight_bytes_per_param = {"qlora": 0.55, "lora": 2 if bf16 else 4, "full": 2 if bf16 else 4}[adapter]
     weights = int(shape.parameters * weight_bytes_per_param)
     if adapter == "full":
@@ -72,6 +74,8 @@ def estimate_training_memory(
         activations = per_layer_kept * shape.layers + one_layer_working + logits
     else:
         activations = (per_layer_kept + one_layer_working) * shape.layers + logits
+    shards = max(1, shards)
+    weights, optimizer = weights // shards, optimizer // shards
     total = weights + optimizer + activations + FIXED_OVERHEAD_BYTES
     return MemoryEstimate(
         weights=weights,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -61,6 +62,9 @@ class TrainingSpec:
     dpo_beta: float = 0.1
     logging_steps: int = 1
     gradient_checkpointing: bool | None = None  # None: on a GPU only when memory needs it; off on CPU
+    # With several GPUs: "ddp" keeps a whole copy of the model on each; "fsdp" shards weights, gradients
+    # and optimizer state across them, for a model one GPU cannot hold.
+    sharding: str = "ddp"
     # Speed switches the benchmark compares; all are safe to leave at their defaults.
     use_liger_kernel: bool = False
     padding_free: bool = False
@@ -145,12 +149,18 @@ def _portal_callback(reporter: Reporter):
                 reporter.metrics(point)
                 self.last_metrics.update({k: v for k, v in point.items() if k != "step"})
 
-        def on_train_begin(self, args, state, control, **kwargs):
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
             if state.is_world_process_zero:
+                processes = args.world_size
+                # FSDP2 swaps the sharded modules' classes for FSDP ones: proof that sharding took effect.
+                sharded = model is not None and any(
+                    type(module).__name__.startswith("FSDP") for module in model.modules()
+                )
+                where = f" on {processes} processes" + (" (FSDP-sharded)" if sharded else " (DDP)")
                 reporter.event(
-                    f"Training started: {state.max_steps} steps.",
+                    f"Training started: {state.max_steps} steps{where if processes > 1 else ''}.",
                     key="train-start",
-                    data={"max_steps": state.max_steps},
+                    data={"max_steps": state.max_steps, "processes": processes, "fsdp_sharded": sharded},
                 )
 
         def on_step_end(self, args, state, control, **kwargs):
@@ -275,7 +285,28 @@ def _load_model(spec: TrainingSpec, *, cuda: bool, bf16: bool):
     return model
 
 
+def _fsdp(spec: TrainingSpec) -> bool:
+    """FSDP asked for, in a run of several processes (one process has nothing to shard across)."""
+    return spec.sharding == "fsdp" and int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def _check_hardware(spec: TrainingSpec, *, cuda: bool) -> None:
+    if _fsdp(spec):
+        if not cuda:
+            # accelerate only shards across GPUs; on CPU processes it would quietly fall back to DDP.
+            raise ProviderError(
+                "FSDP shards a model across CUDA GPUs, and these training processes run on the CPU.",
+                permanent=True,
+                hint="Choose DDP for CPU processes, or run the job on a worker with GPUs.",
+                code="fsdp_needs_gpus",
+            )
+        if spec.adapter == "qlora":
+            raise ProviderError(
+                "QLoRA's 4-bit weights are not sharded with FSDP here.",
+                permanent=True,
+                hint="Use QLoRA with DDP, or LoRA or full fine-tuning with FSDP.",
+                code="qlora_with_fsdp",
+            )
     if spec.adapter == "qlora":
         if not cuda:
             raise ProviderError(
@@ -333,6 +364,17 @@ def _config(spec: TrainingSpec, *, cuda: bool, bf16: bool, has_eval: bool):
         "use_liger_kernel": spec.use_liger_kernel,
         "dataloader_pin_memory": cuda,
     }
+    if _fsdp(spec):
+        # FSDP2; layers are wrapped by the model's own _no_split_modules. A full state dict saves the
+        # adapter (or model) as one ordinary file, as a single-GPU run does. FSDP checkpoints activations
+        # itself: the trainer's own switch would gather the weights a second time in the backward pass.
+        common["fsdp"] = True
+        common["fsdp_config"] = {
+            "version": 2,
+            "state_dict_type": "FULL_STATE_DICT",
+            "activation_checkpointing": common["activation_checkpointing"],
+        }
+        common["activation_checkpointing"] = False
     if spec.method == "dpo":
         return DPOConfig(**common, beta=spec.dpo_beta)
     return SFTConfig(

@@ -201,3 +201,31 @@ def test_the_demo_model_opens_with_settings_that_show_learning(cast):
     assert form["base_model"].value() == "demo:tiny"
     assert form["learning_rate"].value() == 5e-3
     assert form["gradient_accumulation"].value() == 1
+
+
+def test_fsdp_across_four_gpus_makes_a_full_8b_fine_tune_fit_where_ddp_does_not(cast, versions):
+    gpu_worker("NVIDIA H100 80GB HBM3", 80)
+    settings = {"base_model": "meta-llama/Llama-3.1-8B-Instruct", "adapter": "full", "gpus": 4}
+
+    ddp = PeftJobForm(None, initial={**settings, "sharding": "ddp"}, project=cast.project, user=cast.member)
+    fsdp = PeftJobForm(None, initial={**settings, "sharding": "fsdp"}, project=cast.project, user=cast.member)
+
+    assert ddp.memory_estimate()["too_big"] is True
+    assert fsdp.memory_estimate()["fits"] is True
+
+
+def test_qlora_with_fsdp_is_refused_with_the_alternatives(cast, versions):
+    data = {
+        **DEFAULTS,
+        "base_model": "demo:tiny",
+        "method": "sft",
+        "training_version": versions["chat"].pk,
+        "adapter": "qlora",
+        "gpus": 2,
+        "sharding": "fsdp",
+    }
+
+    form = PeftJobForm(data, project=cast.project, user=cast.member)
+
+    assert not form.is_valid()
+    assert form.errors["sharding"] == ["QLoRA's 4-bit weights are not sharded with FSDP: use DDP, or LoRA."]

@@ -35,3 +35,13 @@ def test_dpo_counts_both_answers():
     dpo = estimate_training_memory(LLAMA_8B, adapter="lora", batch_size=2, max_length=1024, method="dpo")
 
     assert dpo.activations > sft.activations * 1.9
+
+
+def test_fsdp_over_four_gpus_splits_the_weights_and_optimizer_state_but_not_the_activations():
+    whole = estimate_training_memory(LLAMA_8B, adapter="full", batch_size=1, max_length=1024)
+    sharded = estimate_training_memory(LLAMA_8B, adapter="full", batch_size=1, max_length=1024, shards=4)
+
+    assert sharded.weights == whole.weights // 4
+    assert sharded.optimizer_and_gradients == whole.optimizer_and_gradients // 4
+    assert sharded.activations == whole.activations
+    assert sharded.total < 80 * GIB < whole.total

@@ -493,9 +493,25 @@ def test_a_two_process_job_trains_through_accelerate_and_reports_like_one_proces
     assert list(job.checkpoints.values_list("step", flat=True)) == [15, 30]
     for checkpoint in job.checkpoints.all():
         assert (storage_folder(checkpoint.storage_uri) / "adapter_model.safetensors").exists()
-    assert JobEvent.objects.filter(job=job, provider_event_id="train-start").count() == 1
+    start = JobEvent.objects.get(job=job, provider_event_id="train-start")
+    assert start.data == {"max_steps": 30, "processes": 2, "fsdp_sharded": False}
     model = FineTunedModel.objects.get(job=job)
     assert (storage_folder(model.adapter_uri) / "adapter_model.safetensors").exists()
+
+
+def test_fsdp_on_cpu_processes_fails_plainly_instead_of_quietly_training_ddp(cast, chat_versions, settings):
+    settings.PEFT_CPU_PROCESSES_FOR_GPUS = True
+
+    job, outcome = run_queued_job(
+        cast, versions=chat_versions, hyperparameters={"gpus": 2, "sharding": "fsdp", "max_steps": 10}
+    )
+
+    assert outcome == "failed"
+    assert job.error_message == (
+        "FSDP shards a model across CUDA GPUs, and these training processes run on the CPU."
+    )
+    assert job.error_hint.startswith("Choose DDP for CPU processes")
+    assert not MetricPoint.objects.filter(job=job).exists()
 
 
 def test_cancel_stops_every_process_of_a_two_process_job(cast, chat_versions, gpu_worker, settings):
