@@ -191,9 +191,9 @@ PEFT_HEARTBEAT_SECONDS = env.float("PEFT_HEARTBEAT_SECONDS", default=30.0)
 PEFT_STALE_AFTER_SECONDS = env.float("PEFT_STALE_AFTER_SECONDS", default=600.0)
 # A queued job is sent to the gpu queue again when its message has been missing from it this long.
 PEFT_START_LOST_AFTER_SECONDS = env.float("PEFT_START_LOST_AFTER_SECONDS", default=300.0)
-# On a worker without CUDA, a job asking for N GPUs runs as N CPU processes instead of being refused
-# (to try the multi-GPU path on any machine).
-PEFT_CPU_PROCESSES_FOR_GPUS = env.bool("PEFT_CPU_PROCESSES_FOR_GPUS", default=False)
+# On a worker without CUDA, run what normally needs GPUs on the CPU instead of refusing: N processes
+# for N GPUs, QLoRA through bitsandbytes' CPU kernels. Slow; for trying those paths on any machine.
+PEFT_CPU_STANDS_IN_FOR_GPU = env.bool("PEFT_CPU_STANDS_IN_FOR_GPU", default=False)
 PEFT_TRAINING_TIME_LIMIT_SECONDS = env.int("PEFT_TRAINING_TIME_LIMIT_SECONDS", default=48 * 3600)
 # OpenAI provider: seconds before one API call gives up, and the tag (in each job's metadata) that tells
 # this portal's jobs apart on a shared account. Empty derives it from SECRET_KEY; set it to keep it

@@ -35,9 +35,9 @@ def training_time_limit_seconds() -> int:
     return int(getattr(settings, "PEFT_TRAINING_TIME_LIMIT_SECONDS", 48 * 3600))
 
 
-def cpu_processes_for_gpus() -> bool:
-    """On a worker without CUDA, run a job that asks for N GPUs as N CPU processes instead of refusing.
+def cpu_stands_in_for_gpu() -> bool:
+    """On a worker without CUDA, run multi-GPU jobs as CPU processes and QLoRA on the CPU, not refuse them.
 
-    For trying the multi-GPU path (accelerate, DDP over gloo) on a machine without GPUs.
+    Slow, and for trying those paths on a machine without GPUs (the tests do).
     """
-    return bool(getattr(settings, "PEFT_CPU_PROCESSES_FOR_GPUS", False))
+    return bool(getattr(settings, "PEFT_CPU_STANDS_IN_FOR_GPU", False))

@@ -27,16 +27,16 @@ RELAYED_CHECKPOINTS = "relayed-checkpoints"
 RELAY_INTERVAL_SECONDS = 1.0
 
 
-def run_distributed(spec, *, reporter, gpus: int, cpu_processes_allowed: bool = False):
+def run_distributed(spec, *, reporter, gpus: int):
     """Train ``spec`` in ``gpus`` processes and return rank 0's TrainingOutcome. Raises ProviderError.
 
-    ``cpu_processes_allowed``: on a worker without CUDA, run the processes on the CPU (gloo) instead of
-    refusing; the multi-GPU path can then be tried on any machine.
+    With ``spec.cpu_stands_in_for_gpu`` a worker without CUDA runs the processes on the CPU (gloo)
+    instead of refusing, so the multi-GPU path can be tried on any machine.
     """
     from finetune_portal.providers.peft.trainer import TrainingOutcome, hardware
 
     available = len(hardware()["gpus"])
-    if gpus > available and not (available == 0 and cpu_processes_allowed):
+    if gpus > available and not (available == 0 and spec.cpu_stands_in_for_gpu):
         raise ProviderError(
             f"The job asks for {gpus} GPUs but this worker has {available}.",
             permanent=True,

@@ -50,6 +50,7 @@ SPEC_FIELDS = {f.name for f in fields(TrainingSpec)} - {
     "train_rows",
     "valid_rows",
     "output_dir",
+    "cpu_stands_in_for_gpu",
 }
 
 
@@ -270,7 +271,9 @@ def training_spec(job: FineTuningJob, **spec_fields: Any) -> TrainingSpec:
     settings = {k: v for k, v in (job.hyperparameters or {}).items() if k in SPEC_FIELDS}
     if job.seed is not None:
         settings["seed"] = int(job.seed)
-    return TrainingSpec(method=job.method, **settings, **spec_fields)
+    return TrainingSpec(
+        method=job.method, **settings, cpu_stands_in_for_gpu=conf.cpu_stands_in_for_gpu(), **spec_fields
+    )
 
 
 def _fail(job: FineTuningJob, *, message: str, hint: str = "", code: str = "") -> None:
@@ -366,9 +369,7 @@ def _train_claimed(job: FineTuningJob, *, heartbeat: Heartbeat, run_dir: Path) -
     if gpus > 1:
         from finetune_portal.providers.peft.launch import run_distributed
 
-        outcome = run_distributed(
-            spec, reporter=reporter, gpus=gpus, cpu_processes_allowed=conf.cpu_processes_for_gpus()
-        )
+        outcome = run_distributed(spec, reporter=reporter, gpus=gpus)
     else:
         outcome = trainer.run_training(spec, reporter)
 

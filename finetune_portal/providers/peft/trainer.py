@@ -65,6 +65,8 @@ class TrainingSpec:
     # With several GPUs: "ddp" keeps a whole copy of the model on each; "fsdp" shards weights, gradients
     # and optimizer state across them, for a model one GPU cannot hold.
     sharding: str = "ddp"
+    # The worker's PEFT_CPU_STANDS_IN_FOR_GPU: without CUDA, run GPU-only settings on the CPU.
+    cpu_stands_in_for_gpu: bool = False
     # Speed switches the benchmark compares; all are safe to leave at their defaults.
     use_liger_kernel: bool = False
     padding_free: bool = False
@@ -157,10 +159,17 @@ def _portal_callback(reporter: Reporter):
                     type(module).__name__.startswith("FSDP") for module in model.modules()
                 )
                 where = f" on {processes} processes" + (" (FSDP-sharded)" if sharded else " (DDP)")
+                precision = _base_precision(model)
                 reporter.event(
-                    f"Training started: {state.max_steps} steps{where if processes > 1 else ''}.",
+                    f"Training started: {state.max_steps} steps{where if processes > 1 else ''}; "
+                    f"base weights in {precision}.",
                     key="train-start",
-                    data={"max_steps": state.max_steps, "processes": processes, "fsdp_sharded": sharded},
+                    data={
+                        "max_steps": state.max_steps,
+                        "processes": processes,
+                        "fsdp_sharded": sharded,
+                        "base_precision": precision,
+                    },
                 )
 
         def on_step_end(self, args, state, control, **kwargs):
@@ -222,6 +231,16 @@ def _portal_callback(reporter: Reporter):
     return PortalCallback()
 
 
+def _base_precision(model) -> str:
+    """How the base model's weights are held: "4-bit NF4" under QLoRA, else their dtype."""
+    if model is None:
+        return "unknown precision"
+    if getattr(model, "is_loaded_in_4bit", False):
+        return "4-bit NF4"
+    parameter = next(model.parameters(), None)
+    return str(parameter.dtype).removeprefix("torch.") if parameter is not None else "unknown precision"
+
+
 def _agree_across_processes(stop: bool) -> bool:
     """With several GPUs every process must stop at the same step, or DDP waits forever: rank 0 decides."""
     import torch.distributed as dist
@@ -280,7 +299,10 @@ def _load_model(spec: TrainingSpec, *, cuda: bool, bf16: bool):
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=spec.gradient_checkpointing is not False
+            model,
+            use_gradient_checkpointing=spec.gradient_checkpointing is not False,
+            # torch asks for the choice to be explicit; the non-reentrant variant works with frozen inputs.
+            gradient_checkpointing_kwargs={"use_reentrant": False},
         )
     return model
 
@@ -308,7 +330,7 @@ def _check_hardware(spec: TrainingSpec, *, cuda: bool) -> None:
                 code="qlora_with_fsdp",
             )
     if spec.adapter == "qlora":
-        if not cuda:
+        if not cuda and not spec.cpu_stands_in_for_gpu:
             raise ProviderError(
                 "QLoRA (4-bit) needs a CUDA GPU, and this worker has none.",
                 permanent=True,

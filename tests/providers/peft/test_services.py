@@ -429,6 +429,21 @@ def test_chat_data_for_a_dpo_job_fails_with_the_kinds_named(cast, chat_versions)
     )
 
 
+def test_a_qlora_job_trains_an_adapter_on_a_4bit_base(cast, chat_versions, settings):
+    settings.PEFT_CPU_STANDS_IN_FOR_GPU = True  # bitsandbytes' CPU kernels stand in for a GPU's
+
+    job, outcome = run_queued_job(cast, versions=chat_versions, hyperparameters={"adapter": "qlora"})
+
+    assert outcome == "succeeded", job.error_message
+    start = JobEvent.objects.get(job=job, provider_event_id="train-start")
+    assert start.data["base_precision"] == "4-bit NF4"
+    points = list(MetricPoint.objects.filter(job=job).order_by("step"))
+    assert len(points) == 30
+    assert sum(p.train_loss for p in points[-5:]) < sum(p.train_loss for p in points[:5]) - 0.2
+    model = FineTunedModel.objects.get(job=job)
+    assert (storage_folder(model.adapter_uri) / "adapter_model.safetensors").exists()
+
+
 def test_qlora_on_a_worker_without_cuda_fails_before_loading_anything(cast, chat_versions):
     job, _ = run_queued_job(cast, versions=chat_versions, hyperparameters={"adapter": "qlora"})
 
@@ -481,7 +496,7 @@ def test_a_multi_gpu_job_on_a_worker_without_enough_gpus_fails_plainly(cast, cha
 def test_a_two_process_job_trains_through_accelerate_and_reports_like_one_process(
     cast, chat_versions, settings
 ):
-    settings.PEFT_CPU_PROCESSES_FOR_GPUS = True  # two CPU processes over gloo stand in for two GPUs
+    settings.PEFT_CPU_STANDS_IN_FOR_GPU = True  # two CPU processes over gloo stand in for two GPUs
 
     job, outcome = run_queued_job(cast, versions=chat_versions, hyperparameters={"gpus": 2})
 
@@ -494,13 +509,13 @@ def test_a_two_process_job_trains_through_accelerate_and_reports_like_one_proces
     for checkpoint in job.checkpoints.all():
         assert (storage_folder(checkpoint.storage_uri) / "adapter_model.safetensors").exists()
     start = JobEvent.objects.get(job=job, provider_event_id="train-start")
-    assert start.data == {"max_steps": 30, "processes": 2, "fsdp_sharded": False}
+    assert start.message == "Training started: 30 steps on 2 processes (DDP); base weights in float32."
     model = FineTunedModel.objects.get(job=job)
     assert (storage_folder(model.adapter_uri) / "adapter_model.safetensors").exists()
 
 
 def test_fsdp_on_cpu_processes_fails_plainly_instead_of_quietly_training_ddp(cast, chat_versions, settings):
-    settings.PEFT_CPU_PROCESSES_FOR_GPUS = True
+    settings.PEFT_CPU_STANDS_IN_FOR_GPU = True
 
     job, outcome = run_queued_job(
         cast, versions=chat_versions, hyperparameters={"gpus": 2, "sharding": "fsdp", "max_steps": 10}
@@ -515,7 +530,7 @@ def test_fsdp_on_cpu_processes_fails_plainly_instead_of_quietly_training_ddp(cas
 
 
 def test_cancel_stops_every_process_of_a_two_process_job(cast, chat_versions, gpu_worker, settings):
-    settings.PEFT_CPU_PROCESSES_FOR_GPUS = True
+    settings.PEFT_CPU_STANDS_IN_FOR_GPU = True
     job = launch(
         cast, versions=chat_versions, hyperparameters={"gpus": 2, "max_steps": 5000, "save_steps": 0}
     )
