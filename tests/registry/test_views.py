@@ -101,3 +101,19 @@ def test_another_projects_models_are_not_shown_or_served(client, cast, models):
     assert client.get(reverse("registry:list", args=[cast.project.slug])).status_code == 404
     download = reverse("registry:download", args=[cast.project.slug, models["local"].pk])
     assert client.get(download).status_code == 404
+
+
+def test_fifty_models_a_page_newest_first(member_client, cast):
+    for number in range(51):
+        job = make_job(cast.project, created_by=cast.member, status="succeeded", name=f"run {number}")
+        FineTunedModel.objects.create(job=job, provider_model_id=f"ft:m:acme::{number}", base_model="m")
+    url = reverse("registry:list", args=[cast.project.slug])
+
+    first = member_client.get(url).content.decode()
+    second = member_client.get(url, {"page": 2}).content.decode()
+
+    assert first.count("data-model=") == 50
+    assert "Page 1 of 2 · 51 models" in first
+    assert 'href="?page=2"' in first
+    assert second.count("data-model=") == 1
+    assert "ft:m:acme::0<" in second

@@ -23,28 +23,27 @@ def job_poll_task(job_id: int) -> None:
     services.job_poll(job_id=job_id)
 
 
+def _run_or_retry(task, service, job_id: int) -> None:
+    """A transient OpenAI failure runs the task again after the wait OpenAI asked for."""
+    try:
+        service(job_id=job_id)
+    except services.RetryLater as exc:
+        raise task.retry(countdown=exc.retry_after, exc=exc) from exc
+
+
 @shared_task(bind=True, name=f"{PREFIX}.job_cancel_task", max_retries=12)
 def job_cancel_task(self, job_id: int) -> None:
-    try:
-        services.job_cancel_at_provider(job_id=job_id)
-    except services.RetryLater as exc:
-        raise self.retry(countdown=exc.retry_after, exc=exc) from exc
+    _run_or_retry(self, services.job_cancel_at_provider, job_id)
 
 
 @shared_task(bind=True, name=f"{PREFIX}.job_pause_task", max_retries=12)
 def job_pause_task(self, job_id: int) -> None:
-    try:
-        services.job_pause_at_provider(job_id=job_id)
-    except services.RetryLater as exc:
-        raise self.retry(countdown=exc.retry_after, exc=exc) from exc
+    _run_or_retry(self, services.job_pause_at_provider, job_id)
 
 
 @shared_task(bind=True, name=f"{PREFIX}.job_resume_task", max_retries=12)
 def job_resume_task(self, job_id: int) -> None:
-    try:
-        services.job_resume_at_provider(job_id=job_id)
-    except services.RetryLater as exc:
-        raise self.retry(countdown=exc.retry_after, exc=exc) from exc
+    _run_or_retry(self, services.job_resume_at_provider, job_id)
 
 
 @shared_task(name=f"{PREFIX}.jobs_poll_due_task")
