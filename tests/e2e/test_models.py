@@ -72,3 +72,15 @@ def test_a_member_downloads_the_adapter_of_a_finished_local_run(
     expect(jobs).to_contain_text("training data")
     jobs.scroll_into_view_if_needed()
     screenshot("dataset-version-lineage")
+
+    # The same pages on a phone: nothing wider than the screen (tables scroll inside their frame).
+    page.set_viewport_size({"width": 390, "height": 844})
+    for name, url in [
+        ("models-page-phone", f"/p/{cast.project.slug}/models/"),
+        ("local-job-outputs-phone", f"/p/{cast.project.slug}/jobs/{job.pk}/"),
+        ("dataset-version-lineage-phone", f"/p/{cast.project.slug}/datasets/{dataset.pk}/v/1/"),
+    ]:
+        page.goto(url)
+        page.wait_for_load_state("networkidle")
+        screenshot(name)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
