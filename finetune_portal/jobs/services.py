@@ -100,17 +100,27 @@ def job_launch(*, job: FineTuningJob, actor) -> FineTuningJob:
     return job
 
 
-def _job_send(job: FineTuningJob, enqueue, *, what: str) -> None:
-    """Hand a saved job to its worker; with the broker down the job stays saved and the reaper sends it."""
+def _job_send(job: FineTuningJob, enqueue, *, what: str, reaped: bool = True) -> None:
+    """Hand a saved job to its worker. With the broker down the job stays saved and says so.
+
+    ``reaped``: a beat reaper finds the job waiting and sends it again (starts and cancels); otherwise
+    the user is asked to try again.
+    """
     from finetune_portal.celery import broker_send
 
-    if not broker_send(lambda: enqueue(job.pk), what=f"the {what} of job {job.pk}"):
-        job_event_record(
-            job=job,
-            message=f"The job is saved, but its {what} could not be handed to the workers because the "
-            "task queue did not answer. It is sent again automatically once the queue is back.",
-            level=EventLevel.WARN,
-        )
+    if broker_send(lambda: enqueue(job.pk), what=f"the {what} of job {job.pk}"):
+        return
+    then = (
+        "It is sent again automatically once the queue is back."
+        if reaped
+        else "Nothing changed; try again once the queue is back."
+    )
+    job_event_record(
+        job=job,
+        message=f"The job is saved, but its {what} could not be handed to the workers because the "
+        f"task queue did not answer. {then}",
+        level=EventLevel.WARN,
+    )
 
 
 def job_cancel(*, job: FineTuningJob, actor) -> FineTuningJob:
@@ -159,7 +169,7 @@ def _job_pause_or_resume(*, job: FineTuningJob, actor, pause: bool) -> None:
     with transaction.atomic():
         audit_log(actor=actor, action=f"job.{verb}_requested", target=job, project=job.project)
         job_event_record(job=job, message=f"{verb.capitalize()} requested by {actor}.")
-        transaction.on_commit(lambda: _job_send(job, enqueue, what=f"{verb} request"))
+        transaction.on_commit(lambda: _job_send(job, enqueue, what=f"{verb} request", reaped=False))
 
 
 def job_record_progress(*, job: FineTuningJob) -> None:

@@ -442,6 +442,21 @@ class TestPauseAndResume:
         job.refresh_from_db()
         assert job.status == "running", "the status follows OpenAI's answer, not the click"
 
+    def test_a_pause_the_task_queue_cannot_take_asks_to_try_again(
+        self, member_client, cast, django_capture_on_commit_callbacks
+    ):
+        from finetune_portal.celery import app
+
+        job = make_job(cast.project, created_by=cast.member, status="running", provider_job_id="ftjob-1")
+        with broker_for_test(app, DEAD_BROKER), django_capture_on_commit_callbacks(execute=True):
+            member_client.post(reverse("jobs:pause", args=[cast.project.slug, job.pk]))
+
+        warning = job.events.get(level="warn")
+        assert "its pause request could not be handed to the workers" in warning.message
+        assert warning.message.endswith("Nothing changed; try again once the queue is back.")
+        job.refresh_from_db()
+        assert job.status == "running"
+
     def test_resuming_a_job_that_is_not_paused_says_why(self, member_client, cast):
         job = make_job(cast.project, created_by=cast.member, status="succeeded", provider_job_id="ftjob-1")
 

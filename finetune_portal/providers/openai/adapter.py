@@ -1,4 +1,5 @@
-"""The OpenAI provider as the portal sees it: hand jobs to the openai queue once the launch commits."""
+"""The OpenAI provider as the portal sees it: hands job ids to the openai queue (the jobs services call
+these once their transaction commits)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,19 @@ class OpenAIProvider(FineTuningProvider):
     def enqueue_start(self, job_id: int) -> None:
         from finetune_portal.providers.openai.tasks import job_submit_task
 
-        job_submit_task.delay_on_commit(job_id)
+        job_submit_task.delay(job_id)
 
     def enqueue_cancel(self, job_id: int) -> None:
         from finetune_portal.providers.openai.tasks import job_cancel_task
 
-        job_cancel_task.delay_on_commit(job_id)
+        job_cancel_task.delay(job_id)
 
     def enqueue_pause(self, job_id: int) -> None:
         from finetune_portal.providers.openai.tasks import job_pause_task
 
-        job_pause_task.delay_on_commit(job_id)
+        job_pause_task.delay(job_id)
 
     def enqueue_resume(self, job_id: int) -> None:
         from finetune_portal.providers.openai.tasks import job_resume_task
 
-        job_resume_task.delay_on_commit(job_id)
+        job_resume_task.delay(job_id)
