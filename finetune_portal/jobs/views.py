@@ -93,8 +93,9 @@ def job_detail(request, slug: str, job_id: int):
     job = job_for_project(access.project, job_id)
     can_cancel = access.can_control_job(job) and not job.is_final
     # Derived from can_cancel and the status, which the live version covers, so cached fragments stay right.
-    can_pause = can_cancel and job.status == JobStatus.RUNNING and provider_supports_pause(job.provider)
-    can_resume = can_cancel and job.status == JobStatus.PAUSED and provider_supports_pause(job.provider)
+    pausable = can_cancel and provider_supports_pause(job.provider)
+    can_pause = pausable and job.status == JobStatus.RUNNING
+    can_resume = pausable and job.status == JobStatus.PAUSED
     live_version = job_live_version_for(job)
     fragment_key = None
     if request.htmx and part in LIVE_PARTS:
