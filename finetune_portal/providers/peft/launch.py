@@ -25,6 +25,9 @@ REPORTS_FILE = "reports.jsonl"
 STOP_FILE = "stop"
 RELAYED_CHECKPOINTS = "relayed-checkpoints"
 RELAY_INTERVAL_SECONDS = 1.0
+# The task's process id, so the training processes stop if it dies (a killed worker must not leave its
+# GPUs busy training for nobody).
+TASK_PID_ENV = "FINETUNE_PORTAL_TASK_PID"
 
 
 def run_distributed(spec, *, reporter, gpus: int):
@@ -65,7 +68,7 @@ def run_distributed(spec, *, reporter, gpus: int):
         str(outcome_file),
     ]
     relay = ReportRelay(run_dir, reporter)
-    process = subprocess.Popen(command, env=os.environ.copy())  # noqa: S603
+    process = subprocess.Popen(command, env={**os.environ, TASK_PID_ENV: str(os.getpid())})  # noqa: S603
     try:
         while True:
             try:
@@ -137,9 +140,10 @@ class ReportRelay:
 class FileReporter:
     """Rank 0's side: the Reporter the trainer calls, writing each report as one JSON line."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, *, task_pid: int | None = None):
         self.run_dir = run_dir
         self.stop_file = run_dir / STOP_FILE
+        self.task_pid = task_pid
         self._reports = (run_dir / REPORTS_FILE).open("a", encoding="utf-8")
 
     def _write(self, report: dict[str, Any]) -> None:
@@ -150,7 +154,18 @@ class FileReporter:
         """The task's process beats for the job."""
 
     def should_stop(self) -> bool:
-        return self.stop_file.exists()
+        return self.stop_file.exists() or not self._task_alive()
+
+    def _task_alive(self) -> bool:
+        if self.task_pid is None:
+            return True
+        try:
+            os.kill(self.task_pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # exists, owned by another user
+        return True
 
     def metrics(self, point: dict[str, Any]) -> None:
         self._write({"kind": "metrics", "point": point})
@@ -187,7 +202,8 @@ def main(argv: list[str]) -> None:
     spec_file, outcome_file = (Path(arg) for arg in argv)
     spec = TrainingSpec(**json.loads(spec_file.read_text()))
     rank = int(os.environ.get("RANK", "0"))
-    reporter = FileReporter(spec_file.parent)
+    task_pid = os.environ.get(TASK_PID_ENV)
+    reporter = FileReporter(spec_file.parent, task_pid=int(task_pid) if task_pid else None)
     try:
         outcome = run_training(spec, reporter)
     except ProviderError as exc:
