@@ -424,3 +424,14 @@ def jobs_using_version(version) -> QuerySet[FineTuningJob]:
         .select_related("fine_tuned_model")
         .order_by("-created_at")
     )
+
+
+def launch_settings_of(job: FineTuningJob) -> dict[str, Any]:
+    """The provider-independent launch-form values of ``job``, to start a new job from its settings."""
+    return {
+        "name": f"{job.name} (copy)" if job.name else "",
+        "method": job.method,
+        "base_model": job.base_model,
+        "training_version": job.training_version_id,
+        "validation_version": job.validation_version_id,
+    }

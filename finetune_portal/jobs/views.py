@@ -262,12 +262,28 @@ def job_pause_view(request, slug: str, job_id: int, action: str):
     return redirect("jobs:detail", slug=slug, job_id=job.pk)
 
 
+def _source_job(project, job_id: str | None):
+    if not job_id:
+        return None
+    try:
+        return job_for_project(project, int(job_id))
+    except ValueError:
+        raise Http404("No such job.") from None
+
+
 @require_http_methods(["GET", "POST"])
 def job_new(request, slug: str):
     """One launch page; each provider brings its own form (fields, checks and estimates)."""
     access = get_project_access(request.user, slug)
     access.require(access.can_launch_jobs)
-    provider_key = request.POST.get("provider") or request.GET.get("provider") or Provider.OPENAI
+    # ?from=<job id>: start from that job's settings (to run it again, or change one thing).
+    source = _source_job(access.project, request.GET.get("from")) if request.method == "GET" else None
+    provider_key = (
+        request.POST.get("provider")
+        or (source and source.provider)
+        or request.GET.get("provider")
+        or Provider.OPENAI
+    )
     if provider_key not in Provider.values:
         raise Http404("No such provider.")
     context = {
@@ -275,12 +291,14 @@ def job_new(request, slug: str):
         "project": access.project,
         "providers": Provider.choices,
         "provider": provider_key,
+        "source_job": source,
     }
     try:
         form_class = get_launch_form_class(provider_key)
     except ProviderUnavailable as exc:
         return render(request, "jobs/new.html", {**context, "form": None, "unavailable": exc.message})
-    form = form_class(request.POST or None, project=access.project, user=request.user)
+    initial = form_class.initial_from_job(source) if source else None
+    form = form_class(request.POST or None, project=access.project, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         job = form.save()
         try:

@@ -84,3 +84,12 @@ def test_a_member_downloads_the_adapter_of_a_finished_local_run(
         page.wait_for_load_state("networkidle")
         screenshot(name)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
+
+    # Run it again with one thing changed: the launch form opens with the job's settings.
+    page.set_viewport_size({"width": 1280, "height": 860})
+    page.goto(f"/p/{cast.project.slug}/jobs/{job.pk}/")
+    page.get_by_role("button", name="New job from these settings").click()
+    expect(page.get_by_test_id("copied-from")).to_contain_text("tiny colours")
+    expect(page.locator("#id_name")).to_have_value("tiny colours (copy)")
+    expect(page.locator("#id_max_steps")).to_have_value("30")
+    screenshot("new-job-from-settings")

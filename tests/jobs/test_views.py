@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 from django.db import connection
@@ -536,3 +537,83 @@ class TestOutputs:
 
         assert 'id="job-outputs" class="job-outputs" hx-swap-oob="true"' in live
         assert reverse("jobs:checkpoint_download", args=[cast.project.slug, job.pk, 5]) in live
+
+
+class TestNewJobFromSettings:
+    def test_a_local_jobs_settings_fill_the_form_and_launch_an_equal_job(self, member_client, cast):
+        from finetune_portal.jobs.models import FineTuningJob
+        from finetune_portal.providers.peft.forms import DEFAULTS
+
+        train = make_version(make_dataset(cast.project, kind="chat"), example_count=20)
+        hyperparameters = {**DEFAULTS, "learning_rate": 0.0007, "lora_rank": 32, "batch_size": 2, "seed": 7}
+        source = make_job(
+            cast.project,
+            created_by=cast.member,
+            status="failed",
+            provider="local_peft",
+            name="colours",
+            base_model="demo:tiny",
+            training_version=train,
+            hyperparameters=hyperparameters,
+            seed=7,
+        )
+
+        response = member_client.get(reverse("jobs:new", args=[cast.project.slug]), {"from": source.pk})
+
+        form = response.context["form"]
+        assert response.context["provider"] == "local_peft"
+        assert form["learning_rate"].value() == 0.0007
+        assert form["lora_rank"].value() == 32
+        assert form["name"].value() == "colours (copy)"
+        page = response.content.decode()
+        assert 'data-testid="copied-from"' in page
+        assert 'value="0.0007"' in page, "the tiny model's suggested rate does not replace the copied one"
+
+        data = {
+            name: ("on" if value is True else "" if value is False else value)
+            for name, value in {**form.initial, "provider": "local_peft"}.items()
+            if value is not None
+        }
+        member_client.post(reverse("jobs:new", args=[cast.project.slug]), data)
+        copy = FineTuningJob.objects.exclude(pk=source.pk).get()
+        assert copy.status == "queued"
+        assert copy.hyperparameters == source.hyperparameters
+        assert (copy.seed, copy.training_version, copy.base_model) == (7, train, "demo:tiny")
+
+    def test_an_openai_jobs_grader_and_settings_are_copied(self, member_client, cast):
+        grader = {
+            "type": "string_check",
+            "name": "exact",
+            "input": "{{sample.output_text}}",
+            "reference": "{{item.answer}}",
+            "operation": "eq",
+        }
+        source = make_job(
+            cast.project,
+            created_by=cast.member,
+            method="rft",
+            base_model="o4-mini-2025-04-16",
+            hyperparameters={"n_epochs": 2, "reasoning_effort": "low"},
+            provider_data={"grader": grader},
+            suffix="support",
+        )
+
+        response = member_client.get(reverse("jobs:new", args=[cast.project.slug]), {"from": source.pk})
+
+        form = response.context["form"]
+        assert response.context["provider"] == "openai"
+        assert form["n_epochs"].value() == 2
+        assert form["reasoning_effort"].value() == "low"
+        assert form["suffix"].value() == "support"
+        assert json.loads(form["grader"].value()) == grader
+
+    def test_the_job_page_links_to_it_for_those_who_may_launch(self, member_client, cast):
+        job = make_job(cast.project, created_by=cast.member, status="succeeded")
+        page = member_client.get(reverse("jobs:detail", args=[cast.project.slug, job.pk])).content.decode()
+        assert f"/jobs/new/?from={job.pk}" in page
+
+    def test_another_projects_job_is_a_404(self, member_client, cast):
+        other = make_job(cast.other_project)
+        url = reverse("jobs:new", args=[cast.project.slug])
+        assert member_client.get(url, {"from": other.pk}).status_code == 404
+        assert member_client.get(url, {"from": "x"}).status_code == 404

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import openai
 from django import forms
@@ -14,6 +15,7 @@ from finetune_portal.credentials.services import credential_resolve
 from finetune_portal.datasets.models import DatasetKind, DatasetVersion
 from finetune_portal.datasets.selectors import versions_selectable_for_jobs
 from finetune_portal.jobs.models import Method, Provider
+from finetune_portal.jobs.selectors import launch_settings_of
 from finetune_portal.jobs.services import job_create
 from finetune_portal.providers.openai import catalog
 from finetune_portal.providers.openai.graders import grader_problems
@@ -137,6 +139,19 @@ class OpenAIJobForm(forms.Form):
         "eval_interval",
         "eval_samples",
     )
+
+    @classmethod
+    def initial_from_job(cls, job) -> dict[str, Any]:
+        """The form filled in as ``job`` was launched, to run it again or change one setting."""
+        initial = {**launch_settings_of(job), "suffix": job.suffix, "seed": job.seed}
+        hyperparameters = job.hyperparameters or {}
+        initial.update(
+            {name: hyperparameters[name] for name in cls.HYPERPARAMETER_FIELDS if name in hyperparameters}
+        )
+        grader = (job.provider_data or {}).get("grader")
+        if grader:
+            initial["grader"] = json.dumps(grader, indent=2)
+        return initial
 
     def __init__(self, data=None, *, project, user, **kwargs):
         super().__init__(data, **kwargs)

@@ -8,6 +8,7 @@ from django import forms
 
 from finetune_portal.datasets.models import DatasetVersion
 from finetune_portal.jobs.models import Method, Provider
+from finetune_portal.jobs.selectors import launch_settings_of
 from finetune_portal.jobs.services import job_create
 from finetune_portal.providers.peft.base_models import (
     DEMO_TINY,
@@ -222,6 +223,16 @@ class PeftJobForm(forms.Form):
         help_text="Optional owner/name; created private, with a model card. Needs a Hugging Face credential.",
     )
 
+    @classmethod
+    def initial_from_job(cls, job) -> dict[str, Any]:
+        """The form filled in as ``job`` was launched, to run it again or change one setting."""
+        hyperparameters = job.hyperparameters or {}
+        initial = {name: hyperparameters[name] for name in HYPERPARAMETER_FIELDS if name in hyperparameters}
+        initial.update(launch_settings_of(job))
+        if job.seed is not None:
+            initial["seed"] = job.seed
+        return initial
+
     def __init__(self, data=None, *args, project, user, **kwargs):
         super().__init__(data, *args, **kwargs)
         self.project = project
@@ -233,8 +244,9 @@ class PeftJobForm(forms.Form):
         self.fields["training_version"].queryset = versions
         self.fields["validation_version"].queryset = versions
         if not self.is_bound and self._current("base_model") == DEMO_TINY:
-            # The random tiny model only shows a falling curve with a large rate and a step per batch.
-            self.initial.update(DEMO_TINY_SUGGESTED)
+            # The random tiny model only shows a falling curve with a large rate and a step per batch
+            # (settings copied from another job are kept as they were).
+            self.initial.update({k: v for k, v in DEMO_TINY_SUGGESTED.items() if k not in self.initial})
         if not self.is_bound and "training_version" not in self.initial:
             # The newest training split is the usual choice.
             self.initial["training_version"] = (
