@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import zipfile
+from pathlib import Path
 from typing import IO
 
 from django.core.files.storage import default_storage
@@ -47,3 +48,15 @@ def storage_folder_zip(prefix: str, *, root: str) -> IO[bytes] | None:
                     target.write(chunk)
     archive.seek(0)
     return archive
+
+
+def storage_folder_download(prefix: str, target: Path) -> int:
+    """Copy every file under ``prefix`` into the local folder ``target``; returns how many were copied."""
+    files = storage_folder_files(prefix)
+    for relative in files:
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with default_storage.open(f"{prefix}/{relative}", "rb") as source, destination.open("wb") as copy:
+            while chunk := source.read(_COPY_CHUNK):
+                copy.write(chunk)
+    return len(files)

@@ -298,6 +298,9 @@ def job_new(request, slug: str):
     except ProviderUnavailable as exc:
         return render(request, "jobs/new.html", {**context, "form": None, "unavailable": exc.message})
     initial = form_class.initial_from_job(source) if source else None
+    if initial is not None and request.GET.get("checkpoint", "").isdigit():
+        # "Continue from here" on one of the source job's checkpoints (the form checks it is one).
+        initial["start_from_checkpoint"] = int(request.GET["checkpoint"])
     form = form_class(request.POST or None, project=access.project, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         job = form.save()

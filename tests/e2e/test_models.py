@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from finetune_portal.jobs.models import FineTuningJob
 from finetune_portal.jobs.services import job_create
 from finetune_portal.jobs.states import JobStatus
+from tests.celery_support import memory_broker_if_filesystem
 from tests.factories import make_dataset, make_version
 from tests.providers.peft.conftest import FAST_SFT
 from tests.providers.peft.helpers import chat_jsonl
@@ -17,8 +18,17 @@ from tests.providers.peft.helpers import chat_jsonl
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture
+def broker():
+    """Launches from the page send to a broker; keep them off a developer's filesystem broker."""
+    from finetune_portal.celery import app
+
+    with memory_broker_if_filesystem(app):
+        yield
+
+
 def test_a_member_downloads_the_adapter_of_a_finished_local_run(
-    page, cast, log_in, screenshot, settings, tmp_path
+    page, cast, log_in, screenshot, settings, tmp_path, broker
 ):
     from finetune_portal.providers.peft.tasks import job_train_task
 
@@ -93,3 +103,20 @@ def test_a_member_downloads_the_adapter_of_a_finished_local_run(
     expect(page.locator("#id_name")).to_have_value("tiny colours (copy)")
     expect(page.locator("#id_max_steps")).to_have_value("30")
     screenshot("new-job-from-settings")
+
+    # Or go on training from one of its checkpoints.
+    page.goto(f"/p/{cast.project.slug}/jobs/{job.pk}/")
+    page.locator(".checkpoints-table tr", has_text="15").get_by_role(
+        "link", name="Continue from here"
+    ).click()
+    expect(page.locator("#id_start_from_checkpoint option:checked")).to_have_text(
+        f"#{job.pk} tiny colours · step 15"
+    )
+    page.locator("#id_start_from_checkpoint").scroll_into_view_if_needed()
+    screenshot("continue-from-checkpoint")
+    page.get_by_role("button", name="Launch").click()
+    page.get_by_text("tiny colours (copy) is queued").wait_for()
+    again = FineTuningJob.objects.get(name="tiny colours (copy)")
+    assert job_train_task.apply(args=(again.pk,)).get() == "succeeded"
+    page.reload()
+    expect(page.locator("#job-events")).to_contain_text(f"Continuing from job #{job.pk} at step 15.")

@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from finetune_portal.datasets.models import DatasetVersion
-from finetune_portal.jobs.models import Method, Provider
+from finetune_portal.jobs.models import Checkpoint, Method, Provider
 from finetune_portal.jobs.selectors import launch_settings_of
 from finetune_portal.jobs.services import job_create
 from finetune_portal.providers.peft.base_models import (
@@ -71,7 +71,10 @@ HYPERPARAMETER_FIELDS = tuple(DEFAULTS)
 
 SECTIONS = [
     ("Model and data", ["name", "base_model", "method", "training_version", "validation_version"]),
-    ("Adapter", ["adapter", "lora_rank", "lora_alpha", "lora_dropout", "target_modules"]),
+    (
+        "Adapter",
+        ["adapter", "lora_rank", "lora_alpha", "lora_dropout", "target_modules", "start_from_checkpoint"],
+    ),
     (
         "Training",
         [
@@ -95,6 +98,11 @@ SECTIONS = [
     ),
     ("Output", ["hub_repo_id"]),
 ]
+
+
+class CheckpointChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Checkpoint) -> str:
+        return f"#{obj.job_id} {obj.job.display_name} · step {obj.step}"
 
 
 class VersionChoiceField(forms.ModelChoiceField):
@@ -126,6 +134,13 @@ class PeftJobForm(forms.Form):
         required=False,
         label="Validation data",
         help_text="Optional; its loss is charted beside the training loss.",
+    )
+    start_from_checkpoint = CheckpointChoiceField(
+        queryset=Checkpoint.objects.none(),
+        required=False,
+        label="Continue from checkpoint",
+        empty_label="None: a fresh adapter",
+        help_text="Go on training a LoRA checkpoint of an earlier local run, on the same base model.",
     )
     adapter = forms.ChoiceField(
         choices=ADAPTERS,
@@ -227,7 +242,8 @@ class PeftJobForm(forms.Form):
     def initial_from_job(cls, job) -> dict[str, Any]:
         """The form filled in as ``job`` was launched, to run it again or change one setting."""
         hyperparameters = job.hyperparameters or {}
-        initial = {name: hyperparameters[name] for name in HYPERPARAMETER_FIELDS if name in hyperparameters}
+        names = (*HYPERPARAMETER_FIELDS, "start_from_checkpoint")
+        initial = {name: hyperparameters[name] for name in names if name in hyperparameters}
         initial.update(launch_settings_of(job))
         if job.seed is not None:
             initial["seed"] = job.seed
@@ -243,6 +259,12 @@ class PeftJobForm(forms.Form):
         versions = versions_for_method(project, method)
         self.fields["training_version"].queryset = versions
         self.fields["validation_version"].queryset = versions
+        self.fields["start_from_checkpoint"].queryset = (
+            Checkpoint.objects.filter(job__project=project, job__provider=Provider.LOCAL_PEFT)
+            .exclude(storage_uri="")
+            .select_related("job")
+            .order_by("-job_id", "-step")
+        )
         if not self.is_bound and self._current("base_model") == DEMO_TINY:
             # The random tiny model only shows a falling curve with a large rate and a step per batch
             # (settings copied from another job are kept as they were).
@@ -298,6 +320,15 @@ class PeftJobForm(forms.Form):
         train, valid = cleaned.get("training_version"), cleaned.get("validation_version")
         if train and valid and train.pk == valid.pk:
             self.add_error("validation_version", "Validation data must differ from the training data.")
+        checkpoint = cleaned.get("start_from_checkpoint")
+        if checkpoint is not None:
+            if cleaned.get("adapter") == "full":
+                self.add_error("start_from_checkpoint", "Only a LoRA or QLoRA run continues a checkpoint.")
+            if cleaned.get("base_model") and cleaned["base_model"] != checkpoint.job.base_model:
+                self.add_error(
+                    "start_from_checkpoint",
+                    f"This checkpoint was trained on {checkpoint.job.base_model}; use that base model.",
+                )
         several_gpus = (cleaned.get("gpus") or 1) > 1
         if several_gpus and cleaned.get("sharding") == "fsdp" and cleaned.get("adapter") == "qlora":
             self.add_error("sharding", "QLoRA's 4-bit weights are not sharded with FSDP: use DDP, or LoRA.")
@@ -357,6 +388,8 @@ class PeftJobForm(forms.Form):
     def save(self):
         data = self.cleaned_data
         hyperparameters = {name: data[name] for name in HYPERPARAMETER_FIELDS}
+        if data.get("start_from_checkpoint"):
+            hyperparameters["start_from_checkpoint"] = data["start_from_checkpoint"].pk
         return job_create(
             project=self.project,
             created_by=self.user,

@@ -22,8 +22,9 @@ from django.core.files.storage import default_storage
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
+from finetune_portal.core.storage import storage_folder_download
 from finetune_portal.credentials.services import credential_mark_used, credential_resolve
-from finetune_portal.jobs.models import EventLevel, FineTuningJob, Provider
+from finetune_portal.jobs.models import Checkpoint, EventLevel, FineTuningJob, Provider
 from finetune_portal.jobs.services import (
     checkpoint_record,
     job_event_record,
@@ -51,6 +52,7 @@ SPEC_FIELDS = {f.name for f in fields(TrainingSpec)} - {
     "valid_rows",
     "output_dir",
     "cpu_stands_in_for_gpu",
+    "start_adapter_path",
 }
 
 
@@ -267,6 +269,34 @@ def _model_path(job: FineTuningJob, *, texts: list[str]) -> tuple[Path, SourceKi
     return hub.model_download(repo_id=source.value, token=_hub_token(job)), source.kind
 
 
+def _start_adapter(job: FineTuningJob, *, run_dir: Path) -> str | None:
+    """The checkpoint a job continues from, fetched from storage into the run folder; None to start fresh."""
+    checkpoint_id = (job.hyperparameters or {}).get("start_from_checkpoint")
+    if not checkpoint_id:
+        return None
+    checkpoint = (
+        Checkpoint.objects.select_related("job")
+        .filter(pk=checkpoint_id, job__project_id=job.project_id)
+        .exclude(storage_uri="")
+        .first()
+    )
+    folder = run_dir / "start-adapter"
+    if checkpoint is None or not storage_folder_download(checkpoint.storage_uri, folder):
+        raise ProviderError(
+            "The checkpoint this job continues from is no longer stored.",
+            permanent=True,
+            hint="Launch it without a starting checkpoint, or pick another one.",
+            code="checkpoint_missing",
+        )
+    job_event_record(
+        job=job,
+        message=f"Continuing from job #{checkpoint.job_id} at step {checkpoint.step}.",
+        provider_event_id="start-adapter",
+        data={"checkpoint": checkpoint.pk, "job": checkpoint.job_id, "step": checkpoint.step},
+    )
+    return str(folder)
+
+
 def training_spec(job: FineTuningJob, **spec_fields: Any) -> TrainingSpec:
     settings = {k: v for k, v in (job.hyperparameters or {}).items() if k in SPEC_FIELDS}
     if job.seed is not None:
@@ -349,6 +379,7 @@ def _train_claimed(job: FineTuningJob, *, heartbeat: Heartbeat, run_dir: Path) -
         train_rows=train_rows,
         valid_rows=valid_rows,
         output_dir=str(run_dir),
+        start_adapter_path=_start_adapter(job, run_dir=run_dir),
     )
     started = job_transition(
         job=job,
@@ -565,7 +596,8 @@ def job_settle_lost(*, job: FineTuningJob, last_heard) -> bool:
             expected=[job.status],
             reason="Worker lost",
             error_message=message,
-            error_hint="Launch the job again. Checkpoints saved before the crash are kept.",
+            error_hint="Launch the job again (New job from these settings), or continue from its last "
+            "checkpoint under Outputs.",
             claimed_by="",
         )
         if moved:

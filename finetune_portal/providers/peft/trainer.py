@@ -67,6 +67,8 @@ class TrainingSpec:
     sharding: str = "ddp"
     # The worker's PEFT_CPU_STANDS_IN_FOR_GPU: without CUDA, run GPU-only settings on the CPU.
     cpu_stands_in_for_gpu: bool = False
+    # A local folder holding a LoRA checkpoint to continue training from, instead of a fresh adapter.
+    start_adapter_path: str | None = None
     # Speed switches the benchmark compares; all are safe to leave at their defaults.
     use_liger_kernel: bool = False
     padding_free: bool = False
@@ -312,6 +314,22 @@ def _fsdp(spec: TrainingSpec) -> bool:
     return spec.sharding == "fsdp" and int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def _continue_adapter(model, folder: str):
+    """The base model with a checkpoint's LoRA adapter loaded, trainable, to go on training it."""
+    from peft import PeftModel
+
+    try:
+        return PeftModel.from_pretrained(model, folder, is_trainable=True)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise ProviderError(
+            f"The checkpoint to continue from does not fit this base model ({type(exc).__name__}: "
+            f"{str(exc)[:300]}).",
+            permanent=True,
+            hint="Continue a checkpoint on the base model it was trained on (the demo model: on its data).",
+            code="checkpoint_mismatch",
+        ) from exc
+
+
 def _check_hardware(spec: TrainingSpec, *, cuda: bool) -> None:
     if _fsdp(spec):
         if not cuda:
@@ -472,6 +490,8 @@ def run_training(spec: TrainingSpec, reporter: Reporter) -> TrainingOutcome:
         spec.assistant_only_loss = False
     tokenizer = _prepare_tokenizer(spec, reporter)
     model = _load_model(spec, cuda=cuda, bf16=bf16)
+    if spec.start_adapter_path:
+        model = _continue_adapter(model, spec.start_adapter_path)
     total_parameters = sum(p.numel() for p in model.parameters())
     if spec.gradient_checkpointing is None:
         spec.gradient_checkpointing = cuda and _needs_activation_checkpointing(spec, model)
@@ -479,7 +499,8 @@ def run_training(spec: TrainingSpec, reporter: Reporter) -> TrainingOutcome:
     eval_dataset = Dataset.from_list(spec.valid_rows) if spec.valid_rows else None
     args = _config(spec, cuda=cuda, bf16=bf16, has_eval=eval_dataset is not None)
     callback = _portal_callback(reporter)
-    peft_config = _lora_config(spec) if spec.adapter in ("lora", "qlora") else None
+    fresh_adapter = spec.adapter in ("lora", "qlora") and not spec.start_adapter_path
+    peft_config = _lora_config(spec) if fresh_adapter else None
 
     if spec.method == "dpo":
         from trl import DPOTrainer as trainer_class

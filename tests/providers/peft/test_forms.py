@@ -229,3 +229,28 @@ def test_qlora_with_fsdp_is_refused_with_the_alternatives(cast, versions):
 
     assert not form.is_valid()
     assert form.errors["sharding"] == ["QLoRA's 4-bit weights are not sharded with FSDP: use DDP, or LoRA."]
+
+
+def test_a_checkpoint_continues_only_on_its_own_base_model_with_an_adapter(cast, versions):
+    from finetune_portal.jobs.services import checkpoint_record
+    from tests.factories import make_job
+
+    earlier = make_job(cast.project, provider="local_peft", base_model="demo:tiny", status="succeeded")
+    checkpoint = checkpoint_record(job=earlier, step=15, storage_uri="peft/x/checkpoint-15")
+    base = {**DEFAULTS, "method": "sft", "training_version": versions["chat"].pk}
+    base["start_from_checkpoint"] = checkpoint.pk
+
+    fits = PeftJobForm({**base, "base_model": "demo:tiny"}, project=cast.project, user=cast.member)
+    other_base = PeftJobForm(
+        {**base, "base_model": "Qwen/Qwen2.5-0.5B"}, project=cast.project, user=cast.member
+    )
+    full = PeftJobForm(
+        {**base, "base_model": "demo:tiny", "adapter": "full"}, project=cast.project, user=cast.member
+    )
+
+    assert fits.is_valid(), fits.errors
+    assert fits.save().hyperparameters["start_from_checkpoint"] == checkpoint.pk
+    assert other_base.errors["start_from_checkpoint"] == [
+        "This checkpoint was trained on demo:tiny; use that base model."
+    ]
+    assert full.errors["start_from_checkpoint"] == ["Only a LoRA or QLoRA run continues a checkpoint."]

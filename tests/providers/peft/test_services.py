@@ -444,6 +444,33 @@ def test_a_qlora_job_trains_an_adapter_on_a_4bit_base(cast, chat_versions, setti
     assert (storage_folder(model.adapter_uri) / "adapter_model.safetensors").exists()
 
 
+def test_a_job_continues_from_another_jobs_checkpoint_where_it_left_off(cast, chat_versions):
+    first, _ = run_queued_job(cast, versions=chat_versions)
+    assert first.status == JobStatus.SUCCEEDED, first.error_message
+    checkpoint = first.checkpoints.get(step=15)
+    loss = dict(MetricPoint.objects.filter(job=first).values_list("step", "train_loss"))
+
+    second, outcome = run_queued_job(
+        cast, versions=chat_versions, hyperparameters={"max_steps": 5, "start_from_checkpoint": checkpoint.pk}
+    )
+
+    assert outcome == "succeeded", second.error_message
+    resumed = MetricPoint.objects.filter(job=second).order_by("step").first().train_loss
+    # The first step of the new run already has the trained adapter's loss, far below a fresh start's.
+    assert resumed < loss[1] - 0.3
+    assert abs(resumed - loss[16]) < 0.3
+    start = JobEvent.objects.get(job=second, provider_event_id="start-adapter")
+    assert start.message == f"Continuing from job #{first.pk} at step 15."
+
+
+def test_a_checkpoint_that_is_gone_fails_the_job_plainly(cast, chat_versions):
+    gone = {"start_from_checkpoint": 999}
+    job, outcome = run_queued_job(cast, versions=chat_versions, hyperparameters=gone)
+
+    assert outcome == "failed"
+    assert job.error_message == "The checkpoint this job continues from is no longer stored."
+
+
 def test_qlora_on_a_worker_without_cuda_fails_before_loading_anything(cast, chat_versions):
     job, _ = run_queued_job(cast, versions=chat_versions, hyperparameters={"adapter": "qlora"})
 
