@@ -70,3 +70,13 @@ def log_in(page):
         page.wait_for_url("**/")
 
     return do
+
+
+@pytest.fixture
+def broker():
+    """Launches from a page send to the broker: keep them off a developer's filesystem broker."""
+    from finetune_portal.celery import app
+    from tests.celery_support import memory_broker_if_filesystem
+
+    with memory_broker_if_filesystem(app):
+        yield

@@ -8,19 +8,10 @@ from playwright.sync_api import expect
 
 from finetune_portal.jobs.models import FineTuningJob
 from finetune_portal.providers.peft.models import WorkerNode
-from tests.celery_support import memory_broker_if_filesystem
 from tests.factories import make_dataset, make_version
 from tests.providers.peft.helpers import chat_jsonl
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def broker():
-    from finetune_portal.celery import app
-
-    with memory_broker_if_filesystem(app):
-        yield
 
 
 def test_a_member_launches_a_tiny_demo_job_and_sees_the_memory_warning(

@@ -10,21 +10,11 @@ from playwright.sync_api import expect
 from finetune_portal.jobs.models import FineTuningJob
 from finetune_portal.jobs.services import job_create
 from finetune_portal.jobs.states import JobStatus
-from tests.celery_support import memory_broker_if_filesystem
 from tests.factories import make_dataset, make_version
 from tests.providers.peft.conftest import FAST_SFT
 from tests.providers.peft.helpers import chat_jsonl
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def broker():
-    """Launches from the page send to a broker; keep them off a developer's filesystem broker."""
-    from finetune_portal.celery import app
-
-    with memory_broker_if_filesystem(app):
-        yield
 
 
 def test_a_member_downloads_the_adapter_of_a_finished_local_run(
