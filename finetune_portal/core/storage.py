@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -44,8 +45,7 @@ def storage_folder_zip(prefix: str, *, root: str) -> IO[bytes] | None:
                 default_storage.open(f"{prefix}/{relative}", "rb") as source,
                 bundle.open(f"{root}/{relative}", "w", force_zip64=True) as target,
             ):
-                while chunk := source.read(_COPY_CHUNK):
-                    target.write(chunk)
+                shutil.copyfileobj(source, target, _COPY_CHUNK)
     archive.seek(0)
     return archive
 
@@ -57,6 +57,5 @@ def storage_folder_download(prefix: str, target: Path) -> int:
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         with default_storage.open(f"{prefix}/{relative}", "rb") as source, destination.open("wb") as copy:
-            while chunk := source.read(_COPY_CHUNK):
-                copy.write(chunk)
+            shutil.copyfileobj(source, copy, _COPY_CHUNK)
     return len(files)

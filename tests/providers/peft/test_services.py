@@ -151,15 +151,7 @@ def test_a_redelivered_task_does_not_train_a_job_another_worker_holds(cast, chat
     from finetune_portal.providers.peft.tasks import job_train_task
 
     train, _valid = chat_versions
-    job = job_create(
-        project=cast.project,
-        created_by=cast.member,
-        provider="local_peft",
-        base_model="demo:tiny",
-        training_version=train,
-        hyperparameters=FAST_SFT,
-    )
-    job_launch(job=job, actor=cast.member)
+    job = launch(cast, versions=(train, None))
     gpu_worker.watcher.wait_for(1)
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED
@@ -181,15 +173,7 @@ def test_a_delivery_while_another_worker_trains_leaves_the_job_alone(cast, chat_
     from finetune_portal.providers.peft.tasks import job_train_task
 
     train, _ = chat_versions
-    job = job_create(
-        project=cast.project,
-        created_by=cast.member,
-        provider="local_peft",
-        base_model="demo:tiny",
-        training_version=train,
-        hyperparameters=FAST_SFT,
-    )
-    job_launch(job=job, actor=cast.member)
+    job = launch(cast, versions=(train, None))
     gpu_worker.watcher.wait_for(1)  # trains it once
     FineTuningJob.objects.filter(pk=job.pk).update(
         status=JobStatus.RUNNING, claimed_by="other-gpu:task-1", heartbeat_at=timezone.now()
