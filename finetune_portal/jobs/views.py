@@ -222,6 +222,13 @@ def checkpoint_download(request, slug: str, job_id: int, step: int):
     return FileResponse(archive, as_attachment=True, filename=f"{name}.zip")
 
 
+def _back_to_job(request, slug: str, job):
+    if request.htmx:
+        # The button sits in a live fragment that HTMX posts; reload the page to show the outcome.
+        return HttpResponseClientRedirect(reverse("jobs:detail", args=[slug, job.pk]))
+    return redirect("jobs:detail", slug=slug, job_id=job.pk)
+
+
 @require_POST
 def job_cancel_view(request, slug: str, job_id: int):
     access = get_project_access(request.user, slug)
@@ -235,10 +242,7 @@ def job_cancel_view(request, slug: str, job_id: int):
         messages.error(request, f"Could not cancel: {exc.message}")
     else:
         messages.success(request, "Cancel requested.")
-    if request.htmx:
-        # The button sits in a live fragment that HTMX posts; reload the page to show the outcome.
-        return HttpResponseClientRedirect(reverse("jobs:detail", args=[slug, job.pk]))
-    return redirect("jobs:detail", slug=slug, job_id=job.pk)
+    return _back_to_job(request, slug, job)
 
 
 @require_POST
@@ -257,9 +261,7 @@ def job_pause_view(request, slug: str, job_id: int, action: str):
         provider = job.get_provider_display()
         note = f"{action.capitalize()} requested; the status changes when {provider} confirms."
         messages.success(request, note)
-    if request.htmx:
-        return HttpResponseClientRedirect(reverse("jobs:detail", args=[slug, job.pk]))
-    return redirect("jobs:detail", slug=slug, job_id=job.pk)
+    return _back_to_job(request, slug, job)
 
 
 def _source_job(project, job_id: str | None):
