@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from finetune_portal.core.audit import audit_log
+from finetune_portal.jobs import metrics
 from finetune_portal.jobs.models import (
     Checkpoint,
     EventLevel,
@@ -19,16 +20,7 @@ from finetune_portal.jobs.models import (
 )
 from finetune_portal.jobs.states import ALLOWED, IllegalTransition, JobStatus
 
-METRIC_FIELDS = (
-    "epoch",
-    "train_loss",
-    "valid_loss",
-    "full_valid_loss",
-    "train_mean_token_accuracy",
-    "valid_mean_token_accuracy",
-    "learning_rate",
-    "grad_norm",
-)
+METRIC_FIELDS = metrics.STORED
 
 
 def job_transition(
