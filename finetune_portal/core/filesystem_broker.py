@@ -4,6 +4,9 @@ kombu's filesystem transport creates a message file and then writes into it. A w
 in between takes the still-empty file, cannot decode it, and the task is lost: in `make run` that was a
 launched job left queued. Here each message is written under a name no consumer looks at and renamed
 into place, which is atomic within one filesystem.
+
+The exchange tables live in the ``control_folder`` transport option, which is required: kombu's default
+is "control" in the current directory, which puts broker state into whatever folder the process runs in.
 """
 
 from __future__ import annotations
@@ -20,6 +23,13 @@ from kombu.utils.json import dumps
 
 
 class Channel(filesystem.Channel):
+    @property
+    def control_folder(self) -> Path:
+        folder = self.transport_options.get("control_folder")
+        if not folder:
+            raise ChannelError("The filesystem broker needs a control_folder in its transport options.")
+        return Path(folder)
+
     def _put(self, queue, payload, **kwargs):
         # The name kombu's consumer expects: "<ms>_<uuid>.<queue>.msg", sorted oldest first.
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"

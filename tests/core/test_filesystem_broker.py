@@ -6,11 +6,20 @@ import threading
 
 import pytest
 from kombu import Connection
+from kombu.exceptions import ChannelError
+from kombu.transport.virtual import BrokerState
 
 from finetune_portal.core.filesystem_broker import Transport
 
 MESSAGES = 150
 PAYLOAD = "x" * 200_000  # big enough that writing one takes longer than a consumer's look at the folder
+
+
+@pytest.fixture(autouse=True)
+def fresh_broker_state(monkeypatch):
+    """kombu keeps the declared bindings process-wide, as if every connection shared one control folder;
+    each test here has its own, so each starts with no bindings (else its exchange table is never written)."""
+    monkeypatch.setattr(Transport, "global_state", BrokerState())
 
 
 def connection(folder):
@@ -21,6 +30,7 @@ def connection(folder):
             "data_folder_in": str(folder),
             "data_folder_out": str(folder),
             "store_processed": False,
+            "control_folder": str(folder / "control"),
         },
     )
 
@@ -71,3 +81,36 @@ def test_a_partly_written_message_is_neither_counted_nor_taken(tmp_path):
         queue.put({"number": 1})
         assert conn.default_channel.queue_declare(queue="gpu", passive=True).message_count == 1
         assert queue.get(timeout=1).payload == {"number": 1}
+
+
+def test_sending_and_receiving_writes_nothing_into_the_current_directory(tmp_path, monkeypatch):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    broker = tmp_path / "broker"
+    broker.mkdir()
+
+    with connection(broker) as conn:
+        queue = conn.SimpleQueue("gpu")
+        queue.put({"number": 1})
+        queue.get(timeout=1).ack()
+
+    assert list(cwd.iterdir()) == []
+    assert (broker / "control" / "gpu.exchange").exists()
+
+
+def test_a_broker_without_a_control_folder_is_refused_instead_of_writing_into_the_current_directory(
+    tmp_path, monkeypatch
+):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    options = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path)}
+
+    with (
+        Connection("filesystem://", transport=Transport, transport_options=options) as conn,
+        pytest.raises(ChannelError, match="control_folder"),
+    ):
+        conn.SimpleQueue("gpu")
+
+    assert list(cwd.iterdir()) == []
