@@ -113,8 +113,8 @@ class PreviewPage:
 
 def version_preview(version: DatasetVersion, *, page: int = 1, query: str = "") -> PreviewPage:
     """One page of examples, optionally only those containing ``query``; reads the file as a stream."""
-    from finetune_portal.datasets.services import local_copy
     from finetune_portal.datasets.validation.engine import iter_lines
+    from finetune_portal.datasets.versions import local_copy
 
     page = max(1, page)
     needle = query.strip().lower()
@@ -168,11 +168,11 @@ def _identity_and_content(example) -> tuple[bytes, bytes]:
 
 
 def _example_index(version: DatasetVersion) -> dict[bytes, bytes]:
-    from finetune_portal.datasets.services import _example_lines, local_copy
+    from finetune_portal.datasets.versions import example_lines, local_copy
 
     index: dict[bytes, bytes] = {}
     with local_copy(version) as path:
-        for line in _example_lines(path):
+        for line in example_lines(path):
             try:
                 example = orjson.loads(line)
             except orjson.JSONDecodeError:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from finetune_portal.datasets.services import dataset_version_validate, dataset_versions_resume_stale
+from finetune_portal.datasets.versions import dataset_version_validate, dataset_versions_resume_stale
 
 
 @shared_task(

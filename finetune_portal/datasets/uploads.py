@@ -1,15 +1,27 @@
-"""An upload handler that hashes and measures a dataset file while its bytes arrive.
+"""Uploaded dataset files: received, measured and hashed as they stream in, then taken as a version.
 
 Every upload goes to a temporary file on disk (never memory), its sha256 is computed chunk by chunk
 as it streams in, and an upload over the configured limit is stopped as soon as it passes the limit.
+A JSONL upload becomes a version; a CSV is staged until the user maps its columns to chat.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 from django.conf import settings
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
+
+from finetune_portal.datasets.csv_import import csv_stage
+from finetune_portal.datasets.errors import DatasetInputError
+from finetune_portal.datasets.models import Dataset, DatasetKind
+from finetune_portal.datasets.versions import dataset_version_store
+
+ACCEPTED_EXTENSIONS = (".jsonl", ".csv")
 
 
 class UploadTooLarge(Exception):
@@ -48,3 +60,59 @@ class HashingTemporaryFileUploadHandler(TemporaryFileUploadHandler):
         uploaded = super().file_complete(file_size)
         uploaded.sha256 = self.digest.hexdigest()
         return uploaded
+
+
+def _extension(filename: str) -> str:
+    return Path(filename).suffix.lower()
+
+
+def dataset_upload(*, dataset: Dataset, uploaded_file, user, target: str = "openai", base_model: str = ""):
+    """Take an uploaded file: a JSONL becomes a version, a CSV is staged for its column mapping.
+
+    Returns ("version", version, created) or ("csv", staging_token, None).
+    """
+    filename = uploaded_file.name or ""
+    extension = _extension(filename)
+    if extension not in ACCEPTED_EXTENSIONS:
+        raise DatasetInputError(
+            f"{filename or 'This file'} is not a .jsonl or .csv file; upload JSON Lines "
+            "(one example per line) or a CSV to map to chat."
+        )
+    if uploaded_file.size == 0:
+        raise DatasetInputError(f"{filename} is empty.")
+    if uploaded_file.size > settings.DATASET_MAX_UPLOAD_BYTES:
+        raise DatasetInputError(upload_too_large_message())
+    if extension == ".csv":
+        if dataset.kind != DatasetKind.CHAT:
+            raise DatasetInputError("A CSV converts to chat examples; upload it to a chat dataset.")
+        return "csv", csv_stage(dataset=dataset, uploaded_file=uploaded_file), None
+    local_path = _local_path_of_upload(uploaded_file)
+    with local_path as path:
+        version, created = dataset_version_store(
+            dataset=dataset,
+            local_path=path,
+            user=user,
+            sha256=getattr(uploaded_file, "sha256", None),
+            original_filename=filename,
+            note=f"Uploaded {filename}",
+            target=target,
+            base_model=base_model,
+        )
+    return "version", version, created
+
+
+def upload_too_large_message() -> str:
+    limit_mb = settings.DATASET_MAX_UPLOAD_BYTES / (1024 * 1024)
+    return f"The file is larger than the upload limit of {limit_mb:,.0f} MB."
+
+
+@contextlib.contextmanager
+def _local_path_of_upload(uploaded_file) -> Iterator[str]:
+    if hasattr(uploaded_file, "temporary_file_path"):
+        yield uploaded_file.temporary_file_path()
+        return
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as copy:
+        for chunk in uploaded_file.chunks():
+            copy.write(chunk)
+        copy.flush()
+        yield copy.name

@@ -8,7 +8,10 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from finetune_portal.datasets import services
+from finetune_portal.datasets import uploads
+from finetune_portal.datasets.csv_import import csv_convert, csv_header
+from finetune_portal.datasets.derived import dataset_version_convert_to_chat, dataset_version_split
+from finetune_portal.datasets.errors import DatasetInputError
 from finetune_portal.datasets.forms import CsvMappingForm, DatasetForm, SplitForm, UploadForm
 from finetune_portal.datasets.models import DatasetKind
 from finetune_portal.datasets.selectors import (
@@ -18,7 +21,7 @@ from finetune_portal.datasets.selectors import (
     version_preview,
     versions_diff,
 )
-from finetune_portal.datasets.uploads import HashingTemporaryFileUploadHandler
+from finetune_portal.datasets.versions import dataset_create
 from finetune_portal.jobs.selectors import jobs_using_version
 from finetune_portal.projects.access import get_project_access
 
@@ -39,8 +42,8 @@ def dataset_new(request, slug: str):
     form = DatasetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            dataset = services.dataset_create(project=access.project, user=request.user, **form.cleaned_data)
-        except services.DatasetInputError as exc:
+            dataset = dataset_create(project=access.project, user=request.user, **form.cleaned_data)
+        except DatasetInputError as exc:
             form.add_error("name", str(exc))
         else:
             return redirect("datasets:upload", slug, dataset.pk)
@@ -64,7 +67,7 @@ def dataset_detail(request, slug: str, dataset_id: int):
 @require_http_methods(["GET", "POST"])
 def dataset_upload(request, slug: str, dataset_id: int):
     # The handler must be installed before anything reads the body, which CSRF's own check would do.
-    request.upload_handlers = [HashingTemporaryFileUploadHandler(request)]
+    request.upload_handlers = [uploads.HashingTemporaryFileUploadHandler(request)]
     return _dataset_upload(request, slug, dataset_id)
 
 
@@ -79,17 +82,17 @@ def _dataset_upload(request, slug: str, dataset_id: int):
         form = UploadForm(request.POST, request.FILES)
         handler = request.upload_handlers[0]
         if getattr(handler, "too_large", False):
-            error = services._too_large_message()
+            error = uploads.upload_too_large_message()
         elif form.is_valid():
             try:
-                outcome, value, created = services.dataset_upload(
+                outcome, value, created = uploads.dataset_upload(
                     dataset=dataset,
                     uploaded_file=form.cleaned_data["file"],
                     user=request.user,
                     target=form.cleaned_data["target"],
                     base_model=form.cleaned_data["base_model"].strip(),
                 )
-            except services.DatasetInputError as exc:
+            except DatasetInputError as exc:
                 error = str(exc)
             else:
                 if outcome == "csv":
@@ -135,14 +138,14 @@ def dataset_csv_mapping(request, slug: str, dataset_id: int, token: str):
     dataset = dataset_for_project(access.project, dataset_id)
     context = {"access": access, "project": access.project, "dataset": dataset}
     try:
-        columns, sample = services.csv_header(dataset=dataset, token=token)
-    except services.DatasetInputError as exc:
+        columns, sample = csv_header(dataset=dataset, token=token)
+    except DatasetInputError as exc:
         messages.error(request, str(exc))
         return redirect("datasets:upload", slug, dataset.pk)
     form = CsvMappingForm(request.POST or None, columns=columns)
     if request.method == "POST" and form.is_valid():
         try:
-            version, _ = services.csv_convert(
+            version, _ = csv_convert(
                 dataset=dataset,
                 token=token,
                 user=request.user,
@@ -151,7 +154,7 @@ def dataset_csv_mapping(request, slug: str, dataset_id: int, token: str):
                 base_model=request.GET.get("base_model", ""),
                 **form.cleaned_data,
             )
-        except services.DatasetInputError as exc:
+        except DatasetInputError as exc:
             form.add_error(None, str(exc))
         else:
             return redirect("datasets:version", slug, dataset.pk, version.number)
@@ -211,13 +214,13 @@ def version_split(request, slug: str, dataset_id: int, number: int):
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
         return redirect("datasets:version", slug, dataset_id, number)
     try:
-        train, validation = services.dataset_version_split(
+        train, validation = dataset_version_split(
             version=version,
             validation_fraction=form.cleaned_data["validation_percent"] / 100,
             seed=form.cleaned_data["seed"],
             user=request.user,
         )
-    except services.DatasetInputError as exc:
+    except DatasetInputError as exc:
         messages.error(request, str(exc))
         return redirect("datasets:version", slug, dataset_id, number)
     messages.success(request, f"Split into v{train.number} (training) and v{validation.number} (validation).")
@@ -230,8 +233,8 @@ def version_convert(request, slug: str, dataset_id: int, number: int):
     access.require(access.can_upload_datasets)
     version = version_for_dataset(dataset_for_project(access.project, dataset_id), number)
     try:
-        converted = services.dataset_version_convert_to_chat(version=version, user=request.user)
-    except services.DatasetInputError as exc:
+        converted = dataset_version_convert_to_chat(version=version, user=request.user)
+    except DatasetInputError as exc:
         messages.error(request, str(exc))
         return redirect("datasets:version", slug, dataset_id, number)
     messages.success(request, f"Converted to chat as {converted.dataset.name} v{converted.number}.")

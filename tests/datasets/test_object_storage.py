@@ -61,7 +61,7 @@ def test_a_csv_is_staged_in_the_bucket_and_mapped_into_a_version(member_client, 
 
 
 def test_the_version_page_previews_examples_read_from_the_bucket(member_client, cast, s3_storage, tmp_path):
-    from finetune_portal.datasets.services import dataset_version_store, dataset_version_validate
+    from finetune_portal.datasets.versions import dataset_version_store, dataset_version_validate
 
     dataset = make_dataset(cast.project)
     local = tmp_path / "chats.jsonl"

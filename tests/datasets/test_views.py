@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from finetune_portal.datasets.models import Dataset, DatasetVersion
-from finetune_portal.datasets.services import dataset_version_validate
+from finetune_portal.datasets.versions import dataset_version_validate
 from tests.celery_support import DEAD_BROKER, broker_for_test
 from tests.datasets.samples import chat, chats, lines_of
 from tests.factories import PASSWORD, make_dataset, make_version

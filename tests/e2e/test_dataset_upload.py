@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 
 from finetune_portal.celery import app as celery_app
 from finetune_portal.datasets.models import DatasetVersion
-from finetune_portal.datasets.services import dataset_upload
+from finetune_portal.datasets.uploads import dataset_upload
 from tests.datasets.samples import chat, lines_of
 from tests.factories import make_dataset
 
