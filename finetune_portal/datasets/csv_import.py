@@ -95,7 +95,7 @@ def csv_convert(
     system_prompt: str = "",
     user,
     original_filename: str = "",
-    target: str = "openai",
+    target: str | None = None,
     base_model: str = "",
 ) -> tuple[DatasetVersion, bool]:
     """Stream the staged CSV into chat JSONL (one example per row) and store it as a version."""

@@ -66,7 +66,7 @@ def _extension(filename: str) -> str:
     return Path(filename).suffix.lower()
 
 
-def dataset_upload(*, dataset: Dataset, uploaded_file, user, target: str = "openai", base_model: str = ""):
+def dataset_upload(*, dataset: Dataset, uploaded_file, user, target: str | None = None, base_model: str = ""):
     """Take an uploaded file: a JSONL becomes a version, a CSV is staged for its column mapping.
 
     Returns ("version", version, created) or ("csv", staging_token, None).

@@ -28,6 +28,7 @@ from finetune_portal.datasets.errors import DatasetInputError
 from finetune_portal.datasets.models import Dataset, DatasetVersion, SplitRole, VersionStatus
 from finetune_portal.datasets.validation import validate_file
 from finetune_portal.datasets.validation.engine import iter_lines
+from finetune_portal.providers.registry import default_provider_key
 
 _COPY_CHUNK = 1024 * 1024
 PROGRESS_EVERY_SECONDS = 1.0
@@ -75,13 +76,15 @@ def dataset_version_store(
     note: str = "",
     parent: DatasetVersion | None = None,
     split_role: str = SplitRole.TRAIN,
-    target: str = "openai",
+    target: str | None = None,
     base_model: str = "",
 ) -> tuple[DatasetVersion, bool]:
     """Store a local JSONL file as the dataset's next version; reuse the version with the same bytes.
 
-    Returns (version, created). Validation is enqueued once the new version is committed.
+    Returns (version, created). Validation is enqueued once the new version is committed. ``target`` is
+    the provider the version is checked for; none means the default one.
     """
+    target = target or default_provider_key()
     sha256 = sha256 or _sha256_of_file(local_path)
     byte_size = os.path.getsize(local_path)
     if byte_size == 0:
@@ -214,7 +217,7 @@ def dataset_version_validate(*, version_id: int) -> DatasetVersion | None:
             report = validate_file(
                 path,
                 kind=version.dataset.kind,
-                target=version.validation_target or "openai",
+                target=version.validation_target or default_provider_key(),
                 base_model=version.validation_base_model or None,
                 workers=settings.DATASET_VALIDATION_WORKERS,
                 progress=save_progress,

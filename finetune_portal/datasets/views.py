@@ -150,7 +150,7 @@ def dataset_csv_mapping(request, slug: str, dataset_id: int, token: str):
                 token=token,
                 user=request.user,
                 original_filename=request.GET.get("name", "upload.csv"),
-                target=request.GET.get("target", "openai"),
+                target=request.GET.get("target"),
                 base_model=request.GET.get("base_model", ""),
                 **form.cleaned_data,
             )

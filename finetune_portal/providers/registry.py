@@ -40,3 +40,8 @@ def provider_supports_pause(key: str) -> bool:
         return _load(PROVIDER_CLASSES, key).supports_pause
     except ProviderUnavailable:
         return False
+
+
+def default_provider_key() -> str:
+    """The provider a dataset is checked for when the user names none: the first installed one."""
+    return next(iter(PROVIDER_CLASSES))

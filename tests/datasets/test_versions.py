@@ -11,6 +11,7 @@ from django.core.files.storage import default_storage
 from finetune_portal.datasets.errors import DatasetInputError
 from finetune_portal.datasets.models import DatasetVersion
 from finetune_portal.datasets.versions import dataset_create, dataset_version_validate
+from finetune_portal.providers.registry import default_provider_key
 from tests.datasets.samples import chats, lines_of, stored_files, upload
 from tests.factories import make_dataset
 
@@ -96,3 +97,11 @@ def test_a_missing_stored_file_makes_the_version_invalid_with_a_message(cast):
 
     assert finished.status == "invalid"
     assert "missing" in finished.validation_report["errors"][0]["message"]
+
+
+def test_a_version_stored_without_a_target_is_checked_for_the_default_provider(cast):
+    dataset = make_dataset(cast.project)
+    _, version, _ = upload(dataset, cast.member, lines_of(chats(12)))
+
+    assert version.validation_target == default_provider_key()
+    assert dataset_version_validate(version_id=version.pk).status == "valid"
