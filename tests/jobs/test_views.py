@@ -395,7 +395,7 @@ def test_a_launch_while_the_task_queue_is_down_is_saved_and_says_so(
 ):
     from finetune_portal.celery import app
     from finetune_portal.jobs.models import FineTuningJob
-    from finetune_portal.providers.peft.forms import DEFAULTS
+    from finetune_portal.providers.peft.form_fields import DEFAULTS
 
     version = make_version(make_dataset(cast.project, kind="chat"), example_count=20)
     form = {**DEFAULTS, "provider": "local_peft", "method": "sft", "base_model": "demo:tiny"}
@@ -542,7 +542,7 @@ class TestOutputs:
 class TestNewJobFromSettings:
     def test_a_local_jobs_settings_fill_the_form_and_launch_an_equal_job(self, member_client, cast):
         from finetune_portal.jobs.models import FineTuningJob
-        from finetune_portal.providers.peft.forms import DEFAULTS
+        from finetune_portal.providers.peft.form_fields import DEFAULTS
 
         train = make_version(make_dataset(cast.project, kind="chat"), example_count=20)
         hyperparameters = {**DEFAULTS, "learning_rate": 0.0007, "lora_rank": 32, "batch_size": 2, "seed": 7}

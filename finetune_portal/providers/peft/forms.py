@@ -16,100 +16,21 @@ from finetune_portal.providers.peft.base_models import (
     BaseModelError,
     SourceKind,
     base_model_parse,
-    model_shape,
 )
 from finetune_portal.providers.peft.data import KINDS_FOR_METHOD
-from finetune_portal.providers.peft.memory import GIB, estimate_training_memory
-from finetune_portal.providers.peft.selectors import (
-    gpu_workers_recent,
-    largest_worker_gpu,
-    versions_for_method,
+from finetune_portal.providers.peft.form_fields import (
+    ADAPTERS,
+    DEFAULTS,
+    DEMO_TINY_SUGGESTED,
+    HYPERPARAMETER_FIELDS,
+    METHODS,
+    SCHEDULERS,
+    SECTIONS,
+    CheckpointChoiceField,
+    VersionChoiceField,
 )
-
-METHODS = [(Method.SFT, "SFT (supervised)"), (Method.DPO, "DPO (preferences)")]
-ADAPTERS = [
-    ("lora", "LoRA"),
-    ("qlora", "QLoRA (4-bit, CUDA only)"),
-    ("full", "Full fine-tuning"),
-]
-SCHEDULERS = [
-    ("cosine", "Cosine"),
-    ("linear", "Linear"),
-    ("constant", "Constant"),
-    ("constant_with_warmup", "Constant with warmup"),
-]
-
-# What the form suggests while the base model is the tiny demo model.
-DEMO_TINY_SUGGESTED = {"learning_rate": 5e-3, "gradient_accumulation": 1}
-
-# Field name -> default; these are what the worker reads from job.hyperparameters.
-DEFAULTS: dict[str, Any] = {
-    "adapter": "lora",
-    "lora_rank": 16,
-    "lora_alpha": 32,
-    "lora_dropout": 0.05,
-    "target_modules": "all-linear",
-    "epochs": 3,
-    "max_steps": 0,
-    "learning_rate": 2e-4,
-    "lr_scheduler": "cosine",
-    "warmup_ratio": 0.03,
-    "batch_size": 4,
-    "gradient_accumulation": 4,
-    "max_length": 1024,
-    "packing": False,
-    "assistant_only_loss": True,
-    "seed": 42,
-    "eval_steps": 50,
-    "save_steps": 0,
-    "dpo_beta": 0.1,
-    "gpus": 1,
-    "sharding": "ddp",
-    "hub_repo_id": "",
-}
-HYPERPARAMETER_FIELDS = tuple(DEFAULTS)
-
-SECTIONS = [
-    ("Model and data", ["name", "base_model", "method", "training_version", "validation_version"]),
-    (
-        "Adapter",
-        ["adapter", "lora_rank", "lora_alpha", "lora_dropout", "target_modules", "start_from_checkpoint"],
-    ),
-    (
-        "Training",
-        [
-            "epochs",
-            "max_steps",
-            "learning_rate",
-            "lr_scheduler",
-            "warmup_ratio",
-            "batch_size",
-            "gradient_accumulation",
-            "max_length",
-            "packing",
-            "assistant_only_loss",
-            "seed",
-            "eval_steps",
-            "save_steps",
-            "dpo_beta",
-            "gpus",
-            "sharding",
-        ],
-    ),
-    ("Output", ["hub_repo_id"]),
-]
-
-
-class CheckpointChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Checkpoint) -> str:
-        return f"#{obj.job_id} {obj.job.display_name} · step {obj.step}"
-
-
-class VersionChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: DatasetVersion) -> str:
-        examples = f", {obj.example_count} examples" if obj.example_count else ""
-        role = " · validation split" if obj.split_role == "validation" else ""
-        return f"{obj.dataset.name} v{obj.number} ({obj.dataset.get_kind_display()}{examples}){role}"
+from finetune_portal.providers.peft.memory_fit import MEMORY_FIT_SETTINGS, memory_fit
+from finetune_portal.providers.peft.selectors import versions_for_method
 
 
 class PeftJobForm(forms.Form):
@@ -334,56 +255,9 @@ class PeftJobForm(forms.Form):
             self.add_error("sharding", "QLoRA's 4-bit weights are not sharded with FSDP: use DDP, or LoRA.")
         return cleaned
 
-    # --- The GPU memory estimate shown beside the settings ----------------------------------------
-
     def memory_estimate(self) -> dict[str, Any]:
         """What the job will need on each GPU, and whether the largest reported GPU has it."""
-        values = {name: self._current(name) for name in ("base_model", "method", "adapter", "lora_rank")}
-        values.update(
-            {name: self._current(name) for name in ("batch_size", "max_length", "gpus", "sharding")}
-        )
-        shape = model_shape(str(values["base_model"] or ""))
-        largest = largest_worker_gpu()
-        result: dict[str, Any] = {
-            "largest": largest,
-            "largest_gib": largest.gpu_memory_gib if largest else None,
-            "workers": gpu_workers_recent().count(),
-            "adapter": values["adapter"],
-        }
-        if shape is None:
-            result["unknown_size"] = True
-            return result
-        try:
-            estimate = estimate_training_memory(
-                shape,
-                adapter=str(values["adapter"] or "lora"),
-                lora_rank=int(values["lora_rank"] or 16),
-                batch_size=int(values["batch_size"] or 1),
-                max_length=int(values["max_length"] or 1024),
-                method=str(values["method"] or "sft"),
-                bf16=bool(largest.bf16_supported) if largest else True,
-                shards=int(values["gpus"] or 1) if values["sharding"] == "fsdp" else 1,
-            )
-        except (TypeError, ValueError, KeyError):
-            result["unknown_size"] = True
-            return result
-        result.update(
-            {
-                "estimate": estimate,
-                "total_gib": estimate.total / GIB,
-                "weights_gib": estimate.weights / GIB,
-                "optimizer_gib": estimate.optimizer_and_gradients / GIB,
-                "activations_gib": estimate.activations / GIB,
-                "parameters": shape.parameters,
-                "parameters_display": _count(shape.parameters),
-                "weights_display": _size(estimate.weights),
-                "optimizer_display": _size(estimate.optimizer_and_gradients),
-                "activations_display": _size(estimate.activations),
-                "fits": largest is not None and estimate.total <= largest.gpu_memory_bytes,
-                "too_big": largest is not None and estimate.total > largest.gpu_memory_bytes,
-            }
-        )
-        return result
+        return memory_fit(**{name: self._current(name) for name in MEMORY_FIT_SETTINGS})
 
     def save(self):
         data = self.cleaned_data
@@ -402,14 +276,3 @@ class PeftJobForm(forms.Form):
             hyperparameters=hyperparameters,
             seed=data["seed"],
         )
-
-
-def _count(number: int) -> str:
-    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if number >= scale:
-            return f"{number / scale:.3g}{suffix}"
-    return str(number)
-
-
-def _size(size: int) -> str:
-    return f"{size / GIB:.1f} GiB" if size >= GIB / 10 else f"{size / 1024**2:.0f} MiB"

@@ -7,7 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from finetune_portal.jobs.states import JobStatus
-from finetune_portal.providers.peft.forms import DEFAULTS, PeftJobForm
+from finetune_portal.providers.peft.form_fields import DEFAULTS
+from finetune_portal.providers.peft.forms import PeftJobForm
 from finetune_portal.providers.peft.models import WorkerNode
 from tests.factories import PASSWORD, make_dataset, make_version
 
