@@ -57,7 +57,7 @@ def jobs_resend_lost_starts(*, waiting: int | None, now: datetime | None = None)
         )
     )
     missing = len(queued) - waiting
-    picked = []
+    picked: list[int] = []
     for job in queued:
         if len(picked) >= missing:
             break

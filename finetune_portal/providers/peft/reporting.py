@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Set
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ def storage_prefix(job: FineTuningJob, name: str) -> str:
     return f"peft/{job.project_id}/job-{job.pk}/{name}"
 
 
-def folder_store(*, folder: Path, prefix: str, skip: set[str] = frozenset()) -> str:
+def folder_store(*, folder: Path, prefix: str, skip: Set[str] = frozenset()) -> str:
     """Copy a folder into the default storage under ``prefix`` (replacing what a retry left there)."""
     for path in sorted(folder.rglob("*")):
         if not path.is_file() or path.name in skip:
