@@ -11,8 +11,7 @@ from finetune_portal.jobs.models import FineTuningJob
 from finetune_portal.jobs.services import job_create
 from finetune_portal.jobs.states import JobStatus
 from tests.factories import make_dataset, make_version
-from tests.providers.peft.conftest import FAST_SFT
-from tests.providers.peft.helpers import chat_jsonl
+from tests.providers.peft.helpers import FAST_SFT, chat_jsonl
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

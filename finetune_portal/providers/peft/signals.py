@@ -15,7 +15,7 @@ GPU_QUEUE = "gpu"
 
 def worker_report_hardware(sender=None, **kwargs) -> None:
     """celery worker_ready: record this worker's GPUs if it consumes the gpu queue."""
-    from finetune_portal.providers.peft.services import worker_node_report
+    from finetune_portal.providers.peft.workers import worker_node_report
 
     app = getattr(sender, "app", None)
     queues = sorted(app.amqp.queues.consume_from) if app is not None else []

@@ -13,7 +13,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from finetune_portal.celery import queue_waiting_count
-from finetune_portal.providers.peft import conf, services
+from finetune_portal.providers.peft import conf, reaper, run, workers
 from finetune_portal.providers.peft.signals import GPU_QUEUE
 
 logger = logging.getLogger(__name__)
@@ -33,11 +33,11 @@ CONTROL_QUEUE = "default"
 def job_train_task(self, job_id: int) -> str:
     claimant = f"{self.request.hostname or 'worker'}:{self.request.id}"
     if self.request.hostname:
-        services.worker_node_seen(hostname=self.request.hostname)
+        workers.worker_node_seen(hostname=self.request.hostname)
     try:
-        outcome = services.job_train(job_id=job_id, claimant=claimant)
+        outcome = run.job_train(job_id=job_id, claimant=claimant)
     except SoftTimeLimitExceeded:
-        services.job_fail_time_limit(job_id=job_id)
+        run.job_fail_time_limit(job_id=job_id)
         outcome = "failed"
     logger.info("Job %s: %s", job_id, outcome)
     return outcome
@@ -45,13 +45,13 @@ def job_train_task(self, job_id: int) -> str:
 
 @shared_task(name="finetune_portal.providers.peft.tasks.job_cancel_task")
 def job_cancel_task(job_id: int) -> None:
-    services.job_cancel_settle(job_id=job_id)
+    reaper.job_cancel_settle(job_id=job_id)
 
 
 @shared_task(name="finetune_portal.providers.peft.tasks.jobs_reap_task")
 def jobs_reap_task() -> dict[str, list[int]]:
-    failed = services.jobs_reap_stalled()
-    resend = services.jobs_resend_lost_starts(waiting=queue_waiting_count(GPU_QUEUE))
+    failed = reaper.jobs_reap_stalled()
+    resend = reaper.jobs_resend_lost_starts(waiting=queue_waiting_count(GPU_QUEUE))
     for job_id in resend:
         job_train_task.delay(job_id)
     return {"failed": failed, "resent": resend}

@@ -45,26 +45,6 @@ def dpo_versions(cast):
     return train, valid
 
 
-# Enough to see learning on the tiny model in about a second of training.
-FAST_SFT = {
-    "adapter": "lora",
-    "lora_rank": 8,
-    "lora_alpha": 16,
-    "lora_dropout": 0.0,
-    "target_modules": "all-linear",
-    "max_steps": 30,
-    "learning_rate": 5e-3,
-    "lr_scheduler": "constant",
-    "warmup_ratio": 0.0,
-    "batch_size": 5,
-    "gradient_accumulation": 1,
-    "max_length": 128,
-    "assistant_only_loss": True,
-    "eval_steps": 10,
-    "save_steps": 15,
-}
-
-
 class TaskWatcher:
     """Counts tasks the worker finished, so a test can wait for one without polling the database."""
 

@@ -10,8 +10,7 @@ from django.urls import reverse
 
 from finetune_portal.registry.models import FineTunedModel
 from tests.factories import PASSWORD, make_dataset, make_version
-from tests.providers.peft.helpers import chat_jsonl
-from tests.providers.peft.test_services import run_queued_job
+from tests.providers.peft.helpers import chat_jsonl, run_queued_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

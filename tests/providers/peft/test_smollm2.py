@@ -8,7 +8,7 @@ from finetune_portal.jobs.models import MetricPoint
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.providers.peft.demo_models import smollm2_gguf_path
 from finetune_portal.registry.models import FineTunedModel
-from tests.providers.peft.test_services import run_queued_job
+from tests.providers.peft.helpers import run_queued_job
 
 pytestmark = [
     pytest.mark.slow,
