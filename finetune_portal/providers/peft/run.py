@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import close_old_connections, transaction
 
 from finetune_portal.jobs.claims import Heartbeat, job_claim
@@ -54,6 +55,9 @@ def job_train(*, job_id: int, claimant: str) -> str:
         except ProviderError as exc:
             _fail(job, message=exc.message, hint=exc.hint, code=exc.code)
             return "failed"
+        except SoftTimeLimitExceeded:
+            # The task fails the job with the time-limit message; caught below, it would read as a crash.
+            raise
         except Exception as exc:
             logger.exception("Training job %s crashed", job.pk)
             _fail(job, message=f"Training stopped with an unexpected error: {type(exc).__name__}: {exc}")

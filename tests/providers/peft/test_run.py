@@ -275,3 +275,20 @@ def test_the_heartbeat_keeps_beating_while_the_worker_holds_the_job(cast, chat_v
     # Another claimant (a stale task) cannot beat for it.
     assert claims.job_heartbeat(job_id=job.pk, claimant="gpu-2:t9") is False
     assert claims.job_heartbeat(job_id=job.pk, claimant="gpu-1:t1") is True
+
+
+def test_a_run_past_the_time_limit_fails_with_the_time_limit_message(cast, chat_versions, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from finetune_portal.providers.peft import run
+
+    def past_the_limit(job, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(run, "_train_claimed", past_the_limit)
+    job, outcome = run_queued_job(cast, versions=chat_versions)
+
+    assert outcome == "failed"
+    assert job.status == JobStatus.FAILED
+    assert "time limit" in job.error_message
+    assert "unexpected error" not in job.error_message
