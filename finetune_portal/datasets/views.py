@@ -19,7 +19,7 @@ from finetune_portal.datasets.selectors import (
     versions_diff,
 )
 from finetune_portal.datasets.uploads import HashingTemporaryFileUploadHandler
-from finetune_portal.jobs.selectors import jobs_using_version
+from finetune_portal.jobs.selectors.lists import jobs_using_version
 from finetune_portal.projects.access import get_project_access
 
 
