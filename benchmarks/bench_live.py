@@ -299,7 +299,7 @@ def full_view_timings(job_id: int) -> list[tuple[str, list[float]]]:
     """Building the full view from nothing (query, downsampling, JSON), as on a cold cache."""
     import json
 
-    from finetune_portal.jobs.selectors import metric_points_overview
+    from finetune_portal.jobs.selectors.series import metric_points_overview
 
     cold = []
     for _ in range(5):
@@ -311,7 +311,7 @@ def full_view_timings(job_id: int) -> list[tuple[str, list[float]]]:
 
 def live_version(job_id: int) -> str:
     from finetune_portal.jobs.models import FineTuningJob
-    from finetune_portal.jobs.selectors import job_live_version_for
+    from finetune_portal.jobs.selectors.live import job_live_version_for
 
     return job_live_version_for(FineTuningJob.objects.get(pk=job_id))
 

@@ -22,7 +22,7 @@ from finetune_portal.datasets.selectors import (
     versions_diff,
 )
 from finetune_portal.datasets.versions import dataset_create
-from finetune_portal.jobs.selectors import jobs_using_version
+from finetune_portal.jobs.selectors.lists import jobs_using_version
 from finetune_portal.projects.access import get_project_access
 
 

@@ -15,12 +15,8 @@ from django.http import Http404
 from django.urls import reverse
 
 from finetune_portal.jobs.models import FineTuningJob, MetricPoint, Provider
-from finetune_portal.jobs.selectors import (
-    checkpoint_steps,
-    job_progress,
-    jobs_for_project,
-    metric_points_full_view,
-)
+from finetune_portal.jobs.selectors.lists import job_progress, jobs_for_project
+from finetune_portal.jobs.selectors.series import checkpoint_steps, metric_points_full_view
 
 MIN_RUNS = 2
 MAX_RUNS = 10

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet
 
 from finetune_portal.jobs.models import FineTuningJob, Method, Provider
-from finetune_portal.jobs.selectors import with_run_figures
+from finetune_portal.jobs.selectors.lists import with_run_figures
 from finetune_portal.jobs.states import JobStatus
 
 SORTS = {

@@ -15,15 +15,11 @@ from finetune_portal.core.storage import storage_folder_zip
 from finetune_portal.jobs.compare import RunSelectionError, comparison_build, comparison_csv, parse_run_ids
 from finetune_portal.jobs.list_filters import JobFilterForm
 from finetune_portal.jobs.models import Provider
-from finetune_portal.jobs.selectors import (
+from finetune_portal.jobs.selectors.lists import job_for_project, job_progress, jobs_for_project
+from finetune_portal.jobs.selectors.live import job_live_version, job_live_version_for, job_poll_state
+from finetune_portal.jobs.selectors.series import (
     SeriesSet,
     checkpoint_steps,
-    job_for_project,
-    job_live_version,
-    job_live_version_for,
-    job_poll_state,
-    job_progress,
-    jobs_for_project,
     metric_points_full_view,
     metric_points_in_range,
     metric_points_since,

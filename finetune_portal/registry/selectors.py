@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from finetune_portal.jobs.models import FineTuningJob
-from finetune_portal.jobs.selectors import with_run_figures
+from finetune_portal.jobs.selectors.lists import with_run_figures
 
 
 def jobs_with_models(project) -> QuerySet[FineTuningJob]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import template
+from django.utils.html import json_script
+from django.utils.safestring import SafeString
 
+from finetune_portal.jobs import metrics
 from finetune_portal.jobs.compare import flatten_settings
 
 register = template.Library()
@@ -59,3 +62,10 @@ ADAPTER_LABELS = {"lora": "LoRA adapter", "qlora": "QLoRA adapter", "full": "Ful
 def adapter_label(value) -> str:
     """A local run's ``adapter`` setting as words (LoRA when a job predates the setting)."""
     return ADAPTER_LABELS.get(value or "lora", str(value))
+
+
+@register.simple_tag
+def chart_metrics_json() -> SafeString:
+    """The metric table the chart scripts draw from, as a JSON script element with id "chart-metrics"."""
+    config = {"metrics": metrics.chart_config(), "checkpoint_series": list(metrics.CHECKPOINT_SERIES)}
+    return json_script(config, "chart-metrics")

@@ -15,7 +15,7 @@ from finetune_portal.credentials.services import credential_resolve
 from finetune_portal.datasets.models import DatasetKind, DatasetVersion
 from finetune_portal.datasets.selectors import versions_selectable_for_jobs
 from finetune_portal.jobs.models import Method, Provider
-from finetune_portal.jobs.selectors import launch_settings_of
+from finetune_portal.jobs.selectors.lists import launch_settings_of
 from finetune_portal.jobs.services import job_create
 from finetune_portal.providers.openai import catalog
 from finetune_portal.providers.openai.graders import grader_problems

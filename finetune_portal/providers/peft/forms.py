@@ -8,7 +8,7 @@ from django import forms
 
 from finetune_portal.datasets.models import DatasetVersion
 from finetune_portal.jobs.models import Checkpoint, Method, Provider
-from finetune_portal.jobs.selectors import launch_settings_of
+from finetune_portal.jobs.selectors.lists import launch_settings_of
 from finetune_portal.jobs.services import job_create
 from finetune_portal.providers.peft.base_models import (
     DEMO_TINY,

@@ -1,0 +1,197 @@
+"""Jobs as lists and figures: a project's jobs, the runs list's sortable figures, a job's progress."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import F, FloatField, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from finetune_portal.jobs import metrics
+from finetune_portal.jobs.models import FineTuningJob, JobTransition, MetricPoint
+from finetune_portal.jobs.states import JobStatus
+
+
+def jobs_for_project(project) -> QuerySet[FineTuningJob]:
+    return FineTuningJob.objects.filter(project=project).select_related(
+        "created_by", "training_version__dataset", "validation_version__dataset"
+    )
+
+
+def job_for_project(project, job_id: int) -> FineTuningJob:
+    """A job of this project, or 404: another project's job is never revealed."""
+    return get_object_or_404(jobs_for_project(project), pk=job_id)
+
+
+# --- a job's progress ----------------------------------------------------------------------------------
+
+
+def find_setting(settings: Mapping[str, Any] | None, *names: str) -> Any:
+    """A hyperparameter by any of its names, wherever it sits (OpenAI nests them under ``method``)."""
+    if not isinstance(settings, Mapping):
+        return None
+    for name in names:
+        if name in settings and not isinstance(settings[name], Mapping):
+            return settings[name]
+    for value in settings.values():
+        if isinstance(value, Mapping):
+            found = find_setting(value, *names)
+            if found is not None:
+                return found
+    return None
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    last_step: int | None
+    total_steps: int | None
+    steps_per_epoch: float | None
+    elapsed: timedelta | None
+    time_left: timedelta | None
+    fraction_done: float | None
+    cost_so_far: Decimal | None
+    cost_estimated: Decimal | None
+    cost_is_final: bool
+
+
+def _handed_to_provider_at(job: FineTuningJob):
+    """When the portal gave the job to its provider: the start to count from for a job that finished
+    between two polls and so never showed as running here."""
+    return (
+        JobTransition.objects.filter(
+            job_id=job.pk, to_status__in=[JobStatus.VALIDATING_FILES, JobStatus.SUBMITTED]
+        )
+        .order_by("created_at", "id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+
+
+def job_progress(job: FineTuningJob, *, now: datetime | None = None) -> JobProgress:
+    """Progress figures from the newest point: steps, epochs, time and money, each None when unknown."""
+    now = now or timezone.now()
+    last = (
+        MetricPoint.objects.filter(job_id=job.pk)
+        .order_by("-step")
+        .values("step", metrics.EPOCH, "extra")
+        .first()
+    )
+    last_step = last["step"] if last else None
+    extra = (last or {}).get("extra") or {}
+    total_steps = _as_number(extra.get("total_steps") or extra.get("max_steps"))
+    total_steps = int(total_steps) if total_steps else None
+
+    epochs = _as_number(find_setting(job.hyperparameters, "n_epochs", "num_train_epochs", "epochs"))
+    steps_per_epoch = None
+    if last and last[metrics.EPOCH] and last["step"]:
+        steps_per_epoch = last["step"] / last[metrics.EPOCH]
+    elif total_steps and epochs:
+        steps_per_epoch = total_steps / epochs
+
+    elapsed = None
+    started = job.started_at or _handed_to_provider_at(job)
+    if started:
+        elapsed = (job.finished_at or now) - started
+
+    fraction = None
+    if last_step and total_steps:
+        fraction = min(1.0, last_step / total_steps)
+    if job.is_final and job.status == "succeeded":
+        fraction = 1.0
+
+    time_left = None
+    estimated_finish = _as_number((job.provider_data or {}).get("estimated_finish"))
+    if not job.is_final:
+        if estimated_finish:
+            finish = datetime.fromtimestamp(estimated_finish, tz=now.tzinfo)
+            time_left = max(timedelta(0), finish - now)
+        elif elapsed and fraction and fraction > 0:
+            time_left = elapsed * ((1 - fraction) / fraction)
+
+    cost_is_final = job.actual_cost is not None
+    cost_so_far = job.actual_cost
+    if cost_so_far is None and job.estimated_cost is not None and fraction is not None:
+        cost_so_far = (job.estimated_cost * Decimal(str(round(fraction, 4)))).quantize(Decimal("0.01"))
+    return JobProgress(
+        last_step=last_step,
+        total_steps=total_steps,
+        steps_per_epoch=steps_per_epoch,
+        elapsed=elapsed,
+        time_left=time_left,
+        fraction_done=fraction,
+        cost_so_far=cost_so_far,
+        cost_estimated=job.estimated_cost,
+        cost_is_final=cost_is_final,
+    )
+
+
+# --- the runs list -------------------------------------------------------------------------------------
+
+
+def _latest(field: str):
+    return Subquery(
+        MetricPoint.objects.filter(job_id=OuterRef("pk"), **{f"{field}__isnull": False})
+        .order_by("-step")
+        .values(field)[:1],
+        output_field=FloatField(),
+    )
+
+
+def _lowest(field: str):
+    return Subquery(
+        MetricPoint.objects.filter(job_id=OuterRef("pk"), **{f"{field}__isnull": False})
+        .values("job_id")
+        .annotate(low=Min(field))
+        .values("low")[:1],
+        output_field=FloatField(),
+    )
+
+
+def with_run_figures(jobs: QuerySet[FineTuningJob]) -> QuerySet[FineTuningJob]:
+    """Annotate final and best validation loss, cost and duration, so the list can sort on them.
+
+    Validation loss means the full-validation-set figure where a run reports one (OpenAI's
+    full_valid_loss at each epoch's end) and otherwise the per-evaluation figure (valid_loss).
+    """
+    return jobs.annotate(
+        final_valid_loss=Coalesce(_latest(metrics.FULL_VALID_LOSS), _latest(metrics.VALID_LOSS)),
+        best_valid_loss=Coalesce(_lowest(metrics.FULL_VALID_LOSS), _lowest(metrics.VALID_LOSS)),
+        final_train_loss=_latest(metrics.TRAIN_LOSS),
+        cost=Coalesce("actual_cost", "estimated_cost"),
+        duration=F("finished_at") - F("started_at"),
+    )
+
+
+def jobs_using_version(version) -> QuerySet[FineTuningJob]:
+    """Jobs that train or validate on this dataset version, newest first: the lineage seen from the data."""
+    return (
+        FineTuningJob.objects.filter(Q(training_version=version) | Q(validation_version=version))
+        .select_related("fine_tuned_model")
+        .order_by("-created_at")
+    )
+
+
+def launch_settings_of(job: FineTuningJob) -> dict[str, Any]:
+    """The provider-independent launch-form values of ``job``, to start a new job from its settings."""
+    return {
+        "name": f"{job.name} (copy)" if job.name else "",
+        "method": job.method,
+        "base_model": job.base_model,
+        "training_version": job.training_version_id,
+        "validation_version": job.validation_version_id,
+    }
