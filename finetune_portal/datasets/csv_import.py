@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import orjson
 from django.core.files.storage import default_storage
@@ -24,6 +25,9 @@ from finetune_portal.datasets.models import Dataset, DatasetVersion
 from finetune_portal.datasets.versions import dataset_version_store
 
 STAGING_MAX_AGE = timedelta(days=1)
+
+if TYPE_CHECKING:
+    from _csv import _reader
 
 
 def _staging_name(dataset: Dataset, token: str) -> str:
@@ -56,7 +60,7 @@ def _remove_stale_staging(dataset: Dataset) -> None:
 
 
 @contextlib.contextmanager
-def _csv_rows(dataset: Dataset, token: str) -> Iterator[Iterator[list[str]]]:
+def _csv_rows(dataset: Dataset, token: str) -> Iterator[_reader]:
     name = _staging_name(dataset, token)
     if len(token) != 32 or not token.isalnum() or not default_storage.exists(name):
         raise DatasetInputError("That CSV upload is gone; upload the file again.")

@@ -58,7 +58,9 @@ class HashingTemporaryFileUploadHandler(TemporaryFileUploadHandler):
 
     def file_complete(self, file_size):
         uploaded = super().file_complete(file_size)
-        uploaded.sha256 = self.digest.hexdigest()
+        if uploaded is not None:
+            # The digest travels on the file, so the view stores the upload without reading it again.
+            uploaded.sha256 = self.digest.hexdigest()  # type: ignore[attr-defined]
         return uploaded
 
 

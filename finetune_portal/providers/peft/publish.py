@@ -68,6 +68,9 @@ def _model_card(
     job: FineTuningJob, *, repo_id: str, source_kind: SourceKind, outcome: TrainingOutcome, examples: int
 ) -> str:
     version = job.training_version
+    if version is None:
+        # Only jobs imported from another provider lack a training version, and those are never pushed.
+        raise ValueError(f"Job {job.pk} has no training version to describe in a model card.")
     hyper = dict(job.hyperparameters or {})
     hyper.pop("hub_repo_id", None)
     return hub.model_card(
