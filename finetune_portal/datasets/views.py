@@ -21,6 +21,7 @@ from finetune_portal.datasets.selectors import (
 from finetune_portal.datasets.uploads import HashingTemporaryFileUploadHandler
 from finetune_portal.jobs.selectors import jobs_using_version
 from finetune_portal.projects.access import get_project_access
+from finetune_portal.providers.registry import default_provider_key
 
 
 def dataset_list(request, slug: str):
@@ -147,7 +148,7 @@ def dataset_csv_mapping(request, slug: str, dataset_id: int, token: str):
                 token=token,
                 user=request.user,
                 original_filename=request.GET.get("name", "upload.csv"),
-                target=request.GET.get("target", "openai"),
+                target=request.GET.get("target", default_provider_key()),
                 base_model=request.GET.get("base_model", ""),
                 **form.cleaned_data,
             )
