@@ -14,6 +14,12 @@ class Method(models.TextChoices):
     RFT = "rft", "Reinforcement (RFT)"
 
 
+class JobQuerySet(models.QuerySet):
+    def active(self) -> JobQuerySet:
+        """Jobs in which work happens at a provider or a worker (also ``project.jobs.active()``)."""
+        return self.filter(status__in=JobStatus.active())
+
+
 class FineTuningJob(TimeStampedModel):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="jobs")
     name = models.CharField(max_length=120, blank=True)
@@ -65,6 +71,8 @@ class FineTuningJob(TimeStampedModel):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="fine_tuning_jobs"
     )
+
+    objects = JobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
