@@ -51,6 +51,13 @@ INSTALLED_APPS = [
     "finetune_portal.providers.peft",
 ]
 
+# The fine-tuning providers offered, in the order pages list them; the first is the default. A provider
+# is a package (usually also in INSTALLED_APPS for its models and tasks) with one provider class.
+FINETUNE_PROVIDERS = [
+    "finetune_portal.providers.openai.provider.OpenAIProvider",
+    "finetune_portal.providers.peft.provider.PeftProvider",
+]
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

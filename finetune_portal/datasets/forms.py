@@ -3,9 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from finetune_portal.datasets.models import DatasetKind
-from finetune_portal.providers.openai.catalog import BASE_MODELS
-
-TARGET_CHOICES = [("openai", "OpenAI"), ("local_peft", "Local GPU (PEFT)")]
+from finetune_portal.providers.registry import all_providers, default_provider_key, provider_choices
 
 
 class DatasetForm(forms.Form):
@@ -20,20 +18,29 @@ class UploadForm(forms.Form):
         error_messages={"required": "Choose a .jsonl or .csv file to upload."},
         widget=forms.ClearableFileInput(attrs={"accept": ".jsonl,.csv"}),
     )
-    target = forms.ChoiceField(choices=TARGET_CHOICES, initial="openai", label="Estimate for", required=False)
+    # Which provider's rules, tokenizer and prices the report applies (each provider's dataset profile).
+    target = forms.ChoiceField(choices=provider_choices, label="Estimate for", required=False)
     base_model = forms.CharField(
         required=False,
         max_length=200,
         label="Base model",
-        help_text="An OpenAI model from the price table, or a local model path/id for PEFT. "
-        "Empty: the cheapest current model for this kind of data.",
-        widget=forms.TextInput(attrs={"list": "base-models", "placeholder": "gpt-4o-mini-2024-07-18"}),
+        widget=forms.TextInput(attrs={"list": "base-models"}),
     )
 
-    base_model_names = [info.name for info in BASE_MODELS]
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        profiles = [provider.dataset_profile for provider in all_providers()]
+        self.fields["target"].initial = default_provider_key()
+        takes = [profile.base_model_help for profile in profiles if profile.base_model_help]
+        empty = "Empty: the cheapest current model for this kind of data."
+        self.fields["base_model"].help_text = f"{', or '.join(takes)}. {empty}" if takes else empty
+        placeholder = next((p.base_model_placeholder for p in profiles if p.base_model_placeholder), "")
+        if placeholder:
+            self.fields["base_model"].widget.attrs["placeholder"] = placeholder
+        self.base_model_names = [name for profile in profiles for name in profile.base_model_names]
 
     def clean_target(self):
-        return self.cleaned_data.get("target") or "openai"
+        return self.cleaned_data.get("target") or default_provider_key()
 
 
 _MISSING_COLUMN = {"invalid_choice": "The CSV has no column %(value)s.", "required": "Choose a column."}

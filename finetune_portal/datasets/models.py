@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from finetune_portal.core.models import TimeStampedModel
+from finetune_portal.providers.registry import default_provider_key
 
 
 class DatasetKind(models.TextChoices):
@@ -78,8 +79,8 @@ class DatasetVersion(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     validated_at = models.DateTimeField(null=True, blank=True)
-    # What the estimate in the report is for; chosen at upload.
-    validation_target = models.CharField(max_length=16, default="openai")
+    # The provider key the estimate in the report is for; chosen at upload.
+    validation_target = models.CharField(max_length=16, default=default_provider_key)
     validation_base_model = models.CharField(max_length=200, blank=True)
     # Live progress of the validation, saved by the worker every second or so.
     validation_lines_read = models.BigIntegerField(default=0)

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from finetune_portal.providers.openai.catalog import DEFAULT_ENCODING
-
 _ENCODING_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
 # tiktoken's expected sha256 of each file; a cached file with another hash would be re-downloaded.
 _EXPECTED_SHA256 = {
@@ -73,7 +71,7 @@ def _sha256_of(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def tiktoken_encoding(name: str = DEFAULT_ENCODING):
+def tiktoken_encoding(name: str):
     import tiktoken
 
     seed_tiktoken_cache(name)

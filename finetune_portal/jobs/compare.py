@@ -14,9 +14,11 @@ from typing import Any
 from django.http import Http404
 from django.urls import reverse
 
-from finetune_portal.jobs.models import FineTuningJob, MetricPoint, Provider
+from finetune_portal.jobs import metrics
+from finetune_portal.jobs.models import FineTuningJob, MetricPoint
 from finetune_portal.jobs.selectors.lists import job_progress, jobs_for_project
 from finetune_portal.jobs.selectors.series import checkpoint_steps, metric_points_full_view
+from finetune_portal.providers.registry import all_providers
 
 MIN_RUNS = 2
 MAX_RUNS = 10
@@ -242,40 +244,31 @@ class MetricNote:
     notes: list[tuple[str, str]] = field(default_factory=list)
 
 
-_NOTES = {
-    "Train loss": {
-        Provider.OPENAI: "Loss on the batch of that one step, so it jumps from step to step.",
-        Provider.LOCAL_PEFT: "Mean loss over the steps since the previous log line (the trainer's "
-        "logging interval), so it is smoother than a per-step figure.",
-    },
-    "Validation loss": {
-        Provider.OPENAI: "Best and final use the full-validation-set loss computed at the end of each "
-        "epoch; the per-step validation loss is measured on a small batch and is only drawn faintly "
-        "on the job page.",
-        Provider.LOCAL_PEFT: "Loss over the whole evaluation set at each evaluation (every eval interval "
-        "or epoch, as configured).",
-    },
-    "Token accuracy": {
-        Provider.OPENAI: "Share of tokens predicted exactly, on the step's batch or the validation batch.",
-        Provider.LOCAL_PEFT: "Only present when the trainer logs mean token accuracy.",
-    },
-    "Trained tokens": {
-        Provider.OPENAI: "Billable tokens as OpenAI reports them: training tokens times epochs.",
-        Provider.LOCAL_PEFT: "Tokens the worker fed through the model, counted by the worker.",
-    },
-    "Cost": {
-        Provider.OPENAI: "Billed price for the trained tokens (an estimate until the job ends).",
-        Provider.LOCAL_PEFT: "Local GPU time is not billed here; blank unless an estimate was set.",
-    },
+# The figures whose meaning differs between providers, in the order the page explains them. Providers'
+# ``metric_notes`` are keyed the same way.
+NOTED_FIGURES: dict[str, str] = {
+    metrics.TRAIN_LOSS: metrics.BY_NAME[metrics.TRAIN_LOSS].label,
+    metrics.VALID_LOSS: metrics.BY_NAME[metrics.VALID_LOSS].label,
+    metrics.ACCURACY_CHART: "Token accuracy",
+    "trained_tokens": "Trained tokens",
+    "cost": "Cost",
 }
 
 
 def metric_notes(jobs: Sequence[FineTuningJob]) -> list[MetricNote]:
-    """What each metric means for each provider present; shown only when runs come from both."""
-    providers = [p for p in Provider if any(job.provider == p for job in jobs)]
+    """What each figure means for each provider present; shown only when runs come from several."""
+    present = {job.provider for job in jobs}
+    providers = [provider for provider in all_providers() if provider.key in present]
     return [
-        MetricNote(metric=metric, notes=[(Provider(p).label, by_provider[p]) for p in providers])
-        for metric, by_provider in _NOTES.items()
+        MetricNote(
+            metric=heading,
+            notes=[
+                (provider.label, provider.metric_notes[figure])
+                for provider in providers
+                if figure in provider.metric_notes
+            ],
+        )
+        for figure, heading in NOTED_FIGURES.items()
     ]
 
 

@@ -6,9 +6,10 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet
 
-from finetune_portal.jobs.models import FineTuningJob, Method, Provider
+from finetune_portal.jobs.models import FineTuningJob, Method
 from finetune_portal.jobs.selectors.lists import with_run_figures
 from finetune_portal.jobs.states import JobStatus
+from finetune_portal.providers.registry import provider_choices
 
 SORTS = {
     "-created": ("Newest first", [F("created_at").desc()]),
@@ -29,7 +30,7 @@ def _any(choices) -> list[tuple[str, str]]:
 
 class JobFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=_any(JobStatus.choices))
-    provider = forms.ChoiceField(required=False, choices=_any(Provider.choices))
+    provider = forms.ChoiceField(required=False, choices=lambda: _any(provider_choices()))
     method = forms.ChoiceField(required=False, choices=_any(Method.choices))
     base_model = forms.ChoiceField(required=False, label="Base model")
     dataset = forms.ChoiceField(required=False)

@@ -151,7 +151,7 @@ def _job_pause_or_resume(*, job: FineTuningJob, actor, pause: bool) -> None:
 
     provider = get_provider(job.provider)
     verb = "pause" if pause else "resume"
-    if not provider.supports_pause:
+    if not provider.capabilities.pause:
         raise ProviderUnavailable(f"{job.get_provider_display()} jobs cannot be paused.")
     job.refresh_from_db(fields=["status"])
     needed, target = (JobStatus.RUNNING, JobStatus.PAUSED) if pause else (JobStatus.PAUSED, JobStatus.RUNNING)

@@ -4,6 +4,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.cache import cache
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,7 +15,6 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from finetune_portal.core.storage import storage_folder_zip
 from finetune_portal.jobs.compare import RunSelectionError, comparison_build, comparison_csv, parse_run_ids
 from finetune_portal.jobs.list_filters import JobFilterForm
-from finetune_portal.jobs.models import Provider
 from finetune_portal.jobs.selectors.lists import job_for_project, job_progress, jobs_for_project
 from finetune_portal.jobs.selectors.live import job_live_version, job_live_version_for, job_poll_state
 from finetune_portal.jobs.selectors.series import (
@@ -28,13 +28,22 @@ from finetune_portal.jobs.services import job_cancel, job_launch, job_pause, job
 from finetune_portal.jobs.states import IllegalTransition, JobStatus
 from finetune_portal.projects.access import get_project_access
 from finetune_portal.providers.base import ProviderError, ProviderUnavailable
-from finetune_portal.providers.registry import get_launch_form_class, provider_supports_pause
-from finetune_portal.registry.models import FineTunedModel
+from finetune_portal.providers.registry import (
+    default_provider_key,
+    get_launch_form_class,
+    provider_choices,
+    provider_keys,
+    provider_or_none,
+)
 
 RUNS_PER_PAGE = 50
 # Parts of the job page served alone to HTMX; each is a partial of jobs/detail.html. The page polls
 # "live" (events, with the status section swapped out of band); the others serve single refreshes.
 LIVE_PARTS = ("status", "events", "outputs", "live")
+# Parts of the job page each provider may word its own way, as "<its template_folder>/job_<part>.html";
+# the neutral wording in jobs/parts/ stands in where a provider has none.
+PROVIDER_PARTS = ("cost", "chart_help", "checkpoints_caption")
+NEUTRAL_PARTS_FOLDER = "jobs/parts"
 
 
 @require_GET
@@ -67,6 +76,22 @@ def _int_param(request, name: str) -> int | None:
         raise Http404(f"{name} must be a number.") from None
 
 
+def _provider_parts(provider) -> dict[str, list[str]]:
+    """For each of PROVIDER_PARTS, the templates to try in order (``{% include %}`` takes the first)."""
+    folders = [provider.template_folder] if provider and provider.template_folder else []
+    return {
+        part: [f"{folder}/job_{part}.html" for folder in [*folders, NEUTRAL_PARTS_FOLDER]]
+        for part in PROVIDER_PARTS
+    }
+
+
+def _fine_tuned_model(job):
+    try:
+        return job.fine_tuned_model
+    except ObjectDoesNotExist:
+        return None
+
+
 # Long enough to serve a burst of viewers; a new live version makes a new key anyway.
 FRAGMENT_CACHE_SECONDS = 60
 
@@ -88,8 +113,9 @@ def job_detail(request, slug: str, job_id: int):
     access = get_project_access(request.user, slug)
     job = job_for_project(access.project, job_id)
     can_cancel = access.can_control_job(job) and not job.is_final
+    provider = provider_or_none(job.provider)
     # Derived from can_cancel and the status, which the live version covers, so cached fragments stay right.
-    pausable = can_cancel and provider_supports_pause(job.provider)
+    pausable = can_cancel and provider is not None and provider.capabilities.pause
     can_pause = pausable and job.status == JobStatus.RUNNING
     can_resume = pausable and job.status == JobStatus.PAUSED
     live_version = job_live_version_for(job)
@@ -111,13 +137,14 @@ def job_detail(request, slug: str, job_id: int):
         "can_resume": can_resume,
         "live_version": live_version,
         "fragment": fragment_key is not None,
+        "provider_parts": _provider_parts(provider),
     }
     if part in ("events", "live") or part is None:
         context["events"] = job.events.all()[:100]
     if part in ("status", "live") or part is None:
         context["transitions"] = job.transitions.select_related("actor")
     if part in ("outputs", "live") or part is None:
-        context["model"] = FineTunedModel.objects.filter(job=job).first()
+        context["model"] = _fine_tuned_model(job)
         context["checkpoints"] = job.checkpoints.all()
     if fragment_key is not None:
         content = render(request, f"jobs/detail.html#{part}", context).content
@@ -280,14 +307,14 @@ def job_new(request, slug: str):
         request.POST.get("provider")
         or (source and source.provider)
         or request.GET.get("provider")
-        or Provider.OPENAI
+        or default_provider_key()
     )
-    if provider_key not in Provider.values:
+    if provider_key not in provider_keys():
         raise Http404("No such provider.")
     context = {
         "access": access,
         "project": access.project,
-        "providers": Provider.choices,
+        "providers": provider_choices(),
         "provider": provider_key,
         "source_job": source,
     }

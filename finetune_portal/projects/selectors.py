@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Max, Q, QuerySet
 
+from finetune_portal.core.models import AuditEntry
 from finetune_portal.projects.models import Project
 
 
@@ -18,22 +19,19 @@ def projects_for_user(user) -> QuerySet[Project]:
 
 
 def project_overview(project: Project) -> dict:
-    from finetune_portal.core.models import AuditEntry
-    from finetune_portal.datasets.models import Dataset, DatasetVersion
-    from finetune_portal.jobs.models import FineTuningJob, JobStatus
-    from finetune_portal.registry.models import FineTunedModel
-
-    jobs = FineTuningJob.objects.filter(project=project)
+    # Through the project's reverse relations: the apps that hold datasets, jobs and models build on
+    # projects, so projects does not import them.
+    jobs = project.jobs.all()
     return {
-        "dataset_count": Dataset.objects.filter(project=project).count(),
-        "version_count": DatasetVersion.objects.filter(dataset__project=project).count(),
+        "dataset_count": project.datasets.count(),
+        "version_count": project.datasets.aggregate(count=Count("versions"))["count"],
         "job_count": jobs.count(),
-        "active_job_count": jobs.filter(status__in=JobStatus.active()).count(),
-        "model_count": FineTunedModel.objects.filter(job__project=project).count(),
+        "active_job_count": jobs.active().count(),
+        "model_count": jobs.filter(fine_tuned_model__isnull=False).count(),
         "recent_jobs": jobs.select_related("created_by", "training_version__dataset").order_by("-created_at")[
             :8
         ],
-        "recent_datasets": Dataset.objects.filter(project=project).order_by("-updated_at")[:5],
+        "recent_datasets": project.datasets.order_by("-updated_at")[:5],
         "recent_activity": AuditEntry.objects.filter(project=project).select_related("actor")[:10],
         "member_count": project.memberships.count(),
     }

@@ -1,9 +1,21 @@
-"""What every fine-tuning backend implements, so jobs, pages and comparison treat them the same."""
+"""The plug-in boundary: what every fine-tuning backend hands the portal, so datasets, jobs, pages and
+the comparison treat all providers alike and never spell a provider's key.
+
+A provider is one package with a ``FineTuningProvider`` subclass, listed in ``settings.FINETUNE_PROVIDERS``
+(``providers/registry.py`` loads them). This module imports nothing of the portal's apps: the apps import
+it, and the provider packages build on both.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from typing import ClassVar
+
+from django.utils.module_loading import import_string
 
 
 class ProviderError(Exception):
@@ -25,10 +37,106 @@ class ProviderUnavailable(ProviderError):
         super().__init__(message, permanent=True)
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    methods: frozenset[str]
+    # A running job can be paused and later resumed at this provider.
+    pause: bool = False
+    # Runs leave checkpoints the job page lists.
+    checkpoints: bool = False
+    # A fine-tuned model can be called from the portal (nothing does yet).
+    inference: bool = False
+
+
+# The tokenizer the portal approximates with when a provider's own one is unknown or unavailable.
+APPROXIMATE_ENCODING = "o200k_base"
+
+
+@dataclass(frozen=True)
+class TokenCounting:
+    """How a dataset's tokens are counted for one provider and base model."""
+
+    tokenizer: str  # "tiktoken" or "hf" (see datasets/tokenizers.py)
+    name: str  # the tiktoken encoding, or the Hugging Face model id or folder
+    token_limit: int | None = None  # per example; None: no limit known
+    priced_model: str | None = None  # the model the cost estimate prices; None: no estimate
+
+
+def epochs_when_unset(example_count: int) -> int:
+    """The epochs a run gets when none are chosen, as OpenAI's n_epochs=auto picks them (from its
+    data-preparation cookbook); the dataset page estimates with it for every provider."""
+    target, low, high = 3, 100, 25_000
+    if example_count <= 0:
+        return target
+    if example_count * target < low:
+        return min(25, low // example_count)
+    if example_count * target > high:
+        return max(1, high // example_count)
+    return target
+
+
+class DatasetProfile:
+    """What a provider asks of a dataset and what training on it would cost: dataset validation reads
+    this instead of knowing any provider. The defaults describe a provider with no rules and no prices."""
+
+    # The dataset kinds the provider trains on (see datasets.models.DatasetKind).
+    kinds: frozenset[str] = frozenset()
+    # Suggestions for the upload form's base model field, and the one shown as its placeholder.
+    base_model_names: tuple[str, ...] = ()
+    base_model_placeholder: str = ""
+    # How the upload form's base model help names what this provider takes, e.g. "a local model path".
+    base_model_help: str = ""
+    # The day the prices were copied from the provider; None: no prices.
+    prices_taken_on: date | None = None
+
+    def too_few_examples(self, examples: int) -> str | None:
+        """The error for a file with too few examples for this provider (at least one it has), or None."""
+        return None
+
+    def token_counting(
+        self, *, kind: str, base_model: str | None, warn: Callable[[str], None]
+    ) -> TokenCounting:
+        """The tokenizer, per-example limit and priced model; ``warn`` notes an approximation."""
+        warn(f"No base model chosen: token counts use tiktoken {APPROXIMATE_ENCODING} as an approximation.")
+        return TokenCounting("tiktoken", APPROXIMATE_ENCODING)
+
+    def default_epochs(self, example_count: int) -> int:
+        return epochs_when_unset(example_count)
+
+    def price_per_million(self, model: str) -> Decimal | None:
+        return None
+
+    def training_cost(self, model: str, billed_tokens: int) -> Decimal | None:
+        return None
+
+
 class FineTuningProvider(ABC):
-    key: ClassVar[str]
-    # Whether a running job can be paused and later resumed at this provider.
-    supports_pause: ClassVar[bool] = False
+    """One installed provider. Subclasses set the class attributes and the enqueue methods; the web
+    process imports this module of every provider, so it stays light (no SDKs, no ML stack)."""
+
+    key: ClassVar[str]  # stored on every job; never change it once jobs use it
+    label: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities(methods=frozenset())
+    # The launch form's import path: a Django form taking (data, project=, user=, initial=) whose save()
+    # returns a draft job, with a classmethod initial_from_job(job). Loaded only when a page needs it.
+    launch_form: ClassVar[str]
+    # The folder of this provider's job-page parts ("<folder>/job_<part>.html"); jobs/views.py names the
+    # parts, and a part a provider does not have falls back to the page's neutral wording.
+    template_folder: ClassVar[str] = ""
+    # What a comparison figure means for this provider: figure -> note (keys in jobs/compare.py).
+    metric_notes: ClassVar[dict[str, str]] = {}
+
+    @property
+    def dataset_profile(self) -> DatasetProfile:
+        return DatasetProfile()
+
+    def launch_form_class(self):
+        try:
+            return import_string(self.launch_form)
+        except ImportError as exc:
+            raise ProviderUnavailable(
+                f"The {self.key} provider is not installed on this server ({exc})."
+            ) from exc
 
     @abstractmethod
     def enqueue_start(self, job_id: int) -> None:
@@ -39,9 +147,9 @@ class FineTuningProvider(ABC):
         """Ask this provider's worker to stop a job that is now ``cancelling``."""
 
     def enqueue_pause(self, job_id: int) -> None:
-        """Ask this provider's worker to pause a running job (only where ``supports_pause``)."""
+        """Ask this provider's worker to pause a running job (only where ``capabilities.pause``)."""
         raise ProviderUnavailable("This provider cannot pause a job.")
 
     def enqueue_resume(self, job_id: int) -> None:
-        """Ask this provider's worker to resume a paused job (only where ``supports_pause``)."""
+        """Ask this provider's worker to resume a paused job (only where ``capabilities.pause``)."""
         raise ProviderUnavailable("This provider cannot resume a job.")

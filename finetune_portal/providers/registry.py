@@ -1,47 +1,60 @@
+"""The installed providers, as listed in ``settings.FINETUNE_PROVIDERS`` (import paths of provider classes).
+
+The core apps reach providers only through here, by the key stored on a job or a dataset version.
+"""
+
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils.module_loading import import_string
 
-from finetune_portal.providers.base import FineTuningProvider, ProviderUnavailable
+from finetune_portal.providers.base import DatasetProfile, FineTuningProvider, ProviderUnavailable
 
-# Import paths, so the web process never imports a provider's heavy dependencies until it is used.
-PROVIDER_CLASSES: dict[str, str] = {
-    "openai": "finetune_portal.providers.openai.adapter.OpenAIProvider",
-    "local_peft": "finetune_portal.providers.peft.adapter.PeftProvider",
-}
-
-# Each provider's launch form: a Django form taking (data, project=, user=) whose save() returns a draft job.
-PROVIDER_FORMS: dict[str, str] = {
-    "openai": "finetune_portal.providers.openai.forms.OpenAIJobForm",
-    "local_peft": "finetune_portal.providers.peft.forms.PeftJobForm",
-}
+_loaded: dict[tuple[str, ...], dict[str, FineTuningProvider]] = {}
 
 
-def _load(paths: dict[str, str], key: str):
-    path = paths.get(key)
-    if path is None:
-        raise ProviderUnavailable(f"Unknown provider {key!r}.")
-    try:
-        return import_string(path)
-    except ImportError as exc:
-        raise ProviderUnavailable(f"The {key} provider is not installed on this server ({exc}).") from exc
+def _installed() -> dict[str, FineTuningProvider]:
+    # Keyed by the setting's value, so a test that overrides it gets its own providers.
+    paths = tuple(settings.FINETUNE_PROVIDERS)
+    if paths not in _loaded:
+        providers = [import_string(path)() for path in paths]
+        _loaded[paths] = {provider.key: provider for provider in providers}
+    return _loaded[paths]
 
 
-def get_launch_form_class(key: str):
-    return _load(PROVIDER_FORMS, key)
+def all_providers() -> list[FineTuningProvider]:
+    return list(_installed().values())
 
 
-def get_provider(key: str) -> FineTuningProvider:
-    return _load(PROVIDER_CLASSES, key)()
+def provider_keys() -> list[str]:
+    return list(_installed())
 
 
-def provider_supports_pause(key: str) -> bool:
-    try:
-        return _load(PROVIDER_CLASSES, key).supports_pause
-    except ProviderUnavailable:
-        return False
+def provider_choices() -> list[tuple[str, str]]:
+    """(key, label) of every installed provider, for model fields and forms."""
+    return [(provider.key, provider.label) for provider in all_providers()]
 
 
 def default_provider_key() -> str:
-    """The provider a dataset is checked for when the user names none: the first installed one."""
-    return next(iter(PROVIDER_CLASSES))
+    """The first installed provider: what a form or a dataset estimate starts with."""
+    return next(iter(_installed()))
+
+
+def get_provider(key: str) -> FineTuningProvider:
+    provider = _installed().get(key)
+    if provider is None:
+        raise ProviderUnavailable(f"The {key} provider is not installed on this server.")
+    return provider
+
+
+def provider_or_none(key: str) -> FineTuningProvider | None:
+    """The provider of a stored job, or None where it is no longer installed."""
+    return _installed().get(key)
+
+
+def get_launch_form_class(key: str):
+    return get_provider(key).launch_form_class()
+
+
+def dataset_profile(key: str) -> DatasetProfile:
+    return get_provider(key).dataset_profile

@@ -5,7 +5,6 @@ import pytest
 from finetune_portal.core.models import AuditEntry
 from finetune_portal.jobs.services import job_cancel, job_launch
 from finetune_portal.jobs.states import IllegalTransition, JobStatus
-from finetune_portal.providers import registry
 from finetune_portal.providers.base import FineTuningProvider, ProviderUnavailable
 from tests.factories import make_job
 
@@ -14,6 +13,8 @@ class RecordingProvider(FineTuningProvider):
     """Stands in for a provider's queue: records what the service hands over."""
 
     key = "recording"
+    label = "Recording"
+    launch_form = "nowhere.Form"
     started: list[int] = []
     cancelled: list[int] = []
 
@@ -25,17 +26,21 @@ class RecordingProvider(FineTuningProvider):
 
 
 @pytest.fixture
-def recording_provider(monkeypatch):
+def recording_provider(settings):
     RecordingProvider.started, RecordingProvider.cancelled = [], []
-    monkeypatch.setitem(registry.PROVIDER_CLASSES, "openai", f"{__name__}.RecordingProvider")
+    settings.FINETUNE_PROVIDERS = [f"{__name__}.RecordingProvider"]
     return RecordingProvider
+
+
+def make_recorded_job(project, **fields):
+    return make_job(project, provider=RecordingProvider.key, **fields)
 
 
 @pytest.mark.django_db
 def test_launch_queues_the_job_audits_it_and_enqueues_after_commit(
     cast, recording_provider, django_capture_on_commit_callbacks
 ):
-    job = make_job(cast.project, created_by=cast.member)
+    job = make_recorded_job(cast.project, created_by=cast.member)
 
     with django_capture_on_commit_callbacks(execute=True):
         job_launch(job=job, actor=cast.member)
@@ -48,7 +53,7 @@ def test_launch_queues_the_job_audits_it_and_enqueues_after_commit(
 
 @pytest.mark.django_db
 def test_launching_twice_is_refused(cast, recording_provider, django_capture_on_commit_callbacks):
-    job = make_job(cast.project, created_by=cast.member)
+    job = make_recorded_job(cast.project, created_by=cast.member)
     with django_capture_on_commit_callbacks(execute=True):
         job_launch(job=job, actor=cast.member)
     with pytest.raises(IllegalTransition), django_capture_on_commit_callbacks(execute=True):
@@ -59,7 +64,7 @@ def test_launching_twice_is_refused(cast, recording_provider, django_capture_on_
 @pytest.mark.django_db
 @pytest.mark.parametrize("status", [JobStatus.DRAFT, JobStatus.AWAITING_APPROVAL, JobStatus.QUEUED])
 def test_cancel_before_submission_ends_at_once(cast, recording_provider, status):
-    job = make_job(cast.project, created_by=cast.member, status=status)
+    job = make_recorded_job(cast.project, created_by=cast.member, status=status)
     job_cancel(job=job, actor=cast.member)
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED
@@ -72,7 +77,7 @@ def test_cancel_before_submission_ends_at_once(cast, recording_provider, status)
 def test_cancel_at_a_provider_goes_through_cancelling(
     cast, recording_provider, status, django_capture_on_commit_callbacks
 ):
-    job = make_job(cast.project, created_by=cast.member, status=status)
+    job = make_recorded_job(cast.project, created_by=cast.member, status=status)
     with django_capture_on_commit_callbacks(execute=True):
         job_cancel(job=job, actor=cast.member)
     job.refresh_from_db()
@@ -81,9 +86,9 @@ def test_cancel_at_a_provider_goes_through_cancelling(
 
 
 @pytest.mark.django_db
-def test_cancel_with_a_provider_that_is_not_installed_changes_nothing(cast, monkeypatch):
-    monkeypatch.setitem(registry.PROVIDER_CLASSES, "openai", "nowhere.Missing")
+def test_cancel_with_a_provider_that_is_not_installed_changes_nothing(cast, settings):
     job = make_job(cast.project, created_by=cast.member, status=JobStatus.RUNNING)
+    settings.FINETUNE_PROVIDERS = [f"{__name__}.RecordingProvider"]
     with pytest.raises(ProviderUnavailable):
         job_cancel(job=job, actor=cast.member)
     job.refresh_from_db()

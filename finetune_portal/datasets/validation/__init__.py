@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from finetune_portal.datasets.validation.kinds import KINDS
-from finetune_portal.datasets.validation.report import TARGETS, validate_file
+from finetune_portal.datasets.validation.report import validate_file
 
-__all__ = ["KINDS", "TARGETS", "validate_file"]
+__all__ = ["KINDS", "validate_file"]

@@ -11,8 +11,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 
-from finetune_portal.datasets.tokenizers import TokenizerSpec, TokenizerUnavailable, hf_model_max_length
-from finetune_portal.datasets.tokenizers import load_local_hf_tokenizer as _load_hf
+from finetune_portal.datasets.tokenizers import TokenizerSpec
 from finetune_portal.datasets.validation.engine import (
     DEFAULT_CHUNK_BYTES,
     MAX_ERRORS_IN_FULL,
@@ -24,23 +23,9 @@ from finetune_portal.datasets.validation.engine import (
     sniff_binary,
 )
 from finetune_portal.datasets.validation.kinds import KIND_LABELS, KINDS, detect_kind
-from finetune_portal.providers.openai.catalog import (
-    DEFAULT_ENCODING,
-    PRICES_TAKEN_ON,
-    base_model_info,
-    default_epochs,
-    training_cost,
-)
+from finetune_portal.providers.base import DatasetProfile
+from finetune_portal.providers.registry import dataset_profile, default_provider_key, provider_keys
 
-TARGETS = ("openai", "local_peft")
-OPENAI_MIN_EXAMPLES = 10
-# The base model an estimate is made for when none is chosen: the cheapest current model of each kind.
-DEFAULT_BASE_MODELS = {
-    "completion": "babbage-002",
-    "rft": "o4-mini-2025-04-16",
-    "vision": "gpt-4o-2024-08-06",
-}
-FALLBACK_BASE_MODEL = "gpt-4o-mini-2024-07-18"
 UNBALANCED_RATIO = 10
 _KINDS_WITH_SYSTEM = frozenset({"chat", "vision", "dpo"})
 
@@ -72,38 +57,11 @@ def _report(kind, notes: _Notes, *, examples: int, error_count: int, stats: dict
 
 
 def choose_tokenizer(
-    *, kind: str, target: str, base_model: str | None, notes: _Notes
+    *, kind: str, profile: DatasetProfile, base_model: str | None, notes: _Notes
 ) -> tuple[TokenizerSpec, int | None, str | None]:
-    """The tokenizer, per-example token limit and priced model for this target and base model."""
-    if target == "local_peft":
-        # The GPU worker names a folder on the worker "local:/path"; the tokenizer loads from the path.
-        base_model = base_model.removeprefix("local:").strip() if base_model else base_model
-        if base_model:
-            try:
-                _load_hf(base_model)
-            except TokenizerUnavailable as exc:
-                notes.warn(
-                    f"Token counts use tiktoken {DEFAULT_ENCODING} as an approximation: the tokenizer of "
-                    f"{base_model} is not available on this machine ({exc})"
-                )
-            else:
-                return TokenizerSpec("hf", base_model), hf_model_max_length(base_model), None
-        else:
-            notes.warn(
-                f"No base model chosen: token counts use tiktoken {DEFAULT_ENCODING} as an approximation."
-            )
-        return TokenizerSpec("tiktoken", DEFAULT_ENCODING), None, None
-    model = base_model or DEFAULT_BASE_MODELS.get(kind, FALLBACK_BASE_MODEL)
-    info = base_model_info(model)
-    if info is None:
-        notes.warn(
-            f"{model} is not in the model table: tokens are counted with {DEFAULT_ENCODING}, and there is no "
-            "per-example limit or cost estimate."
-        )
-        return TokenizerSpec("tiktoken", DEFAULT_ENCODING), None, model
-    if kind == "vision" and not info.vision:
-        notes.warn(f"{info.name} does not take images; choose a vision model such as gpt-4o-2024-08-06.")
-    return TokenizerSpec("tiktoken", info.encoding), info.max_tokens_per_example, info.name
+    """The tokenizer, per-example token limit and priced model the target provider's profile names."""
+    counting = profile.token_counting(kind=kind, base_model=base_model, warn=notes.warn)
+    return TokenizerSpec(counting.tokenizer, counting.name), counting.token_limit, counting.priced_model
 
 
 def _percentile(hist: Counter, fraction: float) -> int:
@@ -121,7 +79,7 @@ def validate_file(
     path: str | os.PathLike,
     *,
     kind: str = "auto",
-    target: str = "openai",
+    target: str | None = None,
     base_model: str | None = None,
     workers: int = 1,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
@@ -130,8 +88,10 @@ def validate_file(
     path = os.fspath(path)
     if kind != "auto" and kind not in KINDS:
         raise ValueError(f"Unknown kind {kind!r}; choose auto or one of {', '.join(KINDS)}.")
-    if target not in TARGETS:
-        raise ValueError(f"Unknown target {target!r}; choose one of {', '.join(TARGETS)}.")
+    target = target or default_provider_key()
+    if target not in provider_keys():
+        raise ValueError(f"Unknown target {target!r}; choose one of {', '.join(provider_keys())}.")
+    profile = dataset_profile(target)
     notes = _Notes([], [])
     size = os.path.getsize(path)
     reported_kind = None if kind == "auto" else kind
@@ -151,7 +111,7 @@ def validate_file(
             )
             return _report(None, notes, examples=0, error_count=1, stats={"bytes": size})
     spec, token_limit, priced_model = choose_tokenizer(
-        kind=kind, target=target, base_model=base_model, notes=notes
+        kind=kind, profile=profile, base_model=base_model, notes=notes
     )
 
     line_errors: list[dict] = []
@@ -245,10 +205,8 @@ def validate_file(
     file_errors = _Notes([], [])
     if examples == 0:
         file_errors.error("The file holds no examples (only blank lines).")
-    elif target == "openai" and examples < OPENAI_MIN_EXAMPLES:
-        file_errors.error(
-            f"{examples} example(s); OpenAI requires at least {OPENAI_MIN_EXAMPLES} (50 to 100 usually help)."
-        )
+    elif too_few := profile.too_few_examples(examples):
+        file_errors.error(too_few)
     error_count += len(file_errors.errors)
     notes.errors = file_errors.errors + line_errors
 
@@ -293,10 +251,10 @@ def validate_file(
         min(tokens, token_limit) * count if token_limit else tokens * count
         for tokens, count in token_hist.items()
     )
-    epochs = default_epochs(examples)
+    epochs = profile.default_epochs(examples)
     billed = billed_per_epoch * epochs
-    cost = training_cost(priced_model, billed) if priced_model else None
-    info = base_model_info(priced_model) if priced_model else None
+    cost = profile.training_cost(priced_model, billed) if priced_model else None
+    price = profile.price_per_million(priced_model) if priced_model else None
     stats = {
         "examples": examples,
         "total_tokens": total_tokens,
@@ -329,11 +287,9 @@ def validate_file(
         "default_epochs": epochs,
         "billed_tokens_per_epoch": billed_per_epoch,
         "estimated_billed_tokens": billed,
-        "price_per_million_tokens_usd": str(info.training_price_per_million)
-        if info and info.training_price_per_million is not None
-        else None,
+        "price_per_million_tokens_usd": str(price) if price is not None else None,
         "estimated_cost_usd": str(cost) if cost is not None else None,
-        "prices_taken_on": PRICES_TAKEN_ON.isoformat(),
+        "prices_taken_on": profile.prices_taken_on.isoformat() if profile.prices_taken_on else None,
         "kind_label": KIND_LABELS[kind],
     }
     return _report(kind, notes, examples=examples, error_count=error_count, stats=stats)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from finetune_portal.providers.base import epochs_when_unset
+
 PRICES_TAKEN_ON = date(2026, 8, 1)
 
 
@@ -75,14 +77,7 @@ def base_models_for(method: str) -> list[BaseModelInfo]:
 
 def default_epochs(example_count: int) -> int:
     """The epochs OpenAI picks for n_epochs=auto (from its data-preparation cookbook)."""
-    target, low, high = 3, 100, 25_000
-    if example_count <= 0:
-        return target
-    if example_count * target < low:
-        return min(25, low // example_count)
-    if example_count * target > high:
-        return max(1, high // example_count)
-    return target
+    return epochs_when_unset(example_count)
 
 
 def training_cost(model: str, billed_tokens: int) -> Decimal | None:

@@ -6,9 +6,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from finetune_portal.celery import broker_send
 from finetune_portal.credentials.services import credential_resolve
-from finetune_portal.jobs.models import FineTuningJob, Provider
+from finetune_portal.jobs.models import FineTuningJob
 from finetune_portal.projects.access import get_project_access
 from finetune_portal.providers.openai.forms import OpenAIJobForm
+from finetune_portal.providers.openai.provider import KEY
 from finetune_portal.providers.openai.tasks import jobs_import_task
 
 
@@ -26,7 +27,7 @@ def account(request, slug: str):
     access = get_project_access(request.user, slug)
     access.require(access.can_manage_credentials)
     credential = credential_resolve(kind="openai", project=access.project)
-    imported = FineTuningJob.objects.filter(project=access.project, provider=Provider.OPENAI, imported=True)
+    imported = FineTuningJob.objects.filter(project=access.project, provider=KEY, imported=True)
     return render(
         request,
         "providers/openai/account.html",

@@ -11,8 +11,8 @@ import sys
 import orjson
 from django.core.management.base import BaseCommand, CommandError
 
-from finetune_portal.datasets.validation import KINDS, TARGETS, validate_file
-from finetune_portal.providers.registry import default_provider_key
+from finetune_portal.datasets.validation import KINDS, validate_file
+from finetune_portal.providers.registry import default_provider_key, provider_keys
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("path")
         parser.add_argument("--kind", default="auto", choices=("auto", *KINDS))
-        parser.add_argument("--target", default=default_provider_key(), choices=TARGETS)
+        parser.add_argument("--target", default=default_provider_key(), choices=provider_keys())
         parser.add_argument("--base-model", default=None)
         parser.add_argument("--json", action="store_true", help="Print the report as one JSON object.")
         parser.add_argument(

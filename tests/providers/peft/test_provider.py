@@ -28,7 +28,7 @@ def test_the_web_side_imports_the_provider_without_the_ml_stack():
     code = (
         "import django, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'finetune_portal.settings');"
         "django.setup();"
-        "import finetune_portal.providers.peft.adapter, finetune_portal.providers.peft.forms,"
+        "import finetune_portal.providers.peft.provider, finetune_portal.providers.peft.forms,"
         " finetune_portal.providers.peft.tasks, finetune_portal.providers.peft.trainer,"
         " finetune_portal.providers.peft.views;"
         "heavy = [m for m in ('torch', 'transformers', 'peft', 'trl', 'datasets', 'accelerate')"

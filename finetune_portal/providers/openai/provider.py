@@ -1,0 +1,52 @@
+"""The OpenAI provider as the portal sees it: what it is, what it asks of data, how its job page reads,
+and how job ids reach the openai queue (the jobs services call these once their transaction commits)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from finetune_portal.jobs.metrics import ACCURACY_CHART, TRAIN_LOSS, VALID_LOSS
+from finetune_portal.providers.base import Capabilities, FineTuningProvider
+from finetune_portal.providers.openai.dataset_profile import OpenAIDatasetProfile
+
+KEY = "openai"
+
+
+class OpenAIProvider(FineTuningProvider):
+    key = KEY
+    label = "OpenAI"
+    capabilities = Capabilities(methods=frozenset({"sft", "dpo", "rft"}), pause=True, checkpoints=True)
+    launch_form = "finetune_portal.providers.openai.forms.OpenAIJobForm"
+    template_folder = "providers/openai"
+    metric_notes = {
+        TRAIN_LOSS: "Loss on the batch of that one step, so it jumps from step to step.",
+        VALID_LOSS: "Best and final use the full-validation-set loss computed at the end of each epoch; the "
+        "per-step validation loss is measured on a small batch and is only drawn faintly on the job page.",
+        ACCURACY_CHART: "Share of tokens predicted exactly, on the step's batch or the validation batch.",
+        "trained_tokens": "Billable tokens as OpenAI reports them: training tokens times epochs.",
+        "cost": "Billed price for the trained tokens (an estimate until the job ends).",
+    }
+
+    @cached_property
+    def dataset_profile(self) -> OpenAIDatasetProfile:
+        return OpenAIDatasetProfile()
+
+    def enqueue_start(self, job_id: int) -> None:
+        from finetune_portal.providers.openai.tasks import job_submit_task
+
+        job_submit_task.delay(job_id)
+
+    def enqueue_cancel(self, job_id: int) -> None:
+        from finetune_portal.providers.openai.tasks import job_cancel_task
+
+        job_cancel_task.delay(job_id)
+
+    def enqueue_pause(self, job_id: int) -> None:
+        from finetune_portal.providers.openai.tasks import job_pause_task
+
+        job_pause_task.delay(job_id)
+
+    def enqueue_resume(self, job_id: int) -> None:
+        from finetune_portal.providers.openai.tasks import job_resume_task
+
+        job_resume_task.delay(job_id)
