@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from finetune_portal.jobs.models import Checkpoint, FineTuningJob, JobEvent, MetricPoint
+from finetune_portal.jobs.selectors import job_live_version_for
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.providers.openai.submit import job_submit
 from finetune_portal.providers.openai.sync import job_poll, jobs_poll_due
@@ -79,6 +80,28 @@ def test_polls_back_off_on_429_and_5xx(cast, standin, openai_credential):
     job_poll(job_id=job.pk)
     job.refresh_from_db()
     assert job.provider_data["poll_failures"] == 0
+
+
+def test_a_poll_that_finds_nothing_new_leaves_the_live_page_unchanged(cast, standin, openai_credential):
+    job = queued_job(cast)
+    job_submit(job_id=job.pk, worker_id="task-1")
+    standin.state.advance(14 + 3)  # running at OpenAI, a few steps in
+    job_poll(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
+    updated_at, version, next_poll_at = job.updated_at, job_live_version_for(job), job.next_poll_at
+
+    job_poll(job_id=job.pk)  # OpenAI's clock has not moved: nothing new
+
+    job.refresh_from_db()
+    assert job.updated_at == updated_at
+    assert job_live_version_for(job) == version
+    assert job.next_poll_at > next_poll_at, "only when to look again changes"
+
+    standin.state.advance(2)  # two more steps
+    job_poll(job_id=job.pk)
+    job.refresh_from_db()
+    assert job_live_version_for(job) != version
 
 
 def test_poll_fan_out_sends_each_due_job_once(cast, standin, openai_credential):
