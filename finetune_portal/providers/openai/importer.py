@@ -7,10 +7,11 @@ import logging
 import openai
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from finetune_portal.credentials.models import ProviderCredential
-from finetune_portal.jobs.models import FineTuningJob, Method, Provider
-from finetune_portal.jobs.services import job_event_record
+from finetune_portal.jobs.models import FineTuningJob, JobTransition, Method, Provider
+from finetune_portal.jobs.services import job_create, job_event_record
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.projects.models import Project
 from finetune_portal.providers.openai.client import openai_client_for
@@ -56,7 +57,14 @@ def jobs_import(*, credential: ProviderCredential, project, actor) -> list[FineT
 
 
 def _job_create_imported(remote, *, credential: ProviderCredential, project, actor) -> FineTuningJob:
-    """The portal job for one of the account's jobs."""
+    """The portal job for one of the account's jobs, created like any other and entered as submitted.
+
+    The job was launched outside the portal, so none of the machine's moves out of draft (queued,
+    claimed, handed over) happened to it, and walking it through them would record steps that never
+    ran. It enters the machine with one recorded move, draft -> submitted, that says it was imported;
+    from there every move is the machine's own (``apply_remote_status`` goes through job_transition),
+    so a finished job also shows "submitted -> succeeded: OpenAI: succeeded".
+    """
     method_type = remote.method.type if remote.method else "supervised"
     section = getattr(remote.method, method_type, None) if remote.method else None
     hyper = (
@@ -64,8 +72,9 @@ def _job_create_imported(remote, *, credential: ProviderCredential, project, act
     )
     suffix = getattr(remote, "user_provided_suffix", None) or ""
     with transaction.atomic():
-        job = FineTuningJob.objects.create(
+        job = job_create(
             project=project,
+            created_by=actor,
             name=f"Imported {remote.id}",
             provider=Provider.OPENAI,
             method=METHOD_FROM_TYPE.get(method_type, Method.SFT),
@@ -76,21 +85,32 @@ def _job_create_imported(remote, *, credential: ProviderCredential, project, act
             credential=credential,
             provider_job_id=remote.id,
             provider_status=str(remote.status),
-            status=JobStatus.SUBMITTED,
             imported=True,
-            created_by=actor,
         )
+        now = timezone.now()
+        FineTuningJob.objects.filter(pk=job.pk).update(
+            status=JobStatus.SUBMITTED, status_changed_at=now, updated_at=now
+        )
+        JobTransition.objects.create(
+            job_id=job.pk,
+            from_status=JobStatus.DRAFT,
+            to_status=JobStatus.SUBMITTED,
+            reason=IMPORT_REASON,
+            actor=actor,
+        )
+        job.status, job.status_changed_at, job.updated_at = JobStatus.SUBMITTED, now, now
         job_event_record(job=job, message=f"Imported from OpenAI ({remote.id}).")
     return job
 
 
 def jobs_import_by_ids(*, credential_id: int, project_id: int, actor_id: int | None) -> list[FineTuningJob]:
-    """The import as a background task runs it: ids in; a revoked credential imports nothing."""
+    """The import as a background task runs it: ids in. A revoked credential imports nothing, and so does
+    a request whose user is gone (every job records who created it)."""
     credential = ProviderCredential.objects.active().filter(pk=credential_id).first()
     project = Project.objects.filter(pk=project_id).first()
-    if credential is None or project is None:
-        return []
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    if credential is None or project is None or actor is None:
+        return []
     try:
         imported = jobs_import(credential=credential, project=project, actor=actor)
     except openai.OpenAIError as exc:
