@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from finetune_portal.providers.base import ProviderError
 from finetune_portal.providers.openai.control import (
     job_cancel_at_provider,
     job_pause_at_provider,
@@ -19,9 +20,13 @@ from finetune_portal.providers.openai.submit import job_submit
 from finetune_portal.providers.openai.sync import job_poll, jobs_poll_due
 
 PREFIX = "finetune_portal.providers.openai.tasks"
+# Failures these tasks expect, so Celery logs them as such and without a traceback: OpenAI busy past
+# the last retry, and (cancel, pause, resume) a refusal such as no credential left for the project.
+EXPECTED_WHILE_SUBMITTING = (RetryLater,)
+EXPECTED_AT_PROVIDER = (ProviderError,)
 
 
-@shared_task(bind=True, name=f"{PREFIX}.job_submit_task", max_retries=12)
+@shared_task(bind=True, name=f"{PREFIX}.job_submit_task", max_retries=12, throws=EXPECTED_WHILE_SUBMITTING)
 def job_submit_task(self, job_id: int) -> None:
     try:
         job_submit(job_id=job_id, worker_id=self.request.id or f"local-{job_id}")
@@ -43,17 +48,17 @@ def _run_or_retry(task, service, job_id: int) -> None:
         raise task.retry(countdown=exc.retry_after, exc=exc) from exc
 
 
-@shared_task(bind=True, name=f"{PREFIX}.job_cancel_task", max_retries=12)
+@shared_task(bind=True, name=f"{PREFIX}.job_cancel_task", max_retries=12, throws=EXPECTED_AT_PROVIDER)
 def job_cancel_task(self, job_id: int) -> None:
     _run_or_retry(self, job_cancel_at_provider, job_id)
 
 
-@shared_task(bind=True, name=f"{PREFIX}.job_pause_task", max_retries=12)
+@shared_task(bind=True, name=f"{PREFIX}.job_pause_task", max_retries=12, throws=EXPECTED_AT_PROVIDER)
 def job_pause_task(self, job_id: int) -> None:
     _run_or_retry(self, job_pause_at_provider, job_id)
 
 
-@shared_task(bind=True, name=f"{PREFIX}.job_resume_task", max_retries=12)
+@shared_task(bind=True, name=f"{PREFIX}.job_resume_task", max_retries=12, throws=EXPECTED_AT_PROVIDER)
 def job_resume_task(self, job_id: int) -> None:
     _run_or_retry(self, job_resume_at_provider, job_id)
 
