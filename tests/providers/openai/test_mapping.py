@@ -6,9 +6,14 @@ import base64
 
 import pytest
 
-from finetune_portal.providers.openai.mapping import hint_for, parse_results_csv
-
-pytestmark = pytest.mark.django_db
+from finetune_portal.jobs import metrics
+from finetune_portal.providers.openai.mapping import (
+    EVENT_METRIC_KEYS,
+    RESULT_COLUMNS,
+    hint_for,
+    metric_point,
+    parse_results_csv,
+)
 
 
 def test_results_csv_is_read_by_column_name_and_decoded_when_base64():
@@ -53,3 +58,23 @@ def test_results_csv_is_read_by_column_name_and_decoded_when_base64():
 def test_known_causes_get_a_plain_language_hint(message, code, hint_word):
     hint = hint_for(message, code)
     assert (hint_word in hint) if hint_word else hint == ""
+
+
+def test_metrics_events_are_read_with_the_portal_metric_names():
+    data = {
+        "step": 3,
+        "train_loss": 1.5,
+        "train_mean_token_accuracy": 0.5,
+        "full_valid_mean_token_accuracy": 0.4,
+        "valid_loss": float("nan"),
+        "note": "not a number",
+        "flag": True,
+    }
+    assert metric_point(data) == {
+        "step": 3,
+        metrics.TRAIN_LOSS: 1.5,
+        metrics.TRAIN_TOKEN_ACCURACY: 0.5,
+        "full_valid_mean_token_accuracy": 0.4,  # not a portal metric: kept as an extra
+    }
+    assert metric_point({"train_loss": 1.0}) is None
+    assert set(EVENT_METRIC_KEYS.values()) | set(RESULT_COLUMNS.values()) <= set(metrics.STORED)
