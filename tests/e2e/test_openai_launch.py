@@ -95,7 +95,8 @@ def test_a_member_pauses_and_resumes_a_running_openai_job(
     memory_broker,  # noqa: F811
 ):
     from finetune_portal.jobs.services import job_launch
-    from finetune_portal.providers.openai import services
+    from finetune_portal.providers.openai.submit import job_submit
+    from finetune_portal.providers.openai.sync import job_poll
     from tests.factories import make_job
 
     job = make_job(
@@ -105,9 +106,9 @@ def test_a_member_pauses_and_resumes_a_running_openai_job(
         training_version=make_valid_version(cast.project, examples=12),
     )
     job_launch(job=job, actor=cast.member)
-    services.job_submit(job_id=job.pk, worker_id="task-1")
+    job_submit(job_id=job.pk, worker_id="task-1")
     standin.state.advance(14)
-    services.job_poll(job_id=job.pk)
+    job_poll(job_id=job.pk)
     log_in(cast.member)
     page.goto(f"/p/{cast.project.slug}/jobs/{job.pk}/")
     page.locator(".badge-running").wait_for()

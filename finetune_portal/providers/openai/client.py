@@ -1,4 +1,5 @@
-"""Builds the SDK client for a stored credential; the only place that reads the secret."""
+"""Builds the SDK client for a stored credential (the only place that reads the secret), and picks the
+credential a job uses."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from django.conf import settings
 from openai import AzureOpenAI, OpenAI
 
 from finetune_portal.credentials.models import ProviderCredential
+from finetune_portal.credentials.services import credential_resolve
+from finetune_portal.jobs.models import FineTuningJob
+from finetune_portal.providers.base import ProviderError
 
 DEFAULT_AZURE_API_VERSION = "2025-04-01-preview"
 
@@ -38,3 +42,16 @@ def openai_client_for(credential: ProviderCredential, *, max_retries: int = 2) -
         max_retries=max_retries,
         timeout=request_timeout(),
     )
+
+
+def credential_for(job: FineTuningJob) -> ProviderCredential:
+    """The job's own credential while it is active, else the project's or the site-wide one."""
+    credential = job.credential if job.credential_id and job.credential.is_active else None
+    credential = credential or credential_resolve(kind="openai", project=job.project)
+    if credential is None:
+        raise ProviderError(
+            "No OpenAI credential is configured for this project or site-wide.",
+            permanent=True,
+            hint="A project admin can add one under Credentials; a site admin can add a site-wide one.",
+        )
+    return credential

@@ -19,7 +19,7 @@ from finetune_portal.jobs.selectors.lists import launch_settings_of
 from finetune_portal.jobs.services import job_create
 from finetune_portal.providers.openai import catalog
 from finetune_portal.providers.openai.graders import grader_problems
-from finetune_portal.providers.openai.services import HYPERPARAMETERS
+from finetune_portal.providers.openai.mapping import HYPERPARAMETERS
 
 # Which dataset kinds each method trains on (vision is supervised training on image chats).
 KINDS_FOR_METHOD = {

@@ -1,54 +1,71 @@
-"""Celery entry points for the openai queue: ids in, one service call, retry decisions here."""
+"""Celery entry points for the openai queue: ids in, one service call, retry decisions here.
+
+The task names are the provider's interface (the provider object enqueues them by name): keep them.
+"""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from finetune_portal.providers.openai import services
+from finetune_portal.providers.base import ProviderError
+from finetune_portal.providers.openai.control import (
+    job_cancel_at_provider,
+    job_pause_at_provider,
+    job_resume_at_provider,
+)
+from finetune_portal.providers.openai.importer import jobs_import_by_ids
+from finetune_portal.providers.openai.mapping import RetryLater
+from finetune_portal.providers.openai.reaper import jobs_reap
+from finetune_portal.providers.openai.submit import job_submit
+from finetune_portal.providers.openai.sync import job_poll, jobs_poll_due
 
 PREFIX = "finetune_portal.providers.openai.tasks"
+# Failures these tasks expect, so Celery logs them as such and without a traceback: OpenAI busy past
+# the last retry, and (cancel, pause, resume) a refusal such as no credential left for the project.
+EXPECTED_WHILE_SUBMITTING = (RetryLater,)
+EXPECTED_AT_PROVIDER = (ProviderError,)
 
 
-@shared_task(bind=True, name=f"{PREFIX}.job_submit_task", max_retries=12)
+@shared_task(bind=True, name=f"{PREFIX}.job_submit_task", max_retries=12, throws=EXPECTED_WHILE_SUBMITTING)
 def job_submit_task(self, job_id: int) -> None:
     try:
-        services.job_submit(job_id=job_id, worker_id=self.request.id or f"local-{job_id}")
-    except services.RetryLater as exc:
+        job_submit(job_id=job_id, worker_id=self.request.id or f"local-{job_id}")
+    except RetryLater as exc:
         # Same task id on retry, so the claim stays ours; exhausted retries leave it to the reaper.
         raise self.retry(countdown=exc.retry_after, exc=exc) from exc
 
 
 @shared_task(name=f"{PREFIX}.job_poll_task")
 def job_poll_task(job_id: int) -> None:
-    services.job_poll(job_id=job_id)
+    job_poll(job_id=job_id)
 
 
 def _run_or_retry(task, service, job_id: int) -> None:
     """A transient OpenAI failure runs the task again after the wait OpenAI asked for."""
     try:
         service(job_id=job_id)
-    except services.RetryLater as exc:
+    except RetryLater as exc:
         raise task.retry(countdown=exc.retry_after, exc=exc) from exc
 
 
-@shared_task(bind=True, name=f"{PREFIX}.job_cancel_task", max_retries=12)
+@shared_task(bind=True, name=f"{PREFIX}.job_cancel_task", max_retries=12, throws=EXPECTED_AT_PROVIDER)
 def job_cancel_task(self, job_id: int) -> None:
-    _run_or_retry(self, services.job_cancel_at_provider, job_id)
+    _run_or_retry(self, job_cancel_at_provider, job_id)
 
 
-@shared_task(bind=True, name=f"{PREFIX}.job_pause_task", max_retries=12)
+@shared_task(bind=True, name=f"{PREFIX}.job_pause_task", max_retries=12, throws=EXPECTED_AT_PROVIDER)
 def job_pause_task(self, job_id: int) -> None:
-    _run_or_retry(self, services.job_pause_at_provider, job_id)
+    _run_or_retry(self, job_pause_at_provider, job_id)
 
 
-@shared_task(bind=True, name=f"{PREFIX}.job_resume_task", max_retries=12)
+@shared_task(bind=True, name=f"{PREFIX}.job_resume_task", max_retries=12, throws=EXPECTED_AT_PROVIDER)
 def job_resume_task(self, job_id: int) -> None:
-    _run_or_retry(self, services.job_resume_at_provider, job_id)
+    _run_or_retry(self, job_resume_at_provider, job_id)
 
 
 @shared_task(name=f"{PREFIX}.jobs_poll_due_task")
 def jobs_poll_due_task() -> int:
-    due = services.jobs_poll_due()
+    due = jobs_poll_due()
     for job_id in due:
         job_poll_task.delay(job_id)
     return len(due)
@@ -56,7 +73,7 @@ def jobs_poll_due_task() -> int:
 
 @shared_task(name=f"{PREFIX}.jobs_reap_task")
 def jobs_reap_task() -> dict[str, list[int]]:
-    result = services.jobs_reap()
+    result = jobs_reap()
     for job_id in result.resubmit:
         job_submit_task.delay(job_id)
     for job_id in result.recancel:
@@ -66,6 +83,4 @@ def jobs_reap_task() -> dict[str, list[int]]:
 
 @shared_task(name=f"{PREFIX}.jobs_import_task")
 def jobs_import_task(credential_id: int, project_id: int, actor_id: int | None) -> int:
-    return len(
-        services.jobs_import_by_ids(credential_id=credential_id, project_id=project_id, actor_id=actor_id)
-    )
+    return len(jobs_import_by_ids(credential_id=credential_id, project_id=project_id, actor_id=actor_id))

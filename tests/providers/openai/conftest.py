@@ -6,8 +6,11 @@ import pytest
 
 from devtools.openai_standin import StandinServer
 from finetune_portal.celery import app as celery_app
+from finetune_portal.jobs.models import FineTuningJob
+from finetune_portal.jobs.states import JobStatus
+from finetune_portal.providers.openai.sync import job_poll
 from tests.celery_support import broker_for_test
-from tests.factories import make_dataset, make_version
+from tests.factories import make_dataset, make_job, make_version
 
 
 @pytest.fixture
@@ -92,3 +95,23 @@ def make_valid_version(
     return make_version(
         dataset, content=content, status="valid", example_count=examples, validation_report=report, **extra
     )
+
+
+def queued_job(cast, **fields):
+    fields.setdefault("training_version", make_valid_version(cast.project))
+    return make_job(cast.project, created_by=cast.member, status=JobStatus.QUEUED, **fields)
+
+
+def follow(standin, job, *, step_seconds: int = 5, limit: int = 200) -> FineTuningJob:
+    """Advance the stand-in's clock and poll, as beat would, until the job ends."""
+    for _ in range(limit):
+        job.refresh_from_db()
+        if job.is_final:
+            return job
+        standin.state.advance(step_seconds)
+        job_poll(job_id=job.pk)
+    raise AssertionError(f"job stayed {job.status}")
+
+
+def jobs_at(standin) -> list[dict]:
+    return [stored.obj for stored in standin.state.jobs.values()]

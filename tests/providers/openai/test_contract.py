@@ -11,7 +11,9 @@ import openai
 import pytest
 
 from finetune_portal.jobs.states import JobStatus
-from finetune_portal.providers.openai import services
+from finetune_portal.providers.openai.importer import jobs_import
+from finetune_portal.providers.openai.submit import job_submit
+from finetune_portal.providers.openai.sync import job_poll
 from tests.contracts.openapi_contract import request_problems, response_problems
 from tests.factories import make_job
 from tests.providers.openai.conftest import GRADER, make_valid_version
@@ -59,7 +61,7 @@ def _run_flows(cast, standin) -> None:
         ),
     ]
     for job in jobs:
-        services.job_submit(job_id=job.pk, worker_id=f"task-{job.pk}")
+        job_submit(job_id=job.pk, worker_id=f"task-{job.pk}")
     standin.state.advance(12)
     client = openai.OpenAI(api_key="k", base_url=standin.base_url)
     rft = jobs[2]
@@ -69,7 +71,7 @@ def _run_flows(cast, standin) -> None:
     for _ in range(20):
         standin.state.advance(5)
         for job in jobs:
-            services.job_poll(job_id=job.pk)
+            job_poll(job_id=job.pk)
     client.fine_tuning.alpha.graders.validate(grader=GRADER)
     client.models.list()
     jobs[0].refresh_from_db()
@@ -79,7 +81,7 @@ def _run_flows(cast, standin) -> None:
         client.fine_tuning.jobs.cancel(jobs[0].provider_job_id)
     with pytest.raises(openai.NotFoundError):
         client.fine_tuning.jobs.retrieve("ftjob-missing")
-    services.jobs_import(credential=jobs[0].credential, project=cast.other_project, actor=cast.admin)
+    jobs_import(credential=jobs[0].credential, project=cast.other_project, actor=cast.admin)
 
 
 def test_every_exchange_matches_openais_openapi_description(cast, standin, openai_credential):

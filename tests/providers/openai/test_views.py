@@ -80,15 +80,16 @@ def test_an_import_the_task_queue_cannot_take_asks_to_try_again(client, cast, op
 
 def test_a_failed_jobs_page_shows_openais_words_and_the_hint(client, cast, standin, openai_credential):
     from finetune_portal.jobs.states import JobStatus
-    from finetune_portal.providers.openai import services
+    from finetune_portal.providers.openai.submit import job_submit
+    from finetune_portal.providers.openai.sync import job_poll
     from tests.factories import make_job
     from tests.providers.openai.conftest import chat_lines
 
     version = make_valid_version(cast.project, content=chat_lines(3), examples=3)
     job = make_job(cast.project, created_by=cast.member, status=JobStatus.QUEUED, training_version=version)
-    services.job_submit(job_id=job.pk, worker_id="task-1")
+    job_submit(job_id=job.pk, worker_id="task-1")
     standin.state.run_to_completion()
-    services.job_poll(job_id=job.pk)
+    job_poll(job_id=job.pk)
     client.login(username=cast.member.username, password=PASSWORD)
 
     body = client.get(reverse("jobs:detail", args=[cast.project.slug, job.pk])).content.decode()
