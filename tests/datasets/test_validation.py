@@ -390,3 +390,49 @@ def test_progress_is_reported_while_reading(tmp_path):
 def test_the_report_is_plain_json(tmp_path):
     report = validate_file(write(tmp_path, lines_of(chats(10))), kind="chat")
     assert json.loads(json.dumps(report)) == report
+
+
+_LISTED_DETAIL = {"url": "https://example.com/a.png", "detail": ["low"]}
+
+
+@pytest.mark.parametrize(
+    ("kind", "message", "expected"),
+    [
+        ("chat", {"role": ["user"], "content": "x"}, '"role" must be a string, not a list'),
+        ("chat", {"role": {"name": "user"}, "content": "x"}, '"role" must be a string, not an object'),
+        ("chat", {"role": ["user"], "content": "x", "name": "a"}, '"role" must be a string, not a list'),
+        ("chat", {"content": "x"}, 'has no "role"'),
+        (
+            "vision",
+            {"role": "user", "content": [{"type": "image_url", "image_url": _LISTED_DETAIL}]},
+            'detail must be "low", "high" or "auto", not a list',
+        ),
+    ],
+)
+def test_odd_json_types_are_line_errors_not_crashes(tmp_path, kind, message, expected):
+    bad = {"messages": [message, {"role": "assistant", "content": "ok"}]}
+    report = validate_file(write(tmp_path, lines_of([*chats(9), bad])), kind=kind)
+    assert lines_with_errors(report) == [10]
+    assert expected in report["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_crash_in_a_check_names_its_line_counted_from_the_start_of_the_file(tmp_path, monkeypatch, workers):
+    from finetune_portal.datasets.validation.crash import ValidationCrash
+    from finetune_portal.datasets.validation.kinds import CHECKERS
+
+    checker = CHECKERS["chat"]
+
+    def broken_check(example):
+        if example["messages"][1]["content"] == "Question number 37?":
+            raise KeyError("boom")
+        return checker(example)
+
+    monkeypatch.setitem(CHECKERS, "chat", broken_check)
+    path = write(tmp_path, lines_of(chats(60)))
+
+    with pytest.raises(ValidationCrash) as crashed:
+        validate_file(path, kind="chat", chunk_bytes=500, workers=workers)
+
+    assert (crashed.value.line, crashed.value.error_type) == (38, "KeyError")
+    assert str(crashed.value) == "internal error while validating, line 38: KeyError: 'boom'"

@@ -20,6 +20,7 @@ from multiprocessing import get_context
 import orjson
 
 from finetune_portal.datasets.tokenizers import TokenCounter, TokenizerSpec
+from finetune_portal.datasets.validation.crash import ValidationCrash
 from finetune_portal.datasets.validation.kinds import CHECKERS, kind_mismatch
 
 logger = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ def _json_problem(line: bytes, exc: orjson.JSONDecodeError) -> str:
 
 
 def scan_range(job: RangeJob) -> RangeResult:
+    """Check and measure one byte range; an unexpected exception becomes a ``ValidationCrash``."""
     result = RangeResult()
     counter = _counter_for(job.tokenizer)
     check = CHECKERS[job.kind]
@@ -166,7 +168,10 @@ def scan_range(job: RangeJob) -> RangeResult:
             errors.append((line_no, message))
 
     def flush() -> None:
-        counts = counter.count_many(texts)
+        try:
+            counts = counter.count_many(texts)
+        except Exception as exc:
+            raise ValidationCrash.of(exc, measured[0][0], measured[-1][0]) from exc
         position = 0
         hist = result.token_hist
         for line_no, n_texts, n_answers, fixed, messages, has_system, label, flags in measured:
@@ -199,61 +204,66 @@ def scan_range(job: RangeJob) -> RangeResult:
         measured.clear()
 
     line_no = 0
-    for raw in iter_lines(job.path, job.start, job.end):
-        line_no += 1
-        if raw is _TOO_LONG:
+    try:
+        for raw in iter_lines(job.path, job.start, job.end):
+            line_no += 1
+            if raw is _TOO_LONG:
+                result.has_content = True
+                result.examples += 1
+                error(line_no, f"This line is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB.")
+                continue
+            line = raw[:-1] if raw.endswith(b"\r") else raw
+            if line_no == 1 and job.bom_allowed_check and line.startswith(_BOM):
+                error(1, "The file starts with a byte order mark (BOM); save it as UTF-8 without BOM.")
+                line = line[3:]
+            if not line or line.isspace():
+                pending_blank_count += 1
+                if len(pending_blanks) < MAX_ERRORS_IN_FULL:
+                    pending_blanks.append(line_no)
+                continue
+            if pending_blank_count:
+                for blank in pending_blanks:
+                    error(blank, "Blank line; only the end of the file may have blank lines.")
+                result.error_count += pending_blank_count - len(pending_blanks)
+                pending_blanks, pending_blank_count = [], 0
             result.has_content = True
             result.examples += 1
-            error(line_no, f"This line is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB.")
-            continue
-        line = raw[:-1] if raw.endswith(b"\r") else raw
-        if line_no == 1 and job.bom_allowed_check and line.startswith(_BOM):
-            error(1, "The file starts with a byte order mark (BOM); save it as UTF-8 without BOM.")
-            line = line[3:]
-        if not line or line.isspace():
-            pending_blank_count += 1
-            if len(pending_blanks) < MAX_ERRORS_IN_FULL:
-                pending_blanks.append(line_no)
-            continue
-        if pending_blank_count:
-            for blank in pending_blanks:
-                error(blank, "Blank line; only the end of the file may have blank lines.")
-            result.error_count += pending_blank_count - len(pending_blanks)
-            pending_blanks, pending_blank_count = [], 0
-        result.has_content = True
-        result.examples += 1
-        try:
-            example = loads(line)
-        except orjson.JSONDecodeError as exc:
-            error(line_no, _json_problem(line, exc))
-            continue
-        mismatch = kind_mismatch(example, job.kind)
-        if mismatch:
-            error(line_no, mismatch)
-            continue
-        checked = check(example)
-        if checked.errors:
-            for message in checked.errors:
-                error(line_no, message)
-            continue
-        result.images += checked.images
-        result.digests.append((int.from_bytes(blake2b(line, digest_size=8).digest()), line_no))
-        texts.extend(checked.texts)
-        texts.extend(checked.answers)
-        measured.append(
-            (
-                line_no,
-                len(checked.texts),
-                len(checked.answers),
-                checked.fixed,
-                checked.messages,
-                checked.system,
-                checked.label,
-                checked.flags,
+            try:
+                example = loads(line)
+            except orjson.JSONDecodeError as exc:
+                error(line_no, _json_problem(line, exc))
+                continue
+            mismatch = kind_mismatch(example, job.kind)
+            if mismatch:
+                error(line_no, mismatch)
+                continue
+            checked = check(example)
+            if checked.errors:
+                for message in checked.errors:
+                    error(line_no, message)
+                continue
+            result.images += checked.images
+            result.digests.append((int.from_bytes(blake2b(line, digest_size=8).digest()), line_no))
+            texts.extend(checked.texts)
+            texts.extend(checked.answers)
+            measured.append(
+                (
+                    line_no,
+                    len(checked.texts),
+                    len(checked.answers),
+                    checked.fixed,
+                    checked.messages,
+                    checked.system,
+                    checked.label,
+                    checked.flags,
+                )
             )
-        )
-        if len(texts) >= _TOKEN_BATCH:
-            flush()
+            if len(texts) >= _TOKEN_BATCH:
+                flush()
+    except ValidationCrash:
+        raise
+    except Exception as exc:  # a bug in a check; no input may end validation without a verdict
+        raise ValidationCrash.of(exc, line_no) from exc
     if measured:
         flush()
     result.lines = line_no
@@ -330,6 +340,17 @@ def run_ranges(
     chunk_bytes: int,
     progress: Progress | None,
 ) -> Iterator[RangeResult]:
+    """Each range's result in file order; a ``ValidationCrash`` names its line from the file's start."""
+    lines_before = 0
+    try:
+        for result in _range_results(path, kind, tokenizer, token_limit, workers, chunk_bytes):
+            yield result
+            lines_before += result.lines
+    except ValidationCrash as crash:
+        raise crash.after(lines_before) from crash.__cause__
+
+
+def _range_results(path, kind, tokenizer, token_limit, workers, chunk_bytes) -> Iterator[RangeResult]:
     size = os.path.getsize(path)
     jobs = [
         RangeJob(path, start, end, kind, tokenizer, token_limit, start == 0)

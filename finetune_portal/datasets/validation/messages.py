@@ -66,7 +66,13 @@ def check_messages(
         if type(message) is dict and len(message) == 2:
             role = message.get("role")
             content = message.get("content")
-            if type(content) is str and content and role in _PLAIN_ROLES and role in roles:
+            if (
+                type(content) is str
+                and content
+                and type(role) is str
+                and role in _PLAIN_ROLES
+                and role in roles
+            ):
                 tally.fixed += TOKENS_PER_MESSAGE
                 tally.last_role = role
                 if role == "assistant":
@@ -84,9 +90,16 @@ def check_messages(
             errors.append(f"{at} must be an object with a role and content.")
             continue
         role = message.get("role")
-        if role not in roles:
+        if type(role) is not str or role not in roles:
             allowed = ", ".join(sorted(roles))
-            errors.append(f"{at} has role {role!r}; allowed roles are {allowed}.")
+            if role is None:
+                errors.append(f'{at} has no "role"; allowed roles are {allowed}.')
+            elif type(role) is not str:
+                errors.append(
+                    f'{at}: "role" must be a string, not {json_type(role)}; allowed roles are {allowed}.'
+                )
+            else:
+                errors.append(f"{at} has role {role!r}; allowed roles are {allowed}.")
             continue
         unknown = message.keys() - MESSAGE_KEYS
         if unknown:
@@ -172,8 +185,9 @@ def _check_image(image, at, errors) -> None:
         return
     url = image["url"]
     detail = image.get("detail")
-    if detail is not None and detail not in IMAGE_DETAILS:
-        errors.append(f'{at}: detail must be "low", "high" or "auto", not {detail!r}.')
+    if detail is not None and (type(detail) is not str or detail not in IMAGE_DETAILS):
+        shown = repr(detail) if type(detail) is str else json_type(detail)
+        errors.append(f'{at}: detail must be "low", "high" or "auto", not {shown}.')
     if url.startswith("https://"):
         return
     prefix = next((p for p in IMAGE_DATA_PREFIXES if url.startswith(p)), None)
@@ -244,6 +258,21 @@ def check_tools(example: dict, errors: list[str], texts: list[str]) -> None:
     if parallel is not None and not isinstance(parallel, bool):
         errors.append('"parallel_tool_calls" must be true or false.')
     texts.append(orjson.dumps(tools).decode())
+
+
+def json_type(value) -> str:
+    """The JSON name of a parsed value's type, for messages (never a Python type name)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
 
 
 def short_label(answer: str | None) -> str | None:
