@@ -436,3 +436,57 @@ def test_a_crash_in_a_check_names_its_line_counted_from_the_start_of_the_file(tm
 
     assert (crashed.value.line, crashed.value.error_type) == (38, "KeyError")
     assert str(crashed.value) == "internal error while validating, line 38: KeyError: 'boom'"
+
+
+def test_a_vision_file_whose_first_lines_are_text_only_is_detected_as_vision(tmp_path):
+    examples = [*chats(5), *[_vision("https://example.com/a.png")] * 5]
+    report = validate_file(write(tmp_path, lines_of(examples)), kind="auto", base_model="gpt-4o")
+    assert (report["kind"], report["valid"]) == ("vision", True), report["errors"]
+    assert report["stats"]["images"] == 5
+
+
+def test_the_kind_is_the_one_most_sampled_lines_have_so_a_stray_first_line_is_reported_alone(tmp_path):
+    content = lines_of([{"prompt": "a", "completion": "b"}, *chats(11)])
+    report = validate_file(write(tmp_path, content), kind="auto")
+    assert report["kind"] == "chat"
+    assert lines_with_errors(report) == [1]
+    assert "one kind of example" in report["errors"][0]["message"]
+
+
+def test_a_chat_file_with_an_extra_key_on_every_line_is_chat_and_the_key_is_named(tmp_path):
+    examples = [{**chat(user=f"Question {i}?"), "id": i} for i in range(10)]
+    report = validate_file(write(tmp_path, lines_of(examples)), kind="auto")
+    assert report["kind"] == "chat"
+    assert lines_with_errors(report) == list(range(1, 11))
+    assert "Unexpected key(s) id" in report["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "expected"),
+    [
+        (
+            lines_of([{"mesages": [], "id": 1}] * 10),
+            1,
+            "line 1 has keys 'mesages', 'id': did you mean 'messages'? Choose the kind explicitly.",
+        ),
+        (
+            b"\n" + lines_of([{"promt": "a", "complection": "b"}] * 3),
+            2,
+            "line 2 has keys 'promt', 'complection': did you mean 'prompt' or 'completion'?",
+        ),
+        (lines_of([{"text": "hello"}] * 10), 1, "line 1 has keys 'text', none of a known kind"),
+        (lines_of(['"just a string"']), 1, "line 1 is a string, not a JSON object"),
+        (json.dumps(chats(10)).encode(), 1, "the file is one JSON array, not one object per line"),
+        (json.dumps(chats(10), indent=2).encode(), 1, "the file is one JSON array, not one object per line"),
+        (json.dumps(chat(), indent=2).encode(), 1, "pretty-printed JSON"),
+        (lines_of(chats(10)).replace(b"\n", b"\r"), 1, "lines end in CR only"),
+        (b"{oops\n{nope\n", 1, "no line parses as JSON (line 1: Not valid JSON"),
+    ],
+)
+def test_when_the_kind_cannot_be_told_the_error_says_why_on_a_line(tmp_path, content, line, expected):
+    report = validate_file(write(tmp_path, content), kind="auto")
+    assert report["kind"] is None
+    assert report["error_count"] == 1
+    assert report["errors"][0]["line"] == line
+    assert report["errors"][0]["message"].startswith("Could not tell the dataset kind: ")
+    assert expected in report["errors"][0]["message"]

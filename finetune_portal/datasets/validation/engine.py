@@ -33,7 +33,7 @@ MAX_TRACKED_DIGESTS = 500_000
 MAX_LABELS = 50
 _READ_BLOCK = 1024 * 1024
 _TOKEN_BATCH = 4096
-_BOM = b"\xef\xbb\xbf"
+BOM = b"\xef\xbb\xbf"
 _BINARY_SIGNATURES = {
     b"\x1f\x8b": "a gzip archive",
     b"PK\x03\x04": "a zip archive",
@@ -44,7 +44,8 @@ _BINARY_SIGNATURES = {
     b"\xfe\xff": "UTF-16 text",
     b"PAR1": "a Parquet file",
 }
-_TOO_LONG = object()
+# What iter_lines yields in place of a line over MAX_LINE_BYTES.
+TOO_LONG = object()
 
 # Called after each range with (lines read, errors so far, bytes read).
 Progress = Callable[[int, int, int], None]
@@ -99,7 +100,7 @@ def _counter_for(spec: TokenizerSpec) -> TokenCounter:
 
 
 def iter_lines(path: str, start: int, end: int) -> Iterator[bytes | object]:
-    """The lines of a byte range without their newline; a line over MAX_LINE_BYTES yields _TOO_LONG."""
+    """The lines of a byte range without their newline; a line over MAX_LINE_BYTES yields TOO_LONG."""
     with open(path, "rb") as handle:
         handle.seek(start)
         remaining = end - start
@@ -120,7 +121,7 @@ def iter_lines(path: str, start: int, end: int) -> Iterator[bytes | object]:
                         too_long, partial, partial_size = True, [], 0
                 continue
             if too_long:
-                yield _TOO_LONG
+                yield TOO_LONG
                 too_long = False
             elif partial:
                 partial.append(pieces[0])
@@ -133,12 +134,12 @@ def iter_lines(path: str, start: int, end: int) -> Iterator[bytes | object]:
             if last:
                 partial, partial_size = [last], len(last)
         if too_long:
-            yield _TOO_LONG
+            yield TOO_LONG
         elif partial:
             yield b"".join(partial)
 
 
-def _json_problem(line: bytes, exc: orjson.JSONDecodeError) -> str:
+def json_problem(line: bytes, exc: orjson.JSONDecodeError) -> str:
     try:
         line.decode("utf-8")
     except UnicodeDecodeError as bad:
@@ -207,13 +208,13 @@ def scan_range(job: RangeJob) -> RangeResult:
     try:
         for raw in iter_lines(job.path, job.start, job.end):
             line_no += 1
-            if raw is _TOO_LONG:
+            if raw is TOO_LONG:
                 result.has_content = True
                 result.examples += 1
                 error(line_no, f"This line is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB.")
                 continue
             line = raw[:-1] if raw.endswith(b"\r") else raw
-            if line_no == 1 and job.bom_allowed_check and line.startswith(_BOM):
+            if line_no == 1 and job.bom_allowed_check and line.startswith(BOM):
                 error(1, "The file starts with a byte order mark (BOM); save it as UTF-8 without BOM.")
                 line = line[3:]
             if not line or line.isspace():
@@ -231,7 +232,7 @@ def scan_range(job: RangeJob) -> RangeResult:
             try:
                 example = loads(line)
             except orjson.JSONDecodeError as exc:
-                error(line_no, _json_problem(line, exc))
+                error(line_no, json_problem(line, exc))
                 continue
             mismatch = kind_mismatch(example, job.kind)
             if mismatch:
@@ -309,25 +310,6 @@ def sniff_binary(path: str) -> str | None:
     if b"\x00" in head:
         return "This is a binary file, not a JSONL text file."
     return None
-
-
-def first_example(path: str, max_lines: int = 1000) -> tuple[int | None, object]:
-    """The line number and parsed value of the first example that parses, for kind detection."""
-    line_no = 0
-    for raw in iter_lines(path, 0, os.path.getsize(path)):
-        line_no += 1
-        if line_no > max_lines:
-            break
-        if raw is _TOO_LONG:
-            continue
-        line = raw.removeprefix(_BOM).strip()
-        if not line:
-            continue
-        try:
-            return line_no, orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-    return None, None
 
 
 def run_ranges(

@@ -76,24 +76,6 @@ _FAMILY_LABEL = {
 }
 
 
-def detect_kind(example) -> str | None:
-    """The kind of a file judged from its first example (``--kind auto``)."""
-    shape = shape_of(example)
-    if shape != "messages":
-        return shape
-    if example.keys() - CHAT_TOP_KEYS:
-        return "rft"
-    messages = example.get("messages")
-    if isinstance(messages, list):
-        for message in messages:
-            content = message.get("content") if isinstance(message, dict) else None
-            if isinstance(content, list) and any(
-                isinstance(part, dict) and part.get("type") == "image_url" for part in content
-            ):
-                return "vision"
-    return "chat"
-
-
 def kind_mismatch(example, kind: str) -> str | None:
     shape = shape_of(example)
     if shape is None or shape == FAMILY[kind]:
