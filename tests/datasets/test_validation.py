@@ -490,3 +490,82 @@ def test_when_the_kind_cannot_be_told_the_error_says_why_on_a_line(tmp_path, con
     assert report["errors"][0]["line"] == line
     assert report["errors"][0]["message"].startswith("Could not tell the dataset kind: ")
     assert expected in report["errors"][0]["message"]
+
+
+def _calling(call=None, **message):
+    call = (
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        if call is None
+        else call
+    )
+    return {"role": "assistant", "content": None, "tool_calls": [call], **message}
+
+
+def _tools(*tools, **example):
+    return {**chat(), "tools": list(tools), **example}
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (_calling({"type": "function", "function": {"name": "f", "arguments": "{}"}}), 'needs an "id"'),
+        (_calling({"id": "c1", "function": {"name": "f", "arguments": "{}"}}), '"type" must be "function"'),
+        (_calling({"id": "c1", "type": "function", "function": {"name": "f"}}), '"arguments" must be a JSON'),
+        (_calling("c1"), 'tool_calls[0] must be an object with "id", "type" and "function"'),
+        (_calling(refusal=["no"]), '"refusal" must be a string, not a list'),
+        (
+            {"role": "assistant", "function_call": {"name": "f"}},
+            '"function_call": "arguments" must be a JSON',
+        ),
+        (
+            {"role": "assistant", "function_call": {"name": "f", "arguments": "{"}},
+            '"arguments" is not valid JSON',
+        ),
+        ({"role": "user", "content": []}, "has an empty content list"),
+        ({"role": "user", "content": [{"text": "x"}]}, 'needs a "type" ("text" or "image_url")'),
+        ({"role": "user", "content": ["x"]}, 'must be an object with a "type", not a string'),
+        ({"role": "user", "content": [{"type": ["text"]}]}, '"type" must be a string, not a list'),
+        ({"role": "user", "content": "x", "nme": "ana"}, "unexpected key(s): nme. Did you mean 'name'?"),
+    ],
+)
+def test_tool_call_function_call_and_content_part_fields_openai_requires(tmp_path, message, expected):
+    bad = {"messages": [{"role": "user", "content": "hi"}, message, {"role": "assistant", "content": "ok"}]}
+    report = validate_file(write(tmp_path, lines_of([*chats(9), bad])), kind="chat")
+    assert lines_with_errors(report) == [10]
+    assert expected in report["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("example", "expected"),
+    [
+        (_tools({"function": {"name": "f"}}), 'tools[0] must be {"type": "function"'),
+        (
+            _tools({"type": "function", "function": {"name": ""}}),
+            'tools[0].function must be an object with a string "name"',
+        ),
+        (
+            _tools({"type": "function", "function": {"name": "f", "parameters": "{}"}}),
+            '"parameters" must be a JSON Schema object, not a string',
+        ),
+        (
+            _tools({"type": "function", "function": {"name": "f", "description": 3}}),
+            '"description" must be a string, not a number',
+        ),
+        ({**chat(), "functions": []}, '"functions" must be a list of 1 to 128'),
+        (
+            {**chat(), "functions": [{"parameters": {}}]},
+            'functions[0] must be an object with a string "name"',
+        ),
+        ({**chat(), "parallel_tool_calls": "no"}, '"parallel_tool_calls" must be true or false'),
+        ({**chat(), "tool": []}, "RFT dataset). Did you mean 'tools'?"),
+    ],
+)
+def test_tool_definitions_and_top_level_keys_openai_requires(tmp_path, example, expected):
+    report = validate_file(write(tmp_path, lines_of([*chats(9), example])), kind="chat")
+    assert lines_with_errors(report) == [10]
+    assert expected in report["errors"][0]["message"]
+
+
+def test_unknown_keys_of_the_other_kinds_get_a_suggestion(tmp_path):
+    report = validate_file(write(tmp_path, lines_of([{"instruction": "x", "outptu": "y"}])), kind="alpaca")
+    assert "Unexpected key(s): outptu. Did you mean 'output'?" in [e["message"] for e in report["errors"]]

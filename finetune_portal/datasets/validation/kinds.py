@@ -13,6 +13,7 @@ from finetune_portal.datasets.validation.messages import (
     TOKENS_PER_MESSAGE,
     check_messages,
     check_tools,
+    did_you_mean,
     short_label,
 )
 
@@ -108,7 +109,7 @@ def _conversation(example, checked: Checked, *, roles, allow_images: bool, top_k
     if unknown:
         checked.errors.append(
             f"Unexpected key(s) {', '.join(sorted(unknown))} (reference fields for a grader belong in an RFT "
-            "dataset)."
+            f"dataset).{did_you_mean(unknown, top_keys, example)}"
         )
     tally = check_messages(
         example["messages"],
@@ -192,7 +193,8 @@ def _string_field(example, key: str, checked: Checked, *, required: bool, non_em
 def _reject_unknown(example: dict, allowed: frozenset[str], checked: Checked) -> None:
     unknown = example.keys() - allowed
     if unknown:
-        checked.errors.append(f"Unexpected key(s): {', '.join(sorted(unknown))}.")
+        hint = did_you_mean(unknown, allowed, example)
+        checked.errors.append(f"Unexpected key(s): {', '.join(sorted(unknown))}.{hint}")
 
 
 _COMPLETION_KEYS = frozenset({"prompt", "completion"})
