@@ -123,7 +123,7 @@ def test_a_binary_file_gets_one_clear_message(tmp_path, head, words):
 def test_a_line_that_is_not_an_object_is_an_error(tmp_path):
     content = lines_of([*chats(5), [1, 2], *chats(5)])
     report = validate_file(write(tmp_path, content), kind="chat")
-    assert errors_of(report) == [(6, "Each line must be a JSON object, not list.")]
+    assert errors_of(report) == [(6, "Each line must be a JSON object, not a list.")]
 
 
 def test_a_prompt_completion_line_in_a_chat_file_is_an_error_on_that_line(tmp_path):
@@ -291,7 +291,7 @@ def test_completion_alpaca_and_dpo_rules(tmp_path):
     completion = validate_file(write(tmp_path, lines_of([bad_completion]), "c.jsonl"), kind="completion")
     alpaca = validate_file(write(tmp_path, lines_of([bad_alpaca]), "a.jsonl"), kind="alpaca")
     dpo = validate_file(write(tmp_path, lines_of([bad_dpo]), "d.jsonl"), kind="dpo", target="local_peft")
-    assert '"completion" must be a string, not int.' in [e["message"] for e in completion["errors"]]
+    assert '"completion" must be a string, not a number.' in [e["message"] for e in completion["errors"]]
     assert '"instruction" is empty.' in [e["message"] for e in alpaca["errors"]]
     assert [e["message"] for e in dpo["errors"]] == [
         '"preferred_output" must be a list holding exactly one assistant message.',
@@ -569,3 +569,39 @@ def test_tool_definitions_and_top_level_keys_openai_requires(tmp_path, example, 
 def test_unknown_keys_of_the_other_kinds_get_a_suggestion(tmp_path):
     report = validate_file(write(tmp_path, lines_of([{"instruction": "x", "outptu": "y"}])), kind="alpaca")
     assert "Unexpected key(s): outptu. Did you mean 'output'?" in [e["message"] for e in report["errors"]]
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "expected"),
+    [
+        (b'{"messages": [], "tools": [1,]}', "A trailing comma at column 29; JSON allows no comma before"),
+        (json.dumps(chat()).encode() + b",", "A comma after the example; a JSONL line holds one object"),
+        (b"{} {}", "More than one JSON value on this line"),
+        (b'{"messages": "a\x00b"}', "A NUL byte at column 16; a JSONL line holds text only."),
+    ],
+)
+def test_json_problems_are_named_as_a_person_would_fix_them(tmp_path, bad_line, expected):
+    report = validate_file(write(tmp_path, lines_of(chats(10)) + bad_line + b"\n"), kind="chat")
+    assert errors_of(report) == [(11, next(e["message"] for e in report["errors"]))]
+    assert report["errors"][0]["message"].startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("example", "expected"),
+    [
+        ({"prompt": None, "completion": "x"}, '"prompt" must be a string, not null.'),
+        ({"prompt": "q", "completion": True}, '"completion" must be a string, not a boolean.'),
+        ({"prompt": "q", "completion": {}}, '"completion" must be a string, not an object.'),
+    ],
+)
+def test_messages_name_json_types_not_python_types(tmp_path, example, expected):
+    report = validate_file(write(tmp_path, lines_of([example])), kind="completion", target="local_peft")
+    assert [e["message"] for e in report["errors"]] == [expected]
+
+
+def test_a_weight_that_is_not_a_number_is_named_by_its_json_type(tmp_path):
+    bad = {
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "weight": True}]
+    }
+    report = validate_file(write(tmp_path, lines_of([bad])), kind="chat", target="local_peft")
+    assert '"weight" must be 0 or 1, not a boolean.' in report["errors"][0]["message"]

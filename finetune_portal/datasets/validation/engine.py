@@ -46,6 +46,8 @@ _BINARY_SIGNATURES = {
 }
 # What iter_lines yields in place of a line over MAX_LINE_BYTES.
 TOO_LONG = object()
+# Bytes a text file is made of: tab, line ends and everything from space up, but DEL.
+_TEXT_BYTES = bytes([9, 10, 13, *range(32, 127), *range(128, 256)])
 
 # Called after each range with (lines read, errors so far, bytes read).
 Progress = Callable[[int, int, int], None]
@@ -140,11 +142,19 @@ def iter_lines(path: str, start: int, end: int) -> Iterator[bytes | object]:
 
 
 def json_problem(line: bytes, exc: orjson.JSONDecodeError) -> str:
+    """Why a line does not parse, in the words of someone fixing the file (only lines that fail)."""
     try:
-        line.decode("utf-8")
+        text = line.decode("utf-8")
     except UnicodeDecodeError as bad:
         return f"Invalid UTF-8 at byte {bad.start + 1} of this line; save the file as UTF-8."
-    if "trailing" in exc.msg.lower() or "after document" in exc.msg.lower():
+    reason = exc.msg.lower()
+    if "\x00" in text:
+        return f"A NUL byte at column {text.index(chr(0)) + 1}; a JSONL line holds text only."
+    if "trailing comma" in reason:
+        return f"A trailing comma at column {exc.colno}; JSON allows no comma before a closing }} or ]."
+    if "after document" in reason or "trailing" in reason:
+        if text[exc.pos :].strip() == ",":
+            return "A comma after the example; a JSONL line holds one object and nothing after it."
         return "More than one JSON value on this line; each line must hold exactly one example."
     return f"Not valid JSON ({exc.msg} at column {exc.colno})."
 
@@ -307,7 +317,8 @@ def sniff_binary(path: str) -> str | None:
     for signature, what in _BINARY_SIGNATURES.items():
         if head.startswith(signature):
             return f"This is {what}, not a JSONL text file."
-    if b"\x00" in head:
+    # A stray NUL in text is reported on its line; NULs among many control bytes are a binary file.
+    if b"\x00" in head and len(head.translate(None, _TEXT_BYTES)) * 100 > len(head):
         return "This is a binary file, not a JSONL text file."
     return None
 

@@ -14,6 +14,7 @@ from finetune_portal.datasets.validation.messages import (
     check_messages,
     check_tools,
     did_you_mean,
+    json_type,
     short_label,
 )
 
@@ -90,7 +91,7 @@ def kind_mismatch(example, kind: str) -> str | None:
 def _require_object(example, checked: Checked) -> bool:
     if isinstance(example, dict):
         return True
-    checked.errors.append(f"Each line must be a JSON object, not {type(example).__name__}.")
+    checked.errors.append(f"Each line must be a JSON object, not {json_type(example)}.")
     return False
 
 
@@ -183,7 +184,7 @@ def _string_field(example, key: str, checked: Checked, *, required: bool, non_em
         return None
     value = example[key]
     if not isinstance(value, str):
-        checked.errors.append(f'"{key}" must be a string, not {type(value).__name__}.')
+        checked.errors.append(f'"{key}" must be a string, not {json_type(value)}.')
         return None
     if non_empty and not value.strip():
         checked.errors.append(f'"{key}" is empty.')

@@ -136,7 +136,8 @@ def check_messages(
             if not is_assistant:
                 errors.append(f'{at} ({role}): "weight" is only allowed on assistant messages.')
             elif type(weight) is not int or weight not in (0, 1):
-                errors.append(f'{at} (assistant): "weight" must be 0 or 1, not {weight!r}.')
+                shown = weight if type(weight) is int else json_type(weight)
+                errors.append(f'{at} (assistant): "weight" must be 0 or 1, not {shown}.')
         if is_assistant:
             tally.assistants += 1
             if message.get("weight", 1) != 0:
