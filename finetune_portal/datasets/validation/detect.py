@@ -26,12 +26,17 @@ from dataclasses import dataclass
 
 import orjson
 
-from finetune_portal.datasets.validation.engine import BOM, TOO_LONG, iter_lines, json_problem
+from finetune_portal.datasets.validation.engine import BOM, MAX_LINE_BYTES, TOO_LONG, iter_lines, json_problem
 from finetune_portal.datasets.validation.kinds import CHAT_TOP_KEYS, shape_of
 from finetune_portal.datasets.validation.messages import json_type
 
 SAMPLE_LINES = 200
 SAMPLE_BYTES = 1024 * 1024
+_HEAD_BYTES = 64 * 1024
+_CR_ONLY = (
+    "lines end in CR only (old Mac line ends), so the file reads as one line; save it with LF or CRLF "
+    "line ends"
+)
 # The top-level keys of every kind, to suggest the intended one for a misspelt key.
 KNOWN_TOP_KEYS = (
     "messages",
@@ -59,12 +64,17 @@ class Detected:
 
 def detect_file_kind(path: str) -> Detected:
     """The kind of the file at ``path``, or why it cannot be told (see the module docstring)."""
+    with open(path, "rb") as handle:
+        head = handle.read(_HEAD_BYTES)
+    if b"\r" in head and b"\n" not in head:
+        return _cannot_tell(1, _CR_ONLY)  # before reading a whole file that is all one line
     votes: Counter = Counter()
     chat_votes = rft_votes = 0
     has_image = False
     first_content: tuple[int, bytes] | None = None
     first_unparsed: tuple[int, bytes, orjson.JSONDecodeError] | None = None
     first_other: tuple[int, object] | None = None
+    first_too_long: int | None = None
     sampled_bytes = 0
     line_no = 0
     for raw in iter_lines(path, 0, os.path.getsize(path)):
@@ -72,7 +82,8 @@ def detect_file_kind(path: str) -> Detected:
         if line_no > SAMPLE_LINES or sampled_bytes > SAMPLE_BYTES:
             break
         if raw is TOO_LONG:
-            sampled_bytes += SAMPLE_BYTES
+            first_too_long = first_too_long or line_no
+            sampled_bytes += MAX_LINE_BYTES
             continue
         sampled_bytes += len(raw) + 1
         line = raw.removeprefix(BOM).strip()
@@ -101,6 +112,8 @@ def detect_file_kind(path: str) -> Detected:
         if family != "messages":
             return Detected(family)
         return Detected("vision" if has_image else "rft" if rft_votes > chat_votes else "chat")
+    if first_content is None and first_too_long is not None:
+        return _cannot_tell(first_too_long, f"line {first_too_long} is longer than {MAX_LINE_BYTES >> 20} MB")
     return _undetected(first_content, first_unparsed, first_other)
 
 
@@ -132,10 +145,7 @@ def _undetected(first_content, first_unparsed, first_other) -> Detected:
         return Detected(None, None, "Could not tell the dataset kind: the file holds only blank lines.")
     line_no, line = first_content
     if b"\r" in line:
-        reason = (
-            "lines end in CR only (old Mac line ends), so the file reads as one line; save it with LF or "
-            "CRLF line ends"
-        )
+        reason = _CR_ONLY
     elif line.startswith(b"["):
         reason = (
             "the file is one JSON array, not one object per line; write each example as one JSON object "
@@ -152,6 +162,10 @@ def _undetected(first_content, first_unparsed, first_other) -> Detected:
     else:
         line_no, line, exc = first_unparsed
         reason = f"no line parses as JSON (line {line_no}: {json_problem(line, exc).rstrip('.')})"
+    return _cannot_tell(line_no, reason)
+
+
+def _cannot_tell(line_no: int, reason: str) -> Detected:
     end = "" if reason.endswith("?") else "."
     return Detected(
         None, line_no, f"Could not tell the dataset kind: {reason}{end} Choose the kind explicitly."
