@@ -170,7 +170,7 @@ def assert_verdict(report: dict, lines: int) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 @settings(
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", 40)),
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", 100)),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
