@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import tempfile
 import time
@@ -19,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -27,8 +28,11 @@ from finetune_portal.core.audit import audit_log
 from finetune_portal.datasets.errors import DatasetInputError
 from finetune_portal.datasets.models import Dataset, DatasetVersion, SplitRole, VersionStatus
 from finetune_portal.datasets.validation import validate_file
+from finetune_portal.datasets.validation.crash import internal_error_message
 from finetune_portal.datasets.validation.engine import iter_lines
 from finetune_portal.providers.registry import default_provider_key
+
+logger = logging.getLogger(__name__)
 
 _COPY_CHUNK = 1024 * 1024
 PROGRESS_EVERY_SECONDS = 1.0
@@ -203,25 +207,25 @@ def dataset_version_validate(*, version_id: int) -> DatasetVersion | None:
         )
 
     if not default_storage.exists(version.file.name):
-        report = {
-            "valid": False,
-            "kind": version.dataset.kind,
-            "examples": 0,
-            "errors": [{"line": None, "message": "The stored file is missing; upload it again."}],
-            "error_count": 1,
-            "warnings": [],
-            "stats": {"examples": 0, "total_tokens": 0},
-        }
+        report = _failed_report(version, "The stored file is missing; upload it again.")
     else:
         with local_copy(version) as path:
-            report = validate_file(
-                path,
-                kind=version.dataset.kind,
-                target=version.validation_target or default_provider_key(),
-                base_model=version.validation_base_model or None,
-                workers=settings.DATASET_VALIDATION_WORKERS,
-                progress=save_progress,
-            )
+            try:
+                report = validate_file(
+                    path,
+                    kind=version.dataset.kind,
+                    target=version.validation_target or default_provider_key(),
+                    base_model=version.validation_base_model or None,
+                    workers=settings.DATASET_VALIDATION_WORKERS,
+                    progress=save_progress,
+                )
+            except DatabaseError:
+                raise  # the task retries these
+            except Exception as exc:
+                # A fault of the validator: settle the version rather than leave it to be retried forever.
+                logger.exception("Internal error while validating dataset version %s", version_id)
+                line, message = internal_error_message(exc)
+                report = _failed_report(version, message, line)
     DatasetVersion.objects.filter(pk=version_id, status=VersionStatus.VALIDATING).update(
         status=VersionStatus.VALID if report["valid"] else VersionStatus.INVALID,
         validation_report=report,
@@ -234,6 +238,19 @@ def dataset_version_validate(*, version_id: int) -> DatasetVersion | None:
     )
     version.refresh_from_db()
     return version
+
+
+def _failed_report(version: DatasetVersion, message: str, line: int | None = None) -> dict:
+    """The report of a version that could not be validated at all."""
+    return {
+        "valid": False,
+        "kind": version.dataset.kind,
+        "examples": 0,
+        "errors": [{"line": line, "message": message}],
+        "error_count": 1,
+        "warnings": [],
+        "stats": {"examples": 0, "total_tokens": 0},
+    }
 
 
 def dataset_versions_resume_stale(*, older_than: timedelta = timedelta(minutes=10)) -> list[int]:

@@ -1,4 +1,4 @@
-"""The validate_dataset command's contract: one JSON object with --json, exit 0 / 1 / 2."""
+"""The validate_dataset command's contract: one JSON object with --json, exit 0 / 1 / 2 / 3."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from django.core.management import call_command
 
 from tests.datasets.samples import chats, lines_of, write
 
@@ -70,3 +73,33 @@ def test_without_json_it_prints_a_readable_summary(tmp_path):
     assert result.returncode == 1
     assert "invalid: 12 chat example(s)" in result.stdout
     assert "error (line 12): Not valid JSON" in result.stdout
+
+
+def test_an_internal_error_exits_3_with_one_line_and_logs_the_traceback(
+    tmp_path, monkeypatch, caplog, capsys
+):
+    from finetune_portal.datasets.validation.kinds import CHECKERS
+
+    def broken_check(example):
+        raise TypeError("unhashable type: 'dict'")
+
+    monkeypatch.setitem(CHECKERS, "chat", broken_check)
+    path = write(tmp_path, b"\n".join([b"not json"] * 3 + [lines_of(chats(1))]))
+
+    with pytest.raises(SystemExit) as exited:
+        call_command("validate_dataset", str(path), "--kind", "chat", "--workers", "1")
+
+    assert exited.value.code == 3
+    printed = capsys.readouterr().err.strip().splitlines()
+    assert printed == [
+        "internal error while validating, line 4: TypeError: unhashable type: 'dict' "
+        "(exit 3; the traceback is logged above)"
+    ]
+    logged = [r for r in caplog.records if r.getMessage().startswith("Internal error while validating")]
+    assert logged
+    assert logged[0].exc_info is not None
+
+
+def test_the_exit_statuses_are_in_the_help():
+    result = run_cli("--help")
+    assert "3 internal error" in " ".join(result.stdout.split())

@@ -123,7 +123,7 @@ def test_a_binary_file_gets_one_clear_message(tmp_path, head, words):
 def test_a_line_that_is_not_an_object_is_an_error(tmp_path):
     content = lines_of([*chats(5), [1, 2], *chats(5)])
     report = validate_file(write(tmp_path, content), kind="chat")
-    assert errors_of(report) == [(6, "Each line must be a JSON object, not list.")]
+    assert errors_of(report) == [(6, "Each line must be a JSON object, not a list.")]
 
 
 def test_a_prompt_completion_line_in_a_chat_file_is_an_error_on_that_line(tmp_path):
@@ -291,7 +291,7 @@ def test_completion_alpaca_and_dpo_rules(tmp_path):
     completion = validate_file(write(tmp_path, lines_of([bad_completion]), "c.jsonl"), kind="completion")
     alpaca = validate_file(write(tmp_path, lines_of([bad_alpaca]), "a.jsonl"), kind="alpaca")
     dpo = validate_file(write(tmp_path, lines_of([bad_dpo]), "d.jsonl"), kind="dpo", target="local_peft")
-    assert '"completion" must be a string, not int.' in [e["message"] for e in completion["errors"]]
+    assert '"completion" must be a string, not a number.' in [e["message"] for e in completion["errors"]]
     assert '"instruction" is empty.' in [e["message"] for e in alpaca["errors"]]
     assert [e["message"] for e in dpo["errors"]] == [
         '"preferred_output" must be a list holding exactly one assistant message.',
@@ -390,3 +390,218 @@ def test_progress_is_reported_while_reading(tmp_path):
 def test_the_report_is_plain_json(tmp_path):
     report = validate_file(write(tmp_path, lines_of(chats(10))), kind="chat")
     assert json.loads(json.dumps(report)) == report
+
+
+_LISTED_DETAIL = {"url": "https://example.com/a.png", "detail": ["low"]}
+
+
+@pytest.mark.parametrize(
+    ("kind", "message", "expected"),
+    [
+        ("chat", {"role": ["user"], "content": "x"}, '"role" must be a string, not a list'),
+        ("chat", {"role": {"name": "user"}, "content": "x"}, '"role" must be a string, not an object'),
+        ("chat", {"role": ["user"], "content": "x", "name": "a"}, '"role" must be a string, not a list'),
+        ("chat", {"content": "x"}, 'has no "role"'),
+        (
+            "vision",
+            {"role": "user", "content": [{"type": "image_url", "image_url": _LISTED_DETAIL}]},
+            'detail must be "low", "high" or "auto", not a list',
+        ),
+    ],
+)
+def test_odd_json_types_are_line_errors_not_crashes(tmp_path, kind, message, expected):
+    bad = {"messages": [message, {"role": "assistant", "content": "ok"}]}
+    report = validate_file(write(tmp_path, lines_of([*chats(9), bad])), kind=kind)
+    assert lines_with_errors(report) == [10]
+    assert expected in report["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_crash_in_a_check_names_its_line_counted_from_the_start_of_the_file(tmp_path, monkeypatch, workers):
+    from finetune_portal.datasets.validation.crash import ValidationCrash
+    from finetune_portal.datasets.validation.kinds import CHECKERS
+
+    checker = CHECKERS["chat"]
+
+    def broken_check(example):
+        if example["messages"][1]["content"] == "Question number 37?":
+            raise KeyError("boom")
+        return checker(example)
+
+    monkeypatch.setitem(CHECKERS, "chat", broken_check)
+    path = write(tmp_path, lines_of(chats(60)))
+
+    with pytest.raises(ValidationCrash) as crashed:
+        validate_file(path, kind="chat", chunk_bytes=500, workers=workers)
+
+    assert (crashed.value.line, crashed.value.error_type) == (38, "KeyError")
+    assert str(crashed.value) == "internal error while validating, line 38: KeyError: 'boom'"
+
+
+def test_a_vision_file_whose_first_lines_are_text_only_is_detected_as_vision(tmp_path):
+    examples = [*chats(5), *[_vision("https://example.com/a.png")] * 5]
+    report = validate_file(write(tmp_path, lines_of(examples)), kind="auto", base_model="gpt-4o")
+    assert (report["kind"], report["valid"]) == ("vision", True), report["errors"]
+    assert report["stats"]["images"] == 5
+
+
+def test_the_kind_is_the_one_most_sampled_lines_have_so_a_stray_first_line_is_reported_alone(tmp_path):
+    content = lines_of([{"prompt": "a", "completion": "b"}, *chats(11)])
+    report = validate_file(write(tmp_path, content), kind="auto")
+    assert report["kind"] == "chat"
+    assert lines_with_errors(report) == [1]
+    assert "one kind of example" in report["errors"][0]["message"]
+
+
+def test_a_chat_file_with_an_extra_key_on_every_line_is_chat_and_the_key_is_named(tmp_path):
+    examples = [{**chat(user=f"Question {i}?"), "id": i} for i in range(10)]
+    report = validate_file(write(tmp_path, lines_of(examples)), kind="auto")
+    assert report["kind"] == "chat"
+    assert lines_with_errors(report) == list(range(1, 11))
+    assert "Unexpected key(s) id" in report["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "expected"),
+    [
+        (
+            lines_of([{"mesages": [], "id": 1}] * 10),
+            1,
+            "line 1 has keys 'mesages', 'id': did you mean 'messages'? Choose the kind explicitly.",
+        ),
+        (
+            b"\n" + lines_of([{"promt": "a", "complection": "b"}] * 3),
+            2,
+            "line 2 has keys 'promt', 'complection': did you mean 'prompt' or 'completion'?",
+        ),
+        (lines_of([{"text": "hello"}] * 10), 1, "line 1 has keys 'text', none of a known kind"),
+        (lines_of(['"just a string"']), 1, "line 1 is a string, not a JSON object"),
+        (json.dumps(chats(10)).encode(), 1, "the file is one JSON array, not one object per line"),
+        (json.dumps(chats(10), indent=2).encode(), 1, "the file is one JSON array, not one object per line"),
+        (json.dumps(chat(), indent=2).encode(), 1, "pretty-printed JSON"),
+        (lines_of(chats(10)).replace(b"\n", b"\r"), 1, "lines end in CR only"),
+        (b"{oops\n{nope\n", 1, "no line parses as JSON (line 1: Not valid JSON"),
+    ],
+)
+def test_when_the_kind_cannot_be_told_the_error_says_why_on_a_line(tmp_path, content, line, expected):
+    report = validate_file(write(tmp_path, content), kind="auto")
+    assert report["kind"] is None
+    assert report["error_count"] == 1
+    assert report["errors"][0]["line"] == line
+    assert report["errors"][0]["message"].startswith("Could not tell the dataset kind: ")
+    assert expected in report["errors"][0]["message"]
+
+
+def _calling(call=None, **message):
+    call = (
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        if call is None
+        else call
+    )
+    return {"role": "assistant", "content": None, "tool_calls": [call], **message}
+
+
+def _tools(*tools, **example):
+    return {**chat(), "tools": list(tools), **example}
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (_calling({"type": "function", "function": {"name": "f", "arguments": "{}"}}), 'needs an "id"'),
+        (_calling({"id": "c1", "function": {"name": "f", "arguments": "{}"}}), '"type" must be "function"'),
+        (_calling({"id": "c1", "type": "function", "function": {"name": "f"}}), '"arguments" must be a JSON'),
+        (_calling("c1"), 'tool_calls[0] must be an object with "id", "type" and "function"'),
+        (_calling(refusal=["no"]), '"refusal" must be a string, not a list'),
+        (
+            {"role": "assistant", "function_call": {"name": "f"}},
+            '"function_call": "arguments" must be a JSON',
+        ),
+        (
+            {"role": "assistant", "function_call": {"name": "f", "arguments": "{"}},
+            '"arguments" is not valid JSON',
+        ),
+        ({"role": "user", "content": []}, "has an empty content list"),
+        ({"role": "user", "content": [{"text": "x"}]}, 'needs a "type" ("text" or "image_url")'),
+        ({"role": "user", "content": ["x"]}, 'must be an object with a "type", not a string'),
+        ({"role": "user", "content": [{"type": ["text"]}]}, '"type" must be a string, not a list'),
+        ({"role": "user", "content": "x", "nme": "ana"}, "unexpected key(s): nme. Did you mean 'name'?"),
+    ],
+)
+def test_tool_call_function_call_and_content_part_fields_openai_requires(tmp_path, message, expected):
+    bad = {"messages": [{"role": "user", "content": "hi"}, message, {"role": "assistant", "content": "ok"}]}
+    report = validate_file(write(tmp_path, lines_of([*chats(9), bad])), kind="chat")
+    assert lines_with_errors(report) == [10]
+    assert expected in report["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("example", "expected"),
+    [
+        (_tools({"function": {"name": "f"}}), 'tools[0] must be {"type": "function"'),
+        (
+            _tools({"type": "function", "function": {"name": ""}}),
+            'tools[0].function must be an object with a string "name"',
+        ),
+        (
+            _tools({"type": "function", "function": {"name": "f", "parameters": "{}"}}),
+            '"parameters" must be a JSON Schema object, not a string',
+        ),
+        (
+            _tools({"type": "function", "function": {"name": "f", "description": 3}}),
+            '"description" must be a string, not a number',
+        ),
+        ({**chat(), "functions": []}, '"functions" must be a list of 1 to 128'),
+        (
+            {**chat(), "functions": [{"parameters": {}}]},
+            'functions[0] must be an object with a string "name"',
+        ),
+        ({**chat(), "parallel_tool_calls": "no"}, '"parallel_tool_calls" must be true or false'),
+        ({**chat(), "tool": []}, "RFT dataset). Did you mean 'tools'?"),
+    ],
+)
+def test_tool_definitions_and_top_level_keys_openai_requires(tmp_path, example, expected):
+    report = validate_file(write(tmp_path, lines_of([*chats(9), example])), kind="chat")
+    assert lines_with_errors(report) == [10]
+    assert expected in report["errors"][0]["message"]
+
+
+def test_unknown_keys_of_the_other_kinds_get_a_suggestion(tmp_path):
+    report = validate_file(write(tmp_path, lines_of([{"instruction": "x", "outptu": "y"}])), kind="alpaca")
+    assert "Unexpected key(s): outptu. Did you mean 'output'?" in [e["message"] for e in report["errors"]]
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "expected"),
+    [
+        (b'{"messages": [], "tools": [1,]}', "A trailing comma at column 29; JSON allows no comma before"),
+        (json.dumps(chat()).encode() + b",", "A comma after the example; a JSONL line holds one object"),
+        (b"{} {}", "More than one JSON value on this line"),
+        (b'{"messages": "a\x00b"}', "A NUL byte at column 16; a JSONL line holds text only."),
+    ],
+)
+def test_json_problems_are_named_as_a_person_would_fix_them(tmp_path, bad_line, expected):
+    report = validate_file(write(tmp_path, lines_of(chats(10)) + bad_line + b"\n"), kind="chat")
+    assert errors_of(report) == [(11, next(e["message"] for e in report["errors"]))]
+    assert report["errors"][0]["message"].startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("example", "expected"),
+    [
+        ({"prompt": None, "completion": "x"}, '"prompt" must be a string, not null.'),
+        ({"prompt": "q", "completion": True}, '"completion" must be a string, not a boolean.'),
+        ({"prompt": "q", "completion": {}}, '"completion" must be a string, not an object.'),
+    ],
+)
+def test_messages_name_json_types_not_python_types(tmp_path, example, expected):
+    report = validate_file(write(tmp_path, lines_of([example])), kind="completion", target="local_peft")
+    assert [e["message"] for e in report["errors"]] == [expected]
+
+
+def test_a_weight_that_is_not_a_number_is_named_by_its_json_type(tmp_path):
+    bad = {
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x", "weight": True}]
+    }
+    report = validate_file(write(tmp_path, lines_of([bad])), kind="chat", target="local_peft")
+    assert '"weight" must be 0 or 1, not a boolean.' in report["errors"][0]["message"]

@@ -105,3 +105,34 @@ def test_a_version_stored_without_a_target_is_checked_for_the_default_provider(c
 
     assert version.validation_target == default_provider_key()
     assert dataset_version_validate(version_id=version.pk).status == "valid"
+
+
+def test_a_validator_crash_settles_the_version_invalid_with_the_line_and_logs_it(cast, monkeypatch, caplog):
+    from finetune_portal.datasets.validation.kinds import CHECKERS
+
+    def broken_check(example):
+        if example["messages"][1]["content"] == "Question number 6?":
+            raise TypeError("unhashable type: 'list'")
+        return checker(example)
+
+    checker = CHECKERS["chat"]
+    monkeypatch.setitem(CHECKERS, "chat", broken_check)
+    dataset = make_dataset(cast.project)
+    _, version, _ = upload(dataset, cast.member, lines_of(chats(12)))
+
+    finished = dataset_version_validate(version_id=version.pk)
+
+    assert finished.status == "invalid"
+    assert finished.validation_report["errors"] == [
+        {
+            "line": 7,
+            "message": "Internal error while validating, line 7 (TypeError): the validator failed, not "
+            "necessarily your file, so the file could not be checked. The error is logged for the "
+            "maintainers.",
+        }
+    ]
+    assert finished.validated_at is not None
+    logged = [r for r in caplog.records if "Internal error while validating" in r.getMessage()]
+    assert logged
+    assert logged[0].exc_info is not None
+    assert dataset_version_validate(version_id=version.pk) is None  # settled: not retried

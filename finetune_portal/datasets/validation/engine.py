@@ -20,6 +20,7 @@ from multiprocessing import get_context
 import orjson
 
 from finetune_portal.datasets.tokenizers import TokenCounter, TokenizerSpec
+from finetune_portal.datasets.validation.crash import ValidationCrash
 from finetune_portal.datasets.validation.kinds import CHECKERS, kind_mismatch
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ MAX_TRACKED_DIGESTS = 500_000
 MAX_LABELS = 50
 _READ_BLOCK = 1024 * 1024
 _TOKEN_BATCH = 4096
-_BOM = b"\xef\xbb\xbf"
+BOM = b"\xef\xbb\xbf"
 _BINARY_SIGNATURES = {
     b"\x1f\x8b": "a gzip archive",
     b"PK\x03\x04": "a zip archive",
@@ -43,7 +44,10 @@ _BINARY_SIGNATURES = {
     b"\xfe\xff": "UTF-16 text",
     b"PAR1": "a Parquet file",
 }
-_TOO_LONG = object()
+# What iter_lines yields in place of a line over MAX_LINE_BYTES.
+TOO_LONG = object()
+# Bytes a text file is made of: tab, line ends and everything from space up, but DEL.
+_TEXT_BYTES = bytes([9, 10, 13, *range(32, 127), *range(128, 256)])
 
 # Called after each range with (lines read, errors so far, bytes read).
 Progress = Callable[[int, int, int], None]
@@ -98,7 +102,7 @@ def _counter_for(spec: TokenizerSpec) -> TokenCounter:
 
 
 def iter_lines(path: str, start: int, end: int) -> Iterator[bytes | object]:
-    """The lines of a byte range without their newline; a line over MAX_LINE_BYTES yields _TOO_LONG."""
+    """The lines of a byte range without their newline; a line over MAX_LINE_BYTES yields TOO_LONG."""
     with open(path, "rb") as handle:
         handle.seek(start)
         remaining = end - start
@@ -119,7 +123,7 @@ def iter_lines(path: str, start: int, end: int) -> Iterator[bytes | object]:
                         too_long, partial, partial_size = True, [], 0
                 continue
             if too_long:
-                yield _TOO_LONG
+                yield TOO_LONG
                 too_long = False
             elif partial:
                 partial.append(pieces[0])
@@ -132,22 +136,31 @@ def iter_lines(path: str, start: int, end: int) -> Iterator[bytes | object]:
             if last:
                 partial, partial_size = [last], len(last)
         if too_long:
-            yield _TOO_LONG
+            yield TOO_LONG
         elif partial:
             yield b"".join(partial)
 
 
-def _json_problem(line: bytes, exc: orjson.JSONDecodeError) -> str:
+def json_problem(line: bytes, exc: orjson.JSONDecodeError) -> str:
+    """Why a line does not parse, in the words of someone fixing the file (only lines that fail)."""
     try:
-        line.decode("utf-8")
+        text = line.decode("utf-8")
     except UnicodeDecodeError as bad:
         return f"Invalid UTF-8 at byte {bad.start + 1} of this line; save the file as UTF-8."
-    if "trailing" in exc.msg.lower() or "after document" in exc.msg.lower():
+    reason = exc.msg.lower()
+    if "\x00" in text:
+        return f"A NUL byte at column {text.index(chr(0)) + 1}; a JSONL line holds text only."
+    if "trailing comma" in reason:
+        return f"A trailing comma at column {exc.colno}; JSON allows no comma before a closing }} or ]."
+    if "after document" in reason or "trailing" in reason:
+        if text[exc.pos :].strip() == ",":
+            return "A comma after the example; a JSONL line holds one object and nothing after it."
         return "More than one JSON value on this line; each line must hold exactly one example."
     return f"Not valid JSON ({exc.msg} at column {exc.colno})."
 
 
 def scan_range(job: RangeJob) -> RangeResult:
+    """Check and measure one byte range; an unexpected exception becomes a ``ValidationCrash``."""
     result = RangeResult()
     counter = _counter_for(job.tokenizer)
     check = CHECKERS[job.kind]
@@ -166,7 +179,10 @@ def scan_range(job: RangeJob) -> RangeResult:
             errors.append((line_no, message))
 
     def flush() -> None:
-        counts = counter.count_many(texts)
+        try:
+            counts = counter.count_many(texts)
+        except Exception as exc:
+            raise ValidationCrash.of(exc, measured[0][0], measured[-1][0]) from exc
         position = 0
         hist = result.token_hist
         for line_no, n_texts, n_answers, fixed, messages, has_system, label, flags in measured:
@@ -199,61 +215,66 @@ def scan_range(job: RangeJob) -> RangeResult:
         measured.clear()
 
     line_no = 0
-    for raw in iter_lines(job.path, job.start, job.end):
-        line_no += 1
-        if raw is _TOO_LONG:
+    try:
+        for raw in iter_lines(job.path, job.start, job.end):
+            line_no += 1
+            if raw is TOO_LONG:
+                result.has_content = True
+                result.examples += 1
+                error(line_no, f"This line is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB.")
+                continue
+            line = raw[:-1] if raw.endswith(b"\r") else raw
+            if line_no == 1 and job.bom_allowed_check and line.startswith(BOM):
+                error(1, "The file starts with a byte order mark (BOM); save it as UTF-8 without BOM.")
+                line = line[3:]
+            if not line or line.isspace():
+                pending_blank_count += 1
+                if len(pending_blanks) < MAX_ERRORS_IN_FULL:
+                    pending_blanks.append(line_no)
+                continue
+            if pending_blank_count:
+                for blank in pending_blanks:
+                    error(blank, "Blank line; only the end of the file may have blank lines.")
+                result.error_count += pending_blank_count - len(pending_blanks)
+                pending_blanks, pending_blank_count = [], 0
             result.has_content = True
             result.examples += 1
-            error(line_no, f"This line is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB.")
-            continue
-        line = raw[:-1] if raw.endswith(b"\r") else raw
-        if line_no == 1 and job.bom_allowed_check and line.startswith(_BOM):
-            error(1, "The file starts with a byte order mark (BOM); save it as UTF-8 without BOM.")
-            line = line[3:]
-        if not line or line.isspace():
-            pending_blank_count += 1
-            if len(pending_blanks) < MAX_ERRORS_IN_FULL:
-                pending_blanks.append(line_no)
-            continue
-        if pending_blank_count:
-            for blank in pending_blanks:
-                error(blank, "Blank line; only the end of the file may have blank lines.")
-            result.error_count += pending_blank_count - len(pending_blanks)
-            pending_blanks, pending_blank_count = [], 0
-        result.has_content = True
-        result.examples += 1
-        try:
-            example = loads(line)
-        except orjson.JSONDecodeError as exc:
-            error(line_no, _json_problem(line, exc))
-            continue
-        mismatch = kind_mismatch(example, job.kind)
-        if mismatch:
-            error(line_no, mismatch)
-            continue
-        checked = check(example)
-        if checked.errors:
-            for message in checked.errors:
-                error(line_no, message)
-            continue
-        result.images += checked.images
-        result.digests.append((int.from_bytes(blake2b(line, digest_size=8).digest()), line_no))
-        texts.extend(checked.texts)
-        texts.extend(checked.answers)
-        measured.append(
-            (
-                line_no,
-                len(checked.texts),
-                len(checked.answers),
-                checked.fixed,
-                checked.messages,
-                checked.system,
-                checked.label,
-                checked.flags,
+            try:
+                example = loads(line)
+            except orjson.JSONDecodeError as exc:
+                error(line_no, json_problem(line, exc))
+                continue
+            mismatch = kind_mismatch(example, job.kind)
+            if mismatch:
+                error(line_no, mismatch)
+                continue
+            checked = check(example)
+            if checked.errors:
+                for message in checked.errors:
+                    error(line_no, message)
+                continue
+            result.images += checked.images
+            result.digests.append((int.from_bytes(blake2b(line, digest_size=8).digest()), line_no))
+            texts.extend(checked.texts)
+            texts.extend(checked.answers)
+            measured.append(
+                (
+                    line_no,
+                    len(checked.texts),
+                    len(checked.answers),
+                    checked.fixed,
+                    checked.messages,
+                    checked.system,
+                    checked.label,
+                    checked.flags,
+                )
             )
-        )
-        if len(texts) >= _TOKEN_BATCH:
-            flush()
+            if len(texts) >= _TOKEN_BATCH:
+                flush()
+    except ValidationCrash:
+        raise
+    except Exception as exc:  # a bug in a check; no input may end validation without a verdict
+        raise ValidationCrash.of(exc, line_no) from exc
     if measured:
         flush()
     result.lines = line_no
@@ -296,28 +317,10 @@ def sniff_binary(path: str) -> str | None:
     for signature, what in _BINARY_SIGNATURES.items():
         if head.startswith(signature):
             return f"This is {what}, not a JSONL text file."
-    if b"\x00" in head:
+    # A stray NUL in text is reported on its line; NULs among many control bytes are a binary file.
+    if b"\x00" in head and len(head.translate(None, _TEXT_BYTES)) * 100 > len(head):
         return "This is a binary file, not a JSONL text file."
     return None
-
-
-def first_example(path: str, max_lines: int = 1000) -> tuple[int | None, object]:
-    """The line number and parsed value of the first example that parses, for kind detection."""
-    line_no = 0
-    for raw in iter_lines(path, 0, os.path.getsize(path)):
-        line_no += 1
-        if line_no > max_lines:
-            break
-        if raw is _TOO_LONG:
-            continue
-        line = raw.removeprefix(_BOM).strip()
-        if not line:
-            continue
-        try:
-            return line_no, orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-    return None, None
 
 
 def run_ranges(
@@ -330,6 +333,17 @@ def run_ranges(
     chunk_bytes: int,
     progress: Progress | None,
 ) -> Iterator[RangeResult]:
+    """Each range's result in file order; a ``ValidationCrash`` names its line from the file's start."""
+    lines_before = 0
+    try:
+        for result in _range_results(path, kind, tokenizer, token_limit, workers, chunk_bytes):
+            yield result
+            lines_before += result.lines
+    except ValidationCrash as crash:
+        raise crash.after(lines_before) from crash.__cause__
+
+
+def _range_results(path, kind, tokenizer, token_limit, workers, chunk_bytes) -> Iterator[RangeResult]:
     size = os.path.getsize(path)
     jobs = [
         RangeJob(path, start, end, kind, tokenizer, token_limit, start == 0)

@@ -13,6 +13,8 @@ from finetune_portal.datasets.validation.messages import (
     TOKENS_PER_MESSAGE,
     check_messages,
     check_tools,
+    did_you_mean,
+    json_type,
     short_label,
 )
 
@@ -76,24 +78,6 @@ _FAMILY_LABEL = {
 }
 
 
-def detect_kind(example) -> str | None:
-    """The kind of a file judged from its first example (``--kind auto``)."""
-    shape = shape_of(example)
-    if shape != "messages":
-        return shape
-    if example.keys() - CHAT_TOP_KEYS:
-        return "rft"
-    messages = example.get("messages")
-    if isinstance(messages, list):
-        for message in messages:
-            content = message.get("content") if isinstance(message, dict) else None
-            if isinstance(content, list) and any(
-                isinstance(part, dict) and part.get("type") == "image_url" for part in content
-            ):
-                return "vision"
-    return "chat"
-
-
 def kind_mismatch(example, kind: str) -> str | None:
     shape = shape_of(example)
     if shape is None or shape == FAMILY[kind]:
@@ -107,7 +91,7 @@ def kind_mismatch(example, kind: str) -> str | None:
 def _require_object(example, checked: Checked) -> bool:
     if isinstance(example, dict):
         return True
-    checked.errors.append(f"Each line must be a JSON object, not {type(example).__name__}.")
+    checked.errors.append(f"Each line must be a JSON object, not {json_type(example)}.")
     return False
 
 
@@ -126,7 +110,7 @@ def _conversation(example, checked: Checked, *, roles, allow_images: bool, top_k
     if unknown:
         checked.errors.append(
             f"Unexpected key(s) {', '.join(sorted(unknown))} (reference fields for a grader belong in an RFT "
-            "dataset)."
+            f"dataset).{did_you_mean(unknown, top_keys, example)}"
         )
     tally = check_messages(
         example["messages"],
@@ -200,7 +184,7 @@ def _string_field(example, key: str, checked: Checked, *, required: bool, non_em
         return None
     value = example[key]
     if not isinstance(value, str):
-        checked.errors.append(f'"{key}" must be a string, not {type(value).__name__}.')
+        checked.errors.append(f'"{key}" must be a string, not {json_type(value)}.')
         return None
     if non_empty and not value.strip():
         checked.errors.append(f'"{key}" is empty.')
@@ -210,7 +194,8 @@ def _string_field(example, key: str, checked: Checked, *, required: bool, non_em
 def _reject_unknown(example: dict, allowed: frozenset[str], checked: Checked) -> None:
     unknown = example.keys() - allowed
     if unknown:
-        checked.errors.append(f"Unexpected key(s): {', '.join(sorted(unknown))}.")
+        hint = did_you_mean(unknown, allowed, example)
+        checked.errors.append(f"Unexpected key(s): {', '.join(sorted(unknown))}.{hint}")
 
 
 _COMPLETION_KEYS = frozenset({"prompt", "completion"})

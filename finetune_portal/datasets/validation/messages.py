@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 
 import orjson
 
@@ -18,6 +19,7 @@ IMAGE_DATA_PREFIXES = (
 )
 IMAGE_DETAILS = frozenset({"low", "high", "auto"})
 MAX_IMAGES_PER_EXAMPLE = 10
+MAX_FUNCTIONS = 128
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 # OpenAI's documented cost of one image at detail "low"; higher detail costs more, so this is a floor.
 TOKENS_PER_IMAGE = 85
@@ -66,7 +68,13 @@ def check_messages(
         if type(message) is dict and len(message) == 2:
             role = message.get("role")
             content = message.get("content")
-            if type(content) is str and content and role in _PLAIN_ROLES and role in roles:
+            if (
+                type(content) is str
+                and content
+                and type(role) is str
+                and role in _PLAIN_ROLES
+                and role in roles
+            ):
                 tally.fixed += TOKENS_PER_MESSAGE
                 tally.last_role = role
                 if role == "assistant":
@@ -84,13 +92,21 @@ def check_messages(
             errors.append(f"{at} must be an object with a role and content.")
             continue
         role = message.get("role")
-        if role not in roles:
+        if type(role) is not str or role not in roles:
             allowed = ", ".join(sorted(roles))
-            errors.append(f"{at} has role {role!r}; allowed roles are {allowed}.")
+            if role is None:
+                errors.append(f'{at} has no "role"; allowed roles are {allowed}.')
+            elif type(role) is not str:
+                errors.append(
+                    f'{at}: "role" must be a string, not {json_type(role)}; allowed roles are {allowed}.'
+                )
+            else:
+                errors.append(f"{at} has role {role!r}; allowed roles are {allowed}.")
             continue
         unknown = message.keys() - MESSAGE_KEYS
         if unknown:
-            errors.append(f"{at} ({role}) has unexpected key(s): {', '.join(sorted(unknown))}.")
+            hint = did_you_mean(unknown, MESSAGE_KEYS, message)
+            errors.append(f"{at} ({role}) has unexpected key(s): {', '.join(sorted(unknown))}.{hint}")
         tally.fixed += TOKENS_PER_MESSAGE
         tally.last_role = role
         is_assistant = role == "assistant"
@@ -109,6 +125,9 @@ def check_messages(
             errors.append(f'{at} (tool) needs a "tool_call_id" naming the call it answers.')
         if role == "function" and not isinstance(name, str):
             errors.append(f'{at} (function) needs a "name".')
+        refusal = message.get("refusal")
+        if refusal is not None and not isinstance(refusal, str):
+            errors.append(f'{at} ({role}): "refusal" must be a string, not {json_type(refusal)}.')
         _check_content(
             message.get("content", _MISSING), at, role, has_call, allow_images, errors, sink, tally
         )
@@ -117,7 +136,8 @@ def check_messages(
             if not is_assistant:
                 errors.append(f'{at} ({role}): "weight" is only allowed on assistant messages.')
             elif type(weight) is not int or weight not in (0, 1):
-                errors.append(f'{at} (assistant): "weight" must be 0 or 1, not {weight!r}.')
+                shown = weight if type(weight) is int else json_type(weight)
+                errors.append(f'{at} (assistant): "weight" must be 0 or 1, not {shown}.')
         if is_assistant:
             tally.assistants += 1
             if message.get("weight", 1) != 0:
@@ -144,10 +164,20 @@ def _check_content(content, at, role, has_call, allow_images, errors, sink, tall
     if not isinstance(content, list):
         errors.append(f"{at} ({role}): content must be a string or a list of content parts.")
         return
+    if not content:
+        errors.append(f"{at} ({role}) has an empty content list; give at least one content part.")
+        return
     for part_index, part in enumerate(content):
         part_at = f"{at}.content[{part_index}]"
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text":
+        if not isinstance(part, dict):
+            errors.append(f'{part_at} must be an object with a "type", not {json_type(part)}.')
+            continue
+        kind = part.get("type")
+        if kind is None:
+            errors.append(f'{part_at} needs a "type" ("text" or "image_url").')
+        elif type(kind) is not str:
+            errors.append(f'{part_at}: "type" must be a string, not {json_type(kind)}.')
+        elif kind == "text":
             text = part.get("text")
             if isinstance(text, str):
                 sink.append(text)
@@ -172,8 +202,9 @@ def _check_image(image, at, errors) -> None:
         return
     url = image["url"]
     detail = image.get("detail")
-    if detail is not None and detail not in IMAGE_DETAILS:
-        errors.append(f'{at}: detail must be "low", "high" or "auto", not {detail!r}.')
+    if detail is not None and (type(detail) is not str or detail not in IMAGE_DETAILS):
+        shown = repr(detail) if type(detail) is str else json_type(detail)
+        errors.append(f'{at}: detail must be "low", "high" or "auto", not {shown}.')
     if url.startswith("https://"):
         return
     prefix = next((p for p in IMAGE_DATA_PREFIXES if url.startswith(p)), None)
@@ -204,6 +235,8 @@ def _check_tool_calls(message, at, role, errors, sink) -> bool:
     if function_call is not None:
         if not isinstance(function_call, dict) or not isinstance(function_call.get("name"), str):
             errors.append(f'{at} (assistant): "function_call" needs a "name".')
+        else:
+            _check_arguments(function_call.get("arguments"), f'{at} (assistant): "function_call"', errors)
         sink.append(orjson.dumps(function_call).decode())
     if calls is not None:
         if not isinstance(calls, list) or not calls:
@@ -211,39 +244,97 @@ def _check_tool_calls(message, at, role, errors, sink) -> bool:
             return False
         for call_index, call in enumerate(calls):
             call_at = f"{at}.tool_calls[{call_index}]"
-            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(call, dict):
+                errors.append(f'{call_at} must be an object with "id", "type" and "function".')
+                continue
+            if not isinstance(call.get("id"), str) or not call["id"]:
+                errors.append(
+                    f'{call_at}: needs an "id" (a string the tool message\'s "tool_call_id" names).'
+                )
+            if call.get("type") != "function":
+                errors.append(f'{call_at}: "type" must be "function".')
+            function = call.get("function")
             if not isinstance(function, dict) or not isinstance(function.get("name"), str):
                 errors.append(f'{call_at}: needs "function" with a "name".')
                 continue
-            if call.get("type", "function") != "function":
-                errors.append(f'{call_at}: "type" must be "function".')
-            arguments = function.get("arguments")
-            if not isinstance(arguments, str):
-                errors.append(f'{call_at}: "arguments" must be a JSON string.')
-                continue
-            try:
-                orjson.loads(arguments)
-            except orjson.JSONDecodeError:
-                errors.append(f'{call_at}: "arguments" is not valid JSON.')
+            _check_arguments(function.get("arguments"), call_at, errors)
         sink.append(orjson.dumps(calls).decode())
     return True
 
 
+def _check_arguments(arguments, at: str, errors: list[str]) -> None:
+    if not isinstance(arguments, str):
+        errors.append(f'{at}: "arguments" must be a JSON string.')
+        return
+    try:
+        orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        errors.append(f'{at}: "arguments" is not valid JSON.')
+
+
 def check_tools(example: dict, errors: list[str], texts: list[str]) -> None:
+    """The example's tool definitions ("tools", or the deprecated "functions") and "parallel_tool_calls"."""
     tools = example.get("tools")
-    if tools is None:
-        return
-    if not isinstance(tools, list):
-        errors.append('"tools" must be a list of tool definitions.')
-        return
-    for index, tool in enumerate(tools):
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            errors.append(f'tools[{index}] must be {{"type": "function", "function": {{"name": ...}}}}.')
+    if tools is not None:
+        if not isinstance(tools, list):
+            errors.append('"tools" must be a list of tool definitions.')
+        else:
+            for index, tool in enumerate(tools):
+                if not isinstance(tool, dict) or tool.get("type") != "function":
+                    errors.append(
+                        f'tools[{index}] must be {{"type": "function", "function": {{"name": ...}}}}.'
+                    )
+                else:
+                    _check_function(tool.get("function"), f"tools[{index}].function", errors)
+            texts.append(orjson.dumps(tools).decode())
+    functions = example.get("functions")
+    if functions is not None:
+        if not isinstance(functions, list) or not 1 <= len(functions) <= MAX_FUNCTIONS:
+            errors.append(f'"functions" must be a list of 1 to {MAX_FUNCTIONS} function definitions.')
+        else:
+            for index, function in enumerate(functions):
+                _check_function(function, f"functions[{index}]", errors)
     parallel = example.get("parallel_tool_calls")
     if parallel is not None and not isinstance(parallel, bool):
         errors.append('"parallel_tool_calls" must be true or false.')
-    texts.append(orjson.dumps(tools).decode())
+
+
+def _check_function(function, at: str, errors: list[str]) -> None:
+    """A function definition: a name, and parameters (a JSON Schema object) and description when given."""
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+        errors.append(f'{at} must be an object with a string "name".')
+        return
+    parameters = function.get("parameters")
+    if parameters is not None and not isinstance(parameters, dict):
+        errors.append(f'{at}: "parameters" must be a JSON Schema object, not {json_type(parameters)}.')
+    description = function.get("description")
+    if description is not None and not isinstance(description, str):
+        errors.append(f'{at}: "description" must be a string, not {json_type(description)}.')
+
+
+def did_you_mean(unknown, known, present=()) -> str:
+    """ " Did you mean 'x'?" for unknown keys close to a known key the object lacks, else ""."""
+    suggestions = []
+    for key in sorted(unknown):
+        match = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+        if match and match[0] not in present and match[0] not in suggestions:
+            suggestions.append(match[0])
+    return f" Did you mean {' or '.join(map(repr, suggestions))}?" if suggestions else ""
+
+
+def json_type(value) -> str:
+    """The JSON name of a parsed value's type, for messages (never a Python type name)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
 
 
 def short_label(answer: str | None) -> str | None:

@@ -12,17 +12,17 @@ from collections import Counter
 from dataclasses import dataclass
 
 from finetune_portal.datasets.tokenizers import TokenizerSpec
+from finetune_portal.datasets.validation.detect import detect_file_kind
 from finetune_portal.datasets.validation.engine import (
     DEFAULT_CHUNK_BYTES,
     MAX_ERRORS_IN_FULL,
     MAX_LABELS,
     MAX_TRACKED_DIGESTS,
     Progress,
-    first_example,
     run_ranges,
     sniff_binary,
 )
-from finetune_portal.datasets.validation.kinds import KIND_LABELS, KINDS, detect_kind
+from finetune_portal.datasets.validation.kinds import KIND_LABELS, KINDS
 from finetune_portal.providers.base import DatasetProfile
 from finetune_portal.providers.registry import dataset_profile, default_provider_key, provider_keys
 
@@ -103,12 +103,10 @@ def validate_file(
         notes.error(binary)
         return _report(reported_kind, notes, examples=0, error_count=1, stats={"bytes": size})
     if kind == "auto":
-        line, example = first_example(path)
-        kind = detect_kind(example)
+        detected = detect_file_kind(path)
+        kind = detected.kind
         if kind is None:
-            notes.error(
-                "Could not tell the dataset kind from the first example; choose the kind explicitly.", line
-            )
+            notes.error(detected.problem, detected.line)
             return _report(None, notes, examples=0, error_count=1, stats={"bytes": size})
     spec, token_limit, priced_model = choose_tokenizer(
         kind=kind, profile=profile, base_model=base_model, notes=notes

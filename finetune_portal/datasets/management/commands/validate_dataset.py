@@ -1,10 +1,12 @@
 """Validate a dataset file from the command line with the same validator the worker runs.
 
-Exit status: 0 when the file is valid, 1 when it is not, 2 on a usage error (bad option, missing file).
+Exit status: 0 when the file is valid, 1 when it is not, 2 on a usage error (bad option, missing file),
+3 on an internal error of the validator (a one-line message; the traceback goes to the log).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -12,11 +14,19 @@ import orjson
 from django.core.management.base import BaseCommand, CommandError
 
 from finetune_portal.datasets.validation import KINDS, validate_file
+from finetune_portal.datasets.validation.crash import ValidationCrash
 from finetune_portal.providers.registry import default_provider_key, provider_keys
+
+logger = logging.getLogger(__name__)
+EXIT_INVALID = 1
+EXIT_INTERNAL_ERROR = 3
 
 
 class Command(BaseCommand):
-    help = "Validate a JSONL training file: format rules, token counts, cost estimate."
+    help = (
+        "Validate a JSONL training file: format rules, token counts, cost estimate. "
+        "Exit status: 0 valid, 1 invalid, 2 usage error, 3 internal error of the validator."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("path")
@@ -33,13 +43,21 @@ class Command(BaseCommand):
             raise CommandError(f"No such file: {path}", returncode=2)
         if workers < 1:
             raise CommandError("--workers must be at least 1.", returncode=2)
-        report = validate_file(path, kind=kind, target=target, base_model=base_model, workers=workers)
+        try:
+            report = validate_file(path, kind=kind, target=target, base_model=base_model, workers=workers)
+        except Exception as exc:
+            logger.exception("Internal error while validating %s", path)
+            what = (
+                str(exc) if isinstance(exc, ValidationCrash) else f"internal error while validating: {exc!r}"
+            )
+            self.stderr.write(f"{what} (exit {EXIT_INTERNAL_ERROR}; the traceback is logged above)")
+            sys.exit(EXIT_INTERNAL_ERROR)
         if json:
             self.stdout.write(orjson.dumps(report).decode())
         else:
             self._print_summary(report)
         if not report["valid"]:
-            sys.exit(1)
+            sys.exit(EXIT_INVALID)
 
     def _print_summary(self, report: dict) -> None:
         stats = report["stats"]
