@@ -195,13 +195,3 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id} checkpoint @ {self.step}"
-
-
-def __getattr__(name: str):
-    # Transitional: provider modules that are being split elsewhere still import ``Provider`` from here.
-    # Each provider now names its own key (providers/<name>/provider.py); remove this once none imports it.
-    if name == "Provider":
-        return models.TextChoices(
-            "Provider", [(key.upper(), (key, label)) for key, label in provider_choices()]
-        )
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

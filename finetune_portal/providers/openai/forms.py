@@ -14,12 +14,13 @@ from django.urls import reverse
 from finetune_portal.credentials.services import credential_resolve
 from finetune_portal.datasets.models import DatasetKind, DatasetVersion
 from finetune_portal.datasets.selectors import versions_selectable_for_jobs
-from finetune_portal.jobs.models import Method, Provider
+from finetune_portal.jobs.models import Method
 from finetune_portal.jobs.selectors.lists import launch_settings_of
 from finetune_portal.jobs.services import job_create
 from finetune_portal.providers.openai import catalog
 from finetune_portal.providers.openai.graders import grader_problems
 from finetune_portal.providers.openai.mapping import HYPERPARAMETERS
+from finetune_portal.providers.openai.provider import KEY
 
 # Which dataset kinds each method trains on (vision is supervised training on image chats).
 KINDS_FOR_METHOD = {
@@ -283,7 +284,7 @@ class OpenAIJobForm(forms.Form):
             project=self.project,
             created_by=self.user,
             name=data["name"],
-            provider=Provider.OPENAI,
+            provider=KEY,
             method=method,
             base_model=data["base_model"],
             training_version=data["training_version"],

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from finetune_portal.credentials.models import ProviderCredential
-from finetune_portal.jobs.models import FineTuningJob, JobTransition, Method, Provider
+from finetune_portal.jobs.models import FineTuningJob, JobTransition, Method
 from finetune_portal.jobs.services import job_create, job_event_record
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.projects.models import Project
@@ -21,6 +21,7 @@ from finetune_portal.providers.openai.mapping import (
     as_provider_error,
     portal_instance,
 )
+from finetune_portal.providers.openai.provider import KEY
 from finetune_portal.providers.openai.sync import (
     apply_remote_status,
     checkpoints_sync,
@@ -37,7 +38,7 @@ def jobs_import(*, credential: ProviderCredential, project, actor) -> list[FineT
     """Bring an account's fine-tuning jobs into a project as read-only history, with their metrics."""
     client = openai_client_for(credential)
     known = set(
-        FineTuningJob.objects.filter(provider=Provider.OPENAI)
+        FineTuningJob.objects.filter(provider=KEY)
         .exclude(provider_job_id="")
         .values_list("provider_job_id", flat=True)
     )
@@ -76,7 +77,7 @@ def _job_create_imported(remote, *, credential: ProviderCredential, project, act
             project=project,
             created_by=actor,
             name=f"Imported {remote.id}",
-            provider=Provider.OPENAI,
+            provider=KEY,
             method=METHOD_FROM_TYPE.get(method_type, Method.SFT),
             base_model=remote.model,
             hyperparameters=hyper,

@@ -9,8 +9,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from finetune_portal.jobs.claims import jobs_with_silent_claims
-from finetune_portal.jobs.models import FineTuningJob, Provider
+from finetune_portal.jobs.models import FineTuningJob
 from finetune_portal.jobs.states import JobStatus
+from finetune_portal.providers.openai.provider import KEY
 from finetune_portal.providers.openai.submit import CLAIM_STALE_AFTER
 
 S = JobStatus
@@ -30,11 +31,11 @@ class ReapResult:
 def jobs_reap(*, now: datetime | None = None) -> ReapResult:
     """Find OpenAI jobs that stopped making progress and say what must run again for each."""
     now = now or timezone.now()
-    openai_jobs = FineTuningJob.objects.filter(provider=Provider.OPENAI)
+    openai_jobs = FineTuningJob.objects.filter(provider=KEY)
     # Claimed, but never handed to OpenAI by a worker that has gone quiet: submitting again adopts or
     # creates it (the claim is taken over once stale).
     abandoned_claims = jobs_with_silent_claims(
-        provider=Provider.OPENAI,
+        provider=KEY,
         stale_after=CLAIM_STALE_AFTER,
         statuses=[S.VALIDATING_FILES],
         now=now,

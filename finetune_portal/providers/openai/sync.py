@@ -14,7 +14,7 @@ import openai
 from django.db.models import Q
 from django.utils import timezone
 
-from finetune_portal.jobs.models import FineTuningJob, JobEvent, Provider
+from finetune_portal.jobs.models import FineTuningJob, JobEvent
 from finetune_portal.jobs.services import (
     checkpoint_record,
     job_event_record,
@@ -36,6 +36,7 @@ from finetune_portal.providers.openai.mapping import (
     parse_results_csv,
     timestamp,
 )
+from finetune_portal.providers.openai.provider import KEY
 from finetune_portal.registry.services import fine_tuned_model_record
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def jobs_poll_due(*, now: datetime | None = None) -> list[int]:
     """The ids of jobs whose next poll is due, each leased so one beat tick never sends it twice."""
     now = now or timezone.now()
     candidates = (
-        FineTuningJob.objects.filter(provider=Provider.OPENAI, status__in=FOLLOWED_STATUSES)
+        FineTuningJob.objects.filter(provider=KEY, status__in=FOLLOWED_STATUSES)
         .exclude(provider_job_id="")
         .filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
         .values_list("pk", "next_poll_at")

@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from finetune_portal.datasets.models import DatasetVersion
-from finetune_portal.jobs.models import Checkpoint, Method, Provider
+from finetune_portal.jobs.models import Checkpoint, Method
 from finetune_portal.jobs.selectors.lists import launch_settings_of
 from finetune_portal.jobs.services import job_create
 from finetune_portal.providers.peft.base_models import (
@@ -30,6 +30,7 @@ from finetune_portal.providers.peft.form_fields import (
     VersionChoiceField,
 )
 from finetune_portal.providers.peft.memory_fit import MEMORY_FIT_SETTINGS, memory_fit
+from finetune_portal.providers.peft.provider import KEY
 from finetune_portal.providers.peft.selectors import versions_for_method
 
 
@@ -181,7 +182,7 @@ class PeftJobForm(forms.Form):
         self.fields["training_version"].queryset = versions
         self.fields["validation_version"].queryset = versions
         self.fields["start_from_checkpoint"].queryset = (
-            Checkpoint.objects.filter(job__project=project, job__provider=Provider.LOCAL_PEFT)
+            Checkpoint.objects.filter(job__project=project, job__provider=KEY)
             .exclude(storage_uri="")
             .select_related("job")
             .order_by("-job_id", "-step")
@@ -267,7 +268,7 @@ class PeftJobForm(forms.Form):
         return job_create(
             project=self.project,
             created_by=self.user,
-            provider=Provider.LOCAL_PEFT,
+            provider=KEY,
             name=data["name"],
             method=data["method"],
             base_model=data["base_model"],

@@ -11,10 +11,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from finetune_portal.jobs.claims import job_settle_lost, jobs_with_silent_claims
-from finetune_portal.jobs.models import EventLevel, FineTuningJob, Provider
+from finetune_portal.jobs.models import EventLevel, FineTuningJob
 from finetune_portal.jobs.services import job_event_record
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.providers.peft import conf
+from finetune_portal.providers.peft.provider import KEY
 
 WORKER_LOST_HINT = (
     "Launch the job again (New job from these settings), or continue from its last checkpoint under Outputs."
@@ -24,7 +25,7 @@ WORKER_LOST_HINT = (
 def jobs_reap_stalled(*, now: datetime | None = None) -> list[int]:
     """Fail the jobs whose worker stopped beating (a cancelling one simply ends cancelled)."""
     stalled = jobs_with_silent_claims(
-        provider=Provider.LOCAL_PEFT, stale_after=timedelta(seconds=conf.stale_after_seconds()), now=now
+        provider=KEY, stale_after=timedelta(seconds=conf.stale_after_seconds()), now=now
     )
     return [job.pk for job in stalled if _settle_lost(job)]
 
@@ -52,7 +53,7 @@ def jobs_resend_lost_starts(*, waiting: int | None, now: datetime | None = None)
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=conf.start_lost_after_seconds())
     queued = list(
-        FineTuningJob.objects.filter(provider=Provider.LOCAL_PEFT, status=JobStatus.QUEUED).order_by(
+        FineTuningJob.objects.filter(provider=KEY, status=JobStatus.QUEUED).order_by(
             "status_changed_at", "pk"
         )
     )
@@ -95,7 +96,7 @@ def _start_resend_mark(*, job: FineTuningJob, now: datetime) -> bool:
 
 def job_cancel_settle(*, job_id: int) -> None:
     """After a cancel request: a live worker stops at its next step; a silent one is settled now."""
-    job = FineTuningJob.objects.filter(pk=job_id, provider=Provider.LOCAL_PEFT).first()
+    job = FineTuningJob.objects.filter(pk=job_id, provider=KEY).first()
     if job is None or job.status != JobStatus.CANCELLING:
         return
     cutoff = timezone.now() - timedelta(seconds=conf.stale_after_seconds())

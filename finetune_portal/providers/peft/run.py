@@ -16,12 +16,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import close_old_connections, transaction
 
 from finetune_portal.jobs.claims import Heartbeat, job_claim
-from finetune_portal.jobs.models import EventLevel, FineTuningJob, Provider
+from finetune_portal.jobs.models import EventLevel, FineTuningJob
 from finetune_portal.jobs.services import checkpoint_record, job_event_record, job_transition
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.providers.base import ProviderError
 from finetune_portal.providers.peft import conf
 from finetune_portal.providers.peft.prepare import PreparedRun, run_prepare
+from finetune_portal.providers.peft.provider import KEY
 from finetune_portal.providers.peft.publish import model_push_to_hub
 from finetune_portal.providers.peft.reporting import JobReporter, folder_store, storage_prefix
 from finetune_portal.registry.services import fine_tuned_model_record
@@ -40,7 +41,7 @@ def job_train(*, job_id: int, claimant: str) -> str:
     job = (
         FineTuningJob.objects.select_related("project", "training_version__dataset").filter(pk=job_id).first()
     )
-    if job is None or job.provider != Provider.LOCAL_PEFT:
+    if job is None or job.provider != KEY:
         return "skipped"
     if not job_claim(job=job, claimant=claimant):
         # A redelivered task, or one that lost the race: the job is someone else's (or finished).

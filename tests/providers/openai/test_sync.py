@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from finetune_portal.jobs.models import Checkpoint, FineTuningJob, JobEvent, MetricPoint
-from finetune_portal.jobs.selectors import job_live_version_for
+from finetune_portal.jobs.selectors.live import job_live_version_for
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.providers.openai.submit import job_submit
 from finetune_portal.providers.openai.sync import job_poll, jobs_poll_due
