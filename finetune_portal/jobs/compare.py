@@ -58,10 +58,9 @@ def runs_for_comparison(project, ids: Sequence[int]) -> list[FineTuningJob]:
 def validation_metric(job_id: int) -> str | None:
     """The validation series that stands for a run: the whole-set figure when the run has one."""
     points = MetricPoint.objects.filter(job_id=job_id)
-    if points.filter(full_valid_loss__isnull=False).exists():
-        return "full_valid_loss"
-    if points.filter(valid_loss__isnull=False).exists():
-        return "valid_loss"
+    for name in (metrics.FULL_VALID_LOSS, metrics.VALID_LOSS):
+        if points.filter(**{f"{name}__isnull": False}).exists():
+            return name
     return None
 
 
@@ -133,7 +132,7 @@ def run_summary(job: FineTuningJob, colour: str) -> RunSummary:
         best_valid_loss=best_value,
         best_valid_step=best_step,
         final_valid_loss=final_value,
-        final_train_loss=_latest_value(job.pk, "train_loss"),
+        final_train_loss=_latest_value(job.pk, metrics.TRAIN_LOSS),
         duration=progress.elapsed,
         cost=progress.cost_so_far,
         cost_is_final=progress.cost_is_final,

@@ -69,6 +69,27 @@ def job_create(*, project, created_by, **fields: Any) -> FineTuningJob:
     return job
 
 
+def job_enter_imported(*, job: FineTuningJob, to: JobStatus | str, reason: str, actor) -> bool:
+    """Enter a draft job that was launched outside the portal at the status its provider reports it in.
+
+    None of the machine's moves out of draft (queued, claimed, handed over) happened to such a job, and
+    walking it through them would record steps that never ran. It enters with one recorded move instead;
+    from there every move goes through job_transition. Only an imported draft can enter this way.
+    """
+    target = JobStatus(to)
+    with transaction.atomic():
+        locked = FineTuningJob.objects.select_for_update().get(pk=job.pk)
+        if not locked.imported or locked.status != JobStatus.DRAFT:
+            return False
+        now = timezone.now()
+        FineTuningJob.objects.filter(pk=job.pk).update(status=target, status_changed_at=now, updated_at=now)
+        JobTransition.objects.create(
+            job_id=job.pk, from_status=JobStatus.DRAFT, to_status=target, reason=reason[:500], actor=actor
+        )
+    job.status, job.status_changed_at, job.updated_at = target, now, now
+    return True
+
+
 def job_launch(*, job: FineTuningJob, actor) -> FineTuningJob:
     """Queue a draft job and hand it to its provider's worker once the transaction commits."""
     from finetune_portal.providers.registry import get_provider

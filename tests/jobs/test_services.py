@@ -93,3 +93,31 @@ def test_cancel_with_a_provider_that_is_not_installed_changes_nothing(cast, sett
         job_cancel(job=job, actor=cast.member)
     job.refresh_from_db()
     assert job.status == JobStatus.RUNNING
+
+
+@pytest.mark.django_db
+def test_an_imported_draft_enters_the_machine_once_with_a_recorded_move(cast, recording_provider):
+    from finetune_portal.jobs.services import job_enter_imported
+
+    job = make_recorded_job(cast.project, imported=True)
+
+    assert job_enter_imported(job=job, to=JobStatus.RUNNING, reason="Imported from elsewhere", actor=None)
+    assert not job_enter_imported(job=job, to=JobStatus.SUCCEEDED, reason="again", actor=None)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
+    assert list(job.transitions.values_list("from_status", "to_status", "reason")) == [
+        ("draft", "running", "Imported from elsewhere")
+    ]
+
+
+@pytest.mark.django_db
+def test_a_draft_launched_here_cannot_skip_the_machine_as_an_import(cast, recording_provider):
+    from finetune_portal.jobs.services import job_enter_imported
+
+    job = make_recorded_job(cast.project)
+
+    assert not job_enter_imported(job=job, to=JobStatus.SUCCEEDED, reason="shortcut", actor=None)
+    job.refresh_from_db()
+    assert job.status == JobStatus.DRAFT
+    assert not job.transitions.exists()

@@ -7,11 +7,10 @@ import logging
 import openai
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 
 from finetune_portal.credentials.models import ProviderCredential
-from finetune_portal.jobs.models import FineTuningJob, JobTransition, Method
-from finetune_portal.jobs.services import job_create, job_event_record
+from finetune_portal.jobs.models import FineTuningJob, Method
+from finetune_portal.jobs.services import job_create, job_enter_imported, job_event_record
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.projects.models import Project
 from finetune_portal.providers.openai.client import openai_client_for
@@ -60,11 +59,8 @@ def jobs_import(*, credential: ProviderCredential, project, actor) -> list[FineT
 def _job_create_imported(remote, *, credential: ProviderCredential, project, actor) -> FineTuningJob:
     """The portal job for one of the account's jobs, created like any other and entered as submitted.
 
-    The job was launched outside the portal, so none of the machine's moves out of draft (queued,
-    claimed, handed over) happened to it, and walking it through them would record steps that never
-    ran. It enters the machine with one recorded move, draft -> submitted, that says it was imported;
-    from there every move is the machine's own (``apply_remote_status`` goes through job_transition),
-    so a finished job also shows "submitted -> succeeded: OpenAI: succeeded".
+    It enters the machine at submitted (``job_enter_imported``); ``apply_remote_status`` then moves it
+    on, so a finished job also shows "submitted -> succeeded: OpenAI: succeeded".
     """
     method_type = remote.method.type if remote.method else "supervised"
     section = getattr(remote.method, method_type, None) if remote.method else None
@@ -88,18 +84,7 @@ def _job_create_imported(remote, *, credential: ProviderCredential, project, act
             provider_status=str(remote.status),
             imported=True,
         )
-        now = timezone.now()
-        FineTuningJob.objects.filter(pk=job.pk).update(
-            status=JobStatus.SUBMITTED, status_changed_at=now, updated_at=now
-        )
-        JobTransition.objects.create(
-            job_id=job.pk,
-            from_status=JobStatus.DRAFT,
-            to_status=JobStatus.SUBMITTED,
-            reason=IMPORT_REASON,
-            actor=actor,
-        )
-        job.status, job.status_changed_at, job.updated_at = JobStatus.SUBMITTED, now, now
+        job_enter_imported(job=job, to=JobStatus.SUBMITTED, reason=IMPORT_REASON, actor=actor)
         job_event_record(job=job, message=f"Imported from OpenAI ({remote.id}).")
     return job
 
