@@ -205,14 +205,15 @@ def timestamp(value: int | None) -> datetime | None:
     return datetime.fromtimestamp(value, tz=UTC) if value else None
 
 
-def metric_point(data: dict[str, Any]) -> dict[str, Any] | None:
-    """A metrics event's data as a metric point, or None when it names no step."""
+def metric_point(data: object) -> dict[str, Any] | None:
+    """A metrics event's data as a metric point, or None when it is not an object naming a step."""
     if not isinstance(data, dict) or data.get("step") is None:
         return None
     point: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            point[EVENT_METRIC_KEYS.get(key, key)] = value
+            name = str(key)  # JSON object keys are strings; str() tells the type checker so
+            point[EVENT_METRIC_KEYS.get(name, name)] = value
     point["step"] = int(data["step"])
     return point
 

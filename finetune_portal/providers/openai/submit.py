@@ -131,10 +131,10 @@ def job_submit(*, job_id: int, worker_id: str) -> None:
         )
         job_heartbeat(job_id=job.pk, claimant=worker_id)
     except openai.OpenAIError as exc:
-        error = as_provider_error(exc)
-        if not error.permanent:
-            raise error from exc
-        _fail_before_submission(job, error)
+        failure = as_provider_error(exc)
+        if not failure.permanent:
+            raise failure from exc
+        _fail_before_submission(job, failure)
         return
     credential_mark_used(credential=credential)
     if not FineTuningJob.objects.filter(pk=job.pk, status=S.VALIDATING_FILES, claimed_by=worker_id).exists():
@@ -154,10 +154,10 @@ def job_submit(*, job_id: int, worker_id: str) -> None:
             return
         raise as_provider_error(exc) from exc
     except openai.OpenAIError as exc:
-        error = as_provider_error(exc)
-        if not error.permanent:
-            raise error from exc
-        _fail_before_submission(job, error)
+        failure = as_provider_error(exc)
+        if not failure.permanent:
+            raise failure from exc
+        _fail_before_submission(job, failure)
         return
     _adopt(job, created, credential, client, reason=f"Submitted to OpenAI as {created.id}")
 

@@ -89,19 +89,19 @@ def job_poll(*, job_id: int) -> None:
         if remote.status == "succeeded":
             record_success(client, job, remote)
     except openai.OpenAIError as exc:
-        error = as_provider_error(exc)
+        failure = as_provider_error(exc)
         failures = int((job.provider_data or {}).get("poll_failures", 0)) + 1
-        if isinstance(error, RetryLater):
-            wait = max(error.retry_after, min(15 * 2**failures, 900))
+        if isinstance(failure, RetryLater):
+            wait = max(failure.retry_after, min(15 * 2**failures, 900))
         else:
             wait = min(60 * 2**failures, 3600)
             job_event_record(
                 job=job,
-                message=f"OpenAI answered a status check with: {error.message}",
+                message=f"OpenAI answered a status check with: {failure.message}",
                 level="warn",
-                provider_event_id=f"poll-error:{error.code or error.message[:80]}",
+                provider_event_id=f"poll-error:{failure.code or failure.message[:80]}",
             )
-        logger.warning("Polling job %s failed (%s); next try in %ss", job.pk, error.message, wait)
+        logger.warning("Polling job %s failed (%s); next try in %ss", job.pk, failure.message, wait)
         _schedule(job, wait, provider_data=provider_data_with(job, poll_failures=failures))
         return
     apply_remote_status(job, remote)
@@ -128,18 +128,18 @@ def apply_remote_status(job: FineTuningJob, remote) -> None:
         )
     current = S(job.status)
     fields: dict[str, Any] = {"provider_status": status, "provider_data": data}
-    wants_move = target is not None and target != current and is_allowed(current, target)
-    if current == S.CANCELLING and target in (S.SUBMITTED, S.RUNNING, S.PAUSED):
-        wants_move = False  # our cancel is on its way; keep showing that
-    if wants_move and target == S.FAILED:
-        fields.update(failure_fields(remote))
-    if wants_move and target.is_final:
-        fields["finished_at"] = timestamp(remote.finished_at) or timezone.now()
-        fields["next_poll_at"] = None
-    if wants_move:
-        moved = job_transition(job=job, to=target, expected=[current], reason=f"OpenAI: {status}", **fields)
-        if moved and not target.is_final:
-            _schedule(job, POLL_INTERVALS.get(target, POLL_INTERVAL_UNKNOWN))
+    move_to = target if target is not None and target != current and is_allowed(current, target) else None
+    if current == S.CANCELLING and move_to in (S.SUBMITTED, S.RUNNING, S.PAUSED):
+        move_to = None  # our cancel is on its way; keep showing that
+    if move_to is not None:
+        if move_to == S.FAILED:
+            fields.update(failure_fields(remote))
+        if move_to.is_final:
+            fields["finished_at"] = timestamp(remote.finished_at) or timezone.now()
+            fields["next_poll_at"] = None
+        moved = job_transition(job=job, to=move_to, expected=[current], reason=f"OpenAI: {status}", **fields)
+        if moved and not move_to.is_final:
+            _schedule(job, POLL_INTERVALS.get(move_to, POLL_INTERVAL_UNKNOWN))
         return
     interval = POLL_INTERVALS.get(current, POLL_INTERVAL_UNKNOWN) if target else POLL_INTERVAL_UNKNOWN
     _schedule(job, interval, **fields)
@@ -151,8 +151,12 @@ def events_sync(client: openai.OpenAI, job: FineTuningJob) -> int:
     fresh = []
     after = None
     while True:
-        kwargs = {"limit": EVENTS_PAGE_SIZE, **({"after": after} if after else {})}
-        page = client.fine_tuning.jobs.list_events(job.provider_job_id, **kwargs)
+        if after:
+            page = client.fine_tuning.jobs.list_events(
+                job.provider_job_id, limit=EVENTS_PAGE_SIZE, after=after
+            )
+        else:
+            page = client.fine_tuning.jobs.list_events(job.provider_job_id, limit=EVENTS_PAGE_SIZE)
         ids = [event.id for event in page.data]
         stored = set(
             JobEvent.objects.filter(job_id=job.pk, provider_event_id__in=ids).values_list(
