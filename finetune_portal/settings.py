@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.forms",
     "django_htmx",
     "template_partials",
+    "django_ratelimit",
     "finetune_portal.core",
     "finetune_portal.accounts",
     "finetune_portal.projects",
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "finetune_portal.jobs",
     "finetune_portal.registry",
     "finetune_portal.credentials",
+    "finetune_portal.inference",
     "finetune_portal.providers.openai",
     "finetune_portal.providers.peft",
 ]
@@ -92,6 +94,18 @@ TEMPLATES = [
 
 # Local memory unless CACHE_URL names a shared cache (e.g. redis://redis:6379/1 in production).
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# The inference rate limit (inference/limits.py, django-ratelimit) counts in this cache with atomic
+# increments. Its system check only knows memcached and django-redis: Django's own Redis cache increments
+# with INCR (atomic) too, and local memory is atomic within the one process a development server or a
+# test run has (a production with several web processes sets CACHE_URL). Any other backend (database,
+# files, dummy) still fails the check, because its counts would be wrong.
+_CACHE_BACKEND = CACHES["default"]["BACKEND"]
+SILENCED_SYSTEM_CHECKS = {
+    "django.core.cache.backends.redis.RedisCache": ["django_ratelimit.W001"],
+    "django.core.cache.backends.locmem.LocMemCache": ["django_ratelimit.E003", "django_ratelimit.W001"],
+}.get(_CACHE_BACKEND, [])
+# Chat answers a project may start, per django-ratelimit rate ("60/m", "500/h").
+INFERENCE_RATE_LIMIT = env.str("INFERENCE_RATE_LIMIT", default="60/m")
 # Live pages poll every few seconds; reading the session from the cache saves a query per poll.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 

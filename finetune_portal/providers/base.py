@@ -9,13 +9,15 @@ it, and the provider packages build on both.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import ClassVar
 
 from django.utils.module_loading import import_string
+
+from finetune_portal.providers.chat import ChatEvent, ChatSettings, ServedModel
 
 
 class ProviderError(Exception):
@@ -37,6 +39,26 @@ class ProviderUnavailable(ProviderError):
         super().__init__(message, permanent=True)
 
 
+class ModelNotReady(ProviderError):
+    """The model exists but cannot answer yet (OpenAI answers 404 for a few minutes after a job
+    succeeds): a moment's wait, not a failure."""
+
+    def __init__(
+        self,
+        message: str = "Not ready yet: the provider is still deploying this model; try again in a minute.",
+        *,
+        hint: str = "",
+    ):
+        super().__init__(message, permanent=False, hint=hint, code="model_not_ready")
+
+
+class ModelShutDown(ProviderError):
+    """The model is past its shutdown date at the provider and will not answer again."""
+
+    def __init__(self, message: str, *, hint: str = ""):
+        super().__init__(message, permanent=True, hint=hint, code="model_shut_down")
+
+
 @dataclass(frozen=True)
 class Capabilities:
     methods: frozenset[str]
@@ -44,7 +66,7 @@ class Capabilities:
     pause: bool = False
     # Runs leave checkpoints the job page lists.
     checkpoints: bool = False
-    # A fine-tuned model can be called from the portal (nothing does yet).
+    # The provider answers chats (chat_stream): its fine-tuned models, checkpoints and base models.
     inference: bool = False
 
 
@@ -153,3 +175,20 @@ class FineTuningProvider(ABC):
     def enqueue_resume(self, job_id: int) -> None:
         """Ask this provider's worker to resume a paused job (only where ``capabilities.pause``)."""
         raise ProviderUnavailable("This provider cannot resume a job.")
+
+    def chat_base_models(self, project) -> list[ServedModel]:
+        """The base models the project can chat with at this provider (only where
+        ``capabilities.inference``)."""
+        return []
+
+    def chat_stream(
+        self, *, project, model: ServedModel, messages: list[dict], settings: ChatSettings
+    ) -> Iterator[ChatEvent]:
+        """Answer a conversation, streaming: ChatDelta pieces, then one ChatDone.
+
+        ``messages`` are OpenAI chat messages (``{"role", "content"}``) without the settings' system
+        prompt: the provider prepends it when set and the conversation has no system message
+        (``chat.with_system_prompt``). Refusals are raised as ProviderError subclasses in the provider's
+        words (ModelNotReady, ModelShutDown, ...). Only called where ``capabilities.inference``.
+        """
+        raise ProviderUnavailable(f"The {self.label} provider cannot answer chats.")

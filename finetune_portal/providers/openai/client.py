@@ -44,14 +44,27 @@ def openai_client_for(credential: ProviderCredential, *, max_retries: int = 2) -
     )
 
 
+def _no_credential() -> ProviderError:
+    return ProviderError(
+        "No OpenAI credential is configured for this project or site-wide.",
+        permanent=True,
+        hint="A project admin can add one under Credentials; a site admin can add a site-wide one.",
+        code="no_credential",
+    )
+
+
 def credential_for(job: FineTuningJob) -> ProviderCredential:
     """The job's own credential while it is active, else the project's or the site-wide one."""
     credential = job.credential if job.credential_id and job.credential.is_active else None
     credential = credential or credential_resolve(kind="openai", project=job.project)
     if credential is None:
-        raise ProviderError(
-            "No OpenAI credential is configured for this project or site-wide.",
-            permanent=True,
-            hint="A project admin can add one under Credentials; a site admin can add a site-wide one.",
-        )
+        raise _no_credential()
+    return credential
+
+
+def credential_for_project(project) -> ProviderCredential:
+    """The project's active OpenAI credential, else the site-wide one (what chats with its models use)."""
+    credential = credential_resolve(kind="openai", project=project)
+    if credential is None:
+        raise _no_credential()
     return credential

@@ -130,7 +130,8 @@ def _retry_after(exc: openai.APIStatusError, default: float) -> float:
     return default
 
 
-def _error_message(exc: openai.APIStatusError) -> tuple[str, str]:
+def error_message_and_code(exc: openai.APIStatusError) -> tuple[str, str]:
+    """OpenAI's own message and error code from an SDK error's body."""
     body = exc.body if isinstance(exc.body, dict) else {}
     error = body.get("error", body) if isinstance(body.get("error", body), dict) else {}
     return str(error.get("message") or exc.message), str(error.get("code") or "")
@@ -141,7 +142,7 @@ def as_provider_error(exc: Exception) -> ProviderError:
     if isinstance(exc, openai.APIConnectionError):
         return RetryLater(f"Could not reach OpenAI: {exc}", retry_after=30)
     if isinstance(exc, openai.APIStatusError):
-        message, code = _error_message(exc)
+        message, code = error_message_and_code(exc)
         if exc.status_code == 429 and code != "insufficient_quota":
             return RetryLater(message, retry_after=_retry_after(exc, 30))
         if exc.status_code >= 500 or exc.status_code in (408, 409):

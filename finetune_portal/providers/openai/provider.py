@@ -3,10 +3,12 @@ and how job ids reach the openai queue (the jobs services call these once their 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cached_property
 
 from finetune_portal.jobs.metrics import ACCURACY_CHART, TRAIN_LOSS, VALID_LOSS
 from finetune_portal.providers.base import Capabilities, FineTuningProvider
+from finetune_portal.providers.chat import ChatEvent, ChatSettings, ServedModel
 from finetune_portal.providers.openai.dataset_profile import OpenAIDatasetProfile
 
 KEY = "openai"
@@ -15,7 +17,9 @@ KEY = "openai"
 class OpenAIProvider(FineTuningProvider):
     key = KEY
     label = "OpenAI"
-    capabilities = Capabilities(methods=frozenset({"sft", "dpo", "rft"}), pause=True, checkpoints=True)
+    capabilities = Capabilities(
+        methods=frozenset({"sft", "dpo", "rft"}), pause=True, checkpoints=True, inference=True
+    )
     launch_form = "finetune_portal.providers.openai.forms.OpenAIJobForm"
     template_folder = "providers/openai"
     metric_notes = {
@@ -50,3 +54,16 @@ class OpenAIProvider(FineTuningProvider):
         from finetune_portal.providers.openai.tasks import job_resume_task
 
         job_resume_task.delay(job_id)
+
+    # Chats load the SDK only when a chat starts (chat.py), so this module stays light for the web process.
+    def chat_base_models(self, project) -> list[ServedModel]:
+        from finetune_portal.providers.openai.chat import chat_base_models
+
+        return chat_base_models(project, provider_key=self.key)
+
+    def chat_stream(
+        self, *, project, model: ServedModel, messages: list[dict], settings: ChatSettings
+    ) -> Iterator[ChatEvent]:
+        from finetune_portal.providers.openai.chat import chat_stream
+
+        return chat_stream(project=project, model=model, messages=messages, settings=settings)
