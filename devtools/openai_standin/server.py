@@ -164,6 +164,8 @@ class _Handler(BaseHTTPRequestHandler):
                     },
                 )
         record.update(status=status, response=body if isinstance(body, dict) else None)
+        if isinstance(body, EventStream):
+            record["stream"] = body.chunks
         with state.lock:
             state.requests.append(record)
         if drop is not None:
@@ -174,7 +176,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if delay is not None:
             time.sleep(delay[2])
-        if isinstance(body, bytes):
+        if isinstance(body, EventStream):
+            self._send_events(status, body)
+        elif isinstance(body, bytes):
             self._send_bytes(status, body)
         else:
             self._send(status, body)
@@ -321,29 +325,42 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat_completion(self, *, raw: bytes, **_):
         body = self._json(raw)
         model = body.get("model", "")
-        if model not in {m["id"] for m in self.server.state.models()}:
-            raise ApiError(404, f"The model '{model}' does not exist", param="model", code="model_not_found")
+        state = self.server.state
+        state.chat_model_check(model)
+        _chat_params_check(body)
         messages = body.get("messages") or [{}]
         last = str(messages[-1].get("content", ""))
-        answer = f"(stand-in answer from {model}) You said: {last[:200]}"
+        pieces, finish_reason = _answer_pieces(
+            f"(stand-in answer from {model}) You said: {last[:200]}",
+            stop=body.get("stop"),
+            limit=body.get("max_completion_tokens") or body.get("max_tokens"),
+        )
+        usage = {
+            "prompt_tokens": sum(len(str(m.get("content", ""))) for m in messages) // 4 + 1,
+            "completion_tokens": len(pieces),
+            "total_tokens": 0,
+        }
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        head = {"id": "chatcmpl-" + secrets.token_hex(12), "created": state.now, "model": model}
+        if body.get("stream"):
+            return 200, _chat_chunks(
+                head,
+                pieces,
+                finish_reason,
+                usage=usage if (body.get("stream_options") or {}).get("include_usage") else None,
+            )
         return 200, {
-            "id": "chatcmpl-" + secrets.token_hex(12),
+            **head,
             "object": "chat.completion",
-            "created": self.server.state.now,
-            "model": model,
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": answer, "refusal": None},
-                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "".join(pieces), "refusal": None},
+                    "finish_reason": finish_reason,
                     "logprobs": None,
                 }
             ],
-            "usage": {
-                "prompt_tokens": len(last) // 4 + 1,
-                "completion_tokens": len(answer) // 4,
-                "total_tokens": 0,
-            },
+            "usage": usage,
         }
 
     # -- wire ----------------------------------------------------------------------------------------
@@ -360,12 +377,94 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def _send_events(self, status: int, stream: EventStream) -> None:
+        """Server-sent events as OpenAI streams them: one ``data: {chunk}`` per event, then
+        ``data: [DONE]``, each written and flushed as its own HTTP chunk."""
+        self.send_response(status)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("x-request-id", "req_" + secrets.token_hex(8))
+        self.end_headers()
+        events = [f"data: {json.dumps(chunk)}\n\n" for chunk in stream.chunks] + ["data: [DONE]\n\n"]
+        for index, event in enumerate(events):
+            if index and self.server.state.stream_chunk_delay:
+                time.sleep(self.server.state.stream_chunk_delay)
+            data = event.encode()
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
     def _send_bytes(self, status: int, payload: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+
+class EventStream:
+    """A streamed answer: the chunks to send as server-sent events."""
+
+    def __init__(self, chunks: list[dict[str, Any]]):
+        self.chunks = chunks
+
+
+def _chat_params_check(body: dict[str, Any]) -> None:
+    """The request checks of OpenAI's chat completions that a client of the stand-in can trip."""
+    for key, low, high in (
+        ("temperature", 0, 2),
+        ("top_p", 0, 1),
+        ("presence_penalty", -2, 2),
+        ("frequency_penalty", -2, 2),
+    ):
+        value = body.get(key)
+        if value is not None and not (isinstance(value, int | float) and low <= value <= high):
+            raise ApiError(
+                400, f"Invalid '{key}': expected a number between {low} and {high}, got {value!r}.", param=key
+            )
+    stop = body.get("stop")
+    if isinstance(stop, list) and len(stop) > 4:
+        raise ApiError(
+            400,
+            "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array "
+            f"with length {len(stop)} instead.",
+            param="stop",
+        )
+    if not isinstance(body.get("messages"), list) or not body["messages"]:
+        raise ApiError(400, "Invalid 'messages': empty array. Expected an array with minimum length 1.")
+
+
+def _answer_pieces(answer: str, *, stop, limit) -> tuple[list[str], str]:
+    """The answer as tokens (a word and its trailing space each), cut at a stop sequence or the token
+    limit, with the finish reason OpenAI would give."""
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    cut = min((answer.find(s) for s in stops if s and s in answer), default=-1)
+    if cut >= 0:
+        answer = answer[:cut]
+    pieces = re.findall(r"\S+\s*|\s+", answer)
+    if limit is not None and len(pieces) > int(limit):
+        return pieces[: int(limit)], "length"
+    return pieces, "stop"
+
+
+def _chat_chunks(
+    head: dict[str, Any], pieces: list[str], finish_reason: str, *, usage: dict[str, int] | None
+) -> EventStream:
+    """chat.completion.chunk objects: the role, one chunk per token, the finish, then the usage chunk
+    (empty choices) when the request asked for it; every other chunk then carries ``usage: null``."""
+
+    def chunk(delta: dict[str, Any], reason: str | None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "finish_reason": reason, "logprobs": None}
+        extra = {"usage": None} if usage is not None else {}
+        return {**head, "object": "chat.completion.chunk", "choices": [choice], **extra}
+
+    chunks = [chunk({"role": "assistant", "content": ""}, None)]
+    chunks += [chunk({"content": piece}, None) for piece in pieces]
+    chunks.append(chunk({}, finish_reason))
+    if usage is not None:
+        chunks.append({**head, "object": "chat.completion.chunk", "choices": [], "usage": usage})
+    return EventStream(chunks)
 
 
 def grader_problems(grader: Any) -> list[str]:

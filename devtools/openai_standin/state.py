@@ -35,6 +35,9 @@ GRADER_TYPES = frozenset({"string_check", "text_similarity", "score_model", "lab
 VALIDATING_SECONDS = 5
 QUEUED_SECONDS = 5
 SECONDS_PER_STEP = 1
+# How long (clock seconds) after a job succeeds its model and checkpoints still answer 404 to chats,
+# as OpenAI's do for a few minutes while they deploy.
+DEPLOYING_SECONDS = 60
 
 
 class ApiError(Exception):
@@ -93,6 +96,8 @@ class StandinState:
         self.faults = Faults()
         self.requests: list[dict[str, Any]] = []
         self._event_seq = 0
+        # Real seconds between streamed chat chunks, so a client sees pieces arrive one by one.
+        self.stream_chunk_delay = 0.0
 
     # -- clock ---------------------------------------------------------------------------------------
 
@@ -558,6 +563,26 @@ class StandinState:
                     }
                 )
         return models
+
+    def chat_model_check(self, model: str) -> None:
+        """Refuse a chat with a model this account cannot use (yet), as OpenAI words it."""
+        if model in SNAPSHOTS or model in BASE_MODELS:
+            return
+        for stored in self.jobs.values():
+            obj = stored.obj
+            names = {obj.get("fine_tuned_model")} | {
+                c["fine_tuned_model_checkpoint"] for c in stored.checkpoints
+            }
+            if obj.get("status") == "succeeded" and model in names:
+                if self.now - obj["finished_at"] >= DEPLOYING_SECONDS:
+                    return
+                break
+        raise ApiError(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
 
 
 def _example_problem(kind: str, example: Any) -> str:

@@ -32,7 +32,7 @@ def spec() -> dict[str, Any]:
 def _nullable_to_type(node: Any) -> None:
     """Reads the few OpenAPI 3.0 idioms left in the file as 3.1 (JSON Schema 2020-12) means them.
 
-    ``nullable: true`` becomes ``null`` among the types; a boolean ``exclusiveMinimum``/``Maximum``
+    ``nullable: true`` becomes ``null`` among the types (or beside a ``$ref``); a boolean ``exclusiveMinimum``/``Maximum``
     becomes the numeric bound (as a boolean, 2020-12 would read ``true`` as the number 1).
     """
     if isinstance(node, dict):
@@ -42,6 +42,9 @@ def _nullable_to_type(node: Any) -> None:
                     node[bound] = node.pop(limit)
                 else:
                     del node[bound]
+        if node.get("nullable") is True and "$ref" in node and "type" not in node:
+            # A nullable reference: the referenced schema, or null.
+            node["anyOf"] = [{"$ref": node.pop("$ref")}, {"type": "null"}]
         if node.get("nullable") is True and "type" in node:
             kinds = node["type"] if isinstance(node["type"], list) else [node["type"]]
             node["type"] = [*kinds, "null"]
@@ -135,3 +138,13 @@ def response_problems(exchange: dict[str, Any]) -> list[str]:
     if media is None:
         return [f"{template} declares no JSON body for {status}"]
     return _errors(body, media["schema"])
+
+
+def stream_problems(exchange: dict[str, Any]) -> list[str]:
+    """Each chunk of a streamed chat completion against OpenAI's chunk schema."""
+    schema = {"$ref": "#/components/schemas/CreateChatCompletionStreamResponse"}
+    return [
+        f"chunk {index}: {problem}"
+        for index, chunk in enumerate(exchange.get("stream") or [])
+        for problem in _errors(chunk, schema)
+    ]

@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from devtools.openai_standin import StandinServer
+from devtools.openai_standin.state import DEPLOYING_SECONDS
 from tests.providers.openai.conftest import chat_lines
 
 
@@ -63,6 +64,7 @@ def test_a_job_moves_through_its_lifecycle_only_when_the_clock_moves(server, cli
     done = client.fine_tuning.jobs.retrieve(job.id)
     assert done.status == "succeeded"
     assert done.fine_tuned_model in {model.id for model in client.models.list()}
+    server.state.advance(DEPLOYING_SECONDS)
     reply = client.chat.completions.create(
         model=done.fine_tuned_model, messages=[{"role": "user", "content": "hi"}]
     )
@@ -102,3 +104,66 @@ def test_bad_input_is_refused_like_openai_does(client):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{client.base_url}models")  # noqa: S310 - loopback; no Authorization header
     assert refused.value.code == 401
+
+
+def _succeeded_job(server, client):
+    job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=_upload(client).id, suffix="bot")
+    server.state.run_to_completion()
+    return client.fine_tuning.jobs.retrieve(job.id)
+
+
+def test_a_new_fine_tuned_model_answers_404_until_it_is_deployed(server, client):
+    job = _succeeded_job(server, client)
+    checkpoint = client.fine_tuning.jobs.checkpoints.list(job.id).data[-1].fine_tuned_model_checkpoint
+    hello = [{"role": "user", "content": "hello"}]
+
+    for name in (job.fine_tuned_model, checkpoint):
+        with pytest.raises(openai.NotFoundError) as refused:
+            client.chat.completions.create(model=name, messages=hello)
+        assert refused.value.code == "model_not_found"
+    server.state.advance(DEPLOYING_SECONDS)
+    for name in (job.fine_tuned_model, checkpoint, "gpt-4o-mini"):
+        assert (
+            "hello" in client.chat.completions.create(model=name, messages=hello).choices[0].message.content
+        )
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="ft:gpt-4o-mini:someone-else::x", messages=hello)
+
+
+def test_chats_stream_as_server_sent_events_with_a_closing_usage_chunk(server, client):
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini-2024-07-18",
+        messages=[{"role": "user", "content": "tell me more"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "(stand-in answer from gpt-4o-mini-2024-07-18) You said: tell me more"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage.completion_tokens == len(
+        [c for c in chunks if c.choices and c.choices[0].delta.content]
+    )
+    assert all(c.usage is None for c in chunks[:-1])
+    plain = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+    )
+    assert all(c.choices for c in plain)
+
+
+def test_a_chat_stops_at_a_stop_sequence_or_the_token_limit(client):
+    hello = [{"role": "user", "content": "one two three four"}]
+    cut = client.chat.completions.create(model="gpt-4o-mini", messages=hello, stop=["three"])
+    assert cut.choices[0].message.content.endswith("two ")
+    assert cut.choices[0].finish_reason == "stop"
+    short = client.chat.completions.create(model="gpt-4o-mini", messages=hello, max_completion_tokens=3)
+    assert short.choices[0].finish_reason == "length"
+    assert short.usage.completion_tokens == 3
+    with pytest.raises(openai.BadRequestError, match="maximum length 4"):
+        client.chat.completions.create(model="gpt-4o-mini", messages=hello, stop=list("abcde"))
+    with pytest.raises(openai.BadRequestError, match="temperature"):
+        client.chat.completions.create(model="gpt-4o-mini", messages=hello, temperature=3)

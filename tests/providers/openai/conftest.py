@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
+from django.utils import timezone
 
 from devtools.openai_standin import StandinServer
 from finetune_portal.celery import app as celery_app
@@ -34,6 +36,17 @@ def openai_credential(db, standin, settings, cast):
         base_url=standin.base_url,
         actor=cast.site_admin,
     )
+
+
+# A day on which gpt-4o-mini and gpt-4.1-mini still answer and the October 2026 shutdowns have happened.
+WIND_DOWN_DAY = date(2026, 12, 1)
+
+
+@pytest.fixture
+def wind_down_day(monkeypatch):
+    """Pins "today" for shutdown dates, so chats with gpt-4o-mini models keep passing after 2027-01-14."""
+    monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: WIND_DOWN_DAY)
+    return WIND_DOWN_DAY
 
 
 @pytest.fixture
