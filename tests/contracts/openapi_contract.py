@@ -32,8 +32,9 @@ def spec() -> dict[str, Any]:
 def _nullable_to_type(node: Any) -> None:
     """Reads the few OpenAPI 3.0 idioms left in the file as 3.1 (JSON Schema 2020-12) means them.
 
-    ``nullable: true`` becomes ``null`` among the types (or beside a ``$ref``); a boolean ``exclusiveMinimum``/``Maximum``
-    becomes the numeric bound (as a boolean, 2020-12 would read ``true`` as the number 1).
+    ``nullable: true`` becomes ``null`` among the types (or beside a ``$ref``); a boolean
+    ``exclusiveMinimum``/``Maximum`` becomes the numeric bound (as a boolean, 2020-12 would read ``true``
+    as the number 1).
     """
     if isinstance(node, dict):
         for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
