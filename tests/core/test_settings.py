@@ -49,3 +49,16 @@ def test_production_mode_refuses_to_start_without_a_secret_key():
 def test_development_defaults_need_no_services():
     result = run_manage("check", env={"DATABASE_URL": "sqlite:///:memory:", "REDIS_URL": ""})
     assert result.returncode == 0, result.stderr
+
+
+def test_the_rate_limit_accepts_djangos_redis_cache_and_refuses_a_cache_that_cannot_count():
+    # Checks only read the settings: no Redis server is needed for the first.
+    redis = run_manage(
+        "check", env={"DATABASE_URL": "sqlite:///:memory:", "CACHE_URL": "redis://127.0.0.1:1/1"}
+    )
+    assert redis.returncode == 0, redis.stderr
+    database = run_manage(
+        "check", env={"DATABASE_URL": "sqlite:///:memory:", "CACHE_URL": "dbcache://cache_table"}
+    )
+    assert database.returncode != 0
+    assert "django_ratelimit.E003" in database.stderr
