@@ -122,7 +122,10 @@ class ChatPrices:
     fine_tuned_output: Decimal
 
 
-INFERENCE_PRICES_TAKEN_ON = date(2026, 8, 1)
+# USD per 1M tokens: input, output, fine-tuned input, fine-tuned output. The fine-tuned prices of
+# gpt-4.1-mini and gpt-4o-mini were checked against a copy of the pricing page on this date; the rest are
+# OpenAI's long-standing list prices and were not re-checked then: confirm them before relying on a total.
+INFERENCE_PRICES_TAKEN_ON = date(2026, 11, 30)
 CHAT_PRICES: dict[str, ChatPrices] = {
     "gpt-4.1-2025-04-14": ChatPrices(Decimal("2.00"), Decimal("8.00"), Decimal("3.00"), Decimal("12.00")),
     "gpt-4.1-mini-2025-04-14": ChatPrices(Decimal("0.40"), Decimal("1.60"), Decimal("0.80"), Decimal("3.20")),
