@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 from django.db.models import Count, QuerySet
@@ -41,6 +41,7 @@ class PreviewExample:
     line: int
     data: object  # the parsed example, or None when the line is not JSON
     raw: str
+    errors: list[str] = field(default_factory=list)  # the validation errors listed for this line
 
     @property
     def bubbles(self) -> list[tuple[str, str]]:
@@ -111,8 +112,14 @@ class PreviewPage:
         return self.page > 1
 
 
-def version_preview(version: DatasetVersion, *, page: int = 1, query: str = "") -> PreviewPage:
-    """One page of examples, optionally only those containing ``query``; reads the file as a stream."""
+def version_preview(
+    version: DatasetVersion, *, page: int = 1, query: str = "", line: int | None = None
+) -> PreviewPage:
+    """One page of examples, optionally only those containing ``query``; reads the file as a stream.
+
+    With ``line``, the page is the first one reaching that line (the one holding it, unless it is blank or
+    past the end), whatever ``page`` says.
+    """
     from finetune_portal.datasets.validation.engine import iter_lines
     from finetune_portal.datasets.versions import local_copy
 
@@ -121,6 +128,8 @@ def version_preview(version: DatasetVersion, *, page: int = 1, query: str = "") 
     skip = (page - 1) * PREVIEW_PAGE_SIZE
     examples: list[PreviewExample] = []
     has_next = False
+    bad_lines = errors_by_line(version.validation_report or {})
+    shown = 0  # examples that passed the search, on earlier pages or this one
     with local_copy(version) as path:
         line_no = 0
         for raw in iter_lines(path, 0, os.path.getsize(path)):
@@ -130,18 +139,50 @@ def version_preview(version: DatasetVersion, *, page: int = 1, query: str = "") 
             text = raw.decode("utf-8", errors="replace").removeprefix("\ufeff").rstrip("\r")
             if needle and needle not in text.lower():
                 continue
-            if skip:
+            if line is not None:
+                if len(examples) == PREVIEW_PAGE_SIZE:
+                    if examples[-1].line >= line:
+                        has_next = True
+                        break
+                    examples.clear()  # the line is further on: this page is not the one
+                if not examples:
+                    page = shown // PREVIEW_PAGE_SIZE + 1
+                shown += 1
+            elif skip:
                 skip -= 1
                 continue
-            if len(examples) == PREVIEW_PAGE_SIZE:
+            elif len(examples) == PREVIEW_PAGE_SIZE:
                 has_next = True
                 break
-            try:
-                data = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                data = None
-            examples.append(PreviewExample(line=line_no, data=data, raw=text[:2000]))
+            examples.append(
+                PreviewExample(
+                    line=line_no, data=_parsed(text), raw=text[:2000], errors=bad_lines.get(line_no, [])
+                )
+            )
     return PreviewPage(examples=examples, page=page, has_next=has_next, query=query.strip())
+
+
+def errors_by_line(report: dict) -> dict[int, list[str]]:
+    """The report's listed errors by line number, for marking bad lines in the preview."""
+    by_line: dict[int, list[str]] = {}
+    for error in report.get("errors") or []:
+        if error.get("line"):
+            by_line.setdefault(error["line"], []).append(error["message"])
+    return by_line
+
+
+def histogram_bars(report: dict) -> list[dict]:
+    """The report's token-length bins, each with its height as a percent of the fullest bin."""
+    bins = (report.get("stats") or {}).get("token_histogram") or []
+    fullest = max((b["count"] for b in bins), default=0)
+    return [b | {"percent": -(-100 * b["count"] // fullest) if fullest else 0} for b in bins]
+
+
+def _parsed(text: str):
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _identity_and_content(example) -> tuple[bytes, bytes]:

@@ -10,13 +10,17 @@ from django_htmx.http import HttpResponseStopPolling
 
 from finetune_portal.datasets import uploads
 from finetune_portal.datasets.csv_import import csv_convert, csv_header
-from finetune_portal.datasets.derived import dataset_version_convert_to_chat, dataset_version_split
+from finetune_portal.datasets.derived import (
+    convertible_to_chat,
+    dataset_version_convert_to_chat,
+    dataset_version_split,
+)
 from finetune_portal.datasets.errors import DatasetInputError
 from finetune_portal.datasets.forms import CsvMappingForm, DatasetForm, SplitForm, UploadForm
-from finetune_portal.datasets.models import DatasetKind
 from finetune_portal.datasets.selectors import (
     dataset_for_project,
     datasets_for_project,
+    histogram_bars,
     version_for_dataset,
     version_preview,
     versions_diff,
@@ -173,7 +177,8 @@ def version_detail(request, slug: str, dataset_id: int, number: int):
         "version": version,
         "report": version.validation_report or {},
         "split_form": SplitForm(),
-        "can_convert": dataset.kind in (DatasetKind.ALPACA, DatasetKind.COMPLETION),
+        "can_convert": convertible_to_chat(version),
+        "histogram": histogram_bars(version.validation_report or {}),
     }
     target = request.htmx.target if request.htmx else None
     if target == "version-status":
@@ -181,9 +186,11 @@ def version_detail(request, slug: str, dataset_id: int, number: int):
         if version.is_settled:
             response.status_code = HttpResponseStopPolling.status_code
         return response
+    line = _int(request.GET.get("line"), 0) or None
     context["preview"] = version_preview(
-        version, page=_int(request.GET.get("page"), 1), query=request.GET.get("q", "")
+        version, page=_int(request.GET.get("page"), 1), query=request.GET.get("q", ""), line=line
     )
+    context["wanted_line"] = line
     if target == "preview":
         return render(request, "datasets/version.html#preview", context)
     context["jobs_using"] = jobs_using_version(version)
