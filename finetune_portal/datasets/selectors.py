@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 
@@ -183,66 +182,3 @@ def _parsed(text: str):
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return None
-
-
-def _identity_and_content(example) -> tuple[bytes, bytes]:
-    """What makes two examples "the same example" (the prompt) and what makes them equal (everything)."""
-    content = orjson.dumps(example, option=orjson.OPT_SORT_KEYS)
-    if isinstance(example, dict):
-        if isinstance(example.get("messages"), list) and example["messages"]:
-            messages = example["messages"]
-            last = len(messages) - 1
-            while last > 0 and isinstance(messages[last], dict) and messages[last].get("role") == "assistant":
-                last -= 1
-            key = orjson.dumps(messages[: last + 1], option=orjson.OPT_SORT_KEYS)
-        elif "prompt" in example:
-            key = orjson.dumps(example.get("prompt"))
-        elif "instruction" in example:
-            key = orjson.dumps([example.get("instruction"), example.get("input")])
-        elif "input" in example:
-            key = orjson.dumps(example.get("input"), option=orjson.OPT_SORT_KEYS)
-        else:
-            key = content
-    else:
-        key = content
-    return hashlib.blake2b(key, digest_size=12).digest(), hashlib.blake2b(content, digest_size=12).digest()
-
-
-def _example_index(version: DatasetVersion) -> dict[bytes, bytes]:
-    from finetune_portal.datasets.versions import example_lines, local_copy
-
-    index: dict[bytes, bytes] = {}
-    with local_copy(version) as path:
-        for line in example_lines(path):
-            try:
-                example = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                example = line.decode("utf-8", errors="replace")
-            key, content = _identity_and_content(example)
-            index[key] = content
-    return index
-
-
-@dataclass
-class VersionDiff:
-    added: int
-    removed: int
-    changed: int
-    unchanged: int
-
-
-def versions_diff(old: DatasetVersion, new: DatasetVersion) -> VersionDiff:
-    """Counts of examples added, removed and changed (same prompt, different answer) from old to new."""
-    before = _example_index(old)
-    added = changed = unchanged = 0
-    seen: set[bytes] = set()
-    for key, content in _example_index(new).items():
-        seen.add(key)
-        if key not in before:
-            added += 1
-        elif before[key] != content:
-            changed += 1
-        else:
-            unchanged += 1
-    removed = sum(1 for key in before if key not in seen)
-    return VersionDiff(added=added, removed=removed, changed=changed, unchanged=unchanged)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import FileResponse, JsonResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -15,6 +15,7 @@ from finetune_portal.datasets.derived import (
     dataset_version_convert_to_chat,
     dataset_version_split,
 )
+from finetune_portal.datasets.diff import SECTIONS, default_pair, diff_index, diff_page
 from finetune_portal.datasets.errors import DatasetInputError
 from finetune_portal.datasets.forms import CsvMappingForm, DatasetForm, SplitForm, UploadForm
 from finetune_portal.datasets.selectors import (
@@ -23,7 +24,6 @@ from finetune_portal.datasets.selectors import (
     histogram_bars,
     version_for_dataset,
     version_preview,
-    versions_diff,
 )
 from finetune_portal.datasets.versions import dataset_create
 from finetune_portal.jobs.selectors.lists import jobs_using_version
@@ -59,12 +59,16 @@ def dataset_new(request, slug: str):
 def dataset_detail(request, slug: str, dataset_id: int):
     access = get_project_access(request.user, slug)
     dataset = dataset_for_project(access.project, dataset_id)
-    versions = dataset.versions.select_related("uploaded_by", "parent__dataset")
-    return render(
-        request,
-        "datasets/detail.html",
-        {"access": access, "project": access.project, "dataset": dataset, "versions": versions},
-    )
+    versions = list(dataset.versions.select_related("uploaded_by", "parent__dataset"))
+    latest_pair = default_pair(versions[0]) if versions else None
+    context = {
+        "access": access,
+        "project": access.project,
+        "dataset": dataset,
+        "versions": versions,
+        "compare_from": latest_pair.number if latest_pair else None,
+    }
+    return render(request, "datasets/detail.html", context)
 
 
 @csrf_exempt  # CSRF is checked by the inner view, after the upload handlers are in place
@@ -251,14 +255,24 @@ def version_convert(request, slug: str, dataset_id: int, number: int):
 def dataset_diff(request, slug: str, dataset_id: int):
     access = get_project_access(request.user, slug)
     dataset = dataset_for_project(access.project, dataset_id)
-    old_number, new_number = _int(request.GET.get("old"), 0), _int(request.GET.get("new"), 0)
-    old, new = version_for_dataset(dataset, old_number), version_for_dataset(dataset, new_number)
-    context = {
-        "access": access,
-        "project": access.project,
-        "dataset": dataset,
-        "old": old,
-        "new": new,
-        "diff": versions_diff(old, new),
-    }
+    new_number = _int(request.GET.get("new"), 0)
+    new = version_for_dataset(dataset, new_number) if new_number else dataset.versions.first()
+    if new is None:
+        raise Http404("This dataset has no versions.")
+    old_number = _int(request.GET.get("old"), 0)
+    old = version_for_dataset(dataset, old_number) if old_number else default_pair(new)
+    context = {"access": access, "project": access.project, "dataset": dataset, "old": old, "new": new}
+    context["versions"] = dataset.versions.only("number")
+    if old is not None:
+        section = request.GET.get("show")
+        index = diff_index(old, new)
+        if section not in SECTIONS:
+            section = next((s for s in SECTIONS if getattr(index, s)), "changed")
+        context |= {
+            "diff": index,
+            "section": section,
+            "diff_page": diff_page(old, new, index, section=section, page=_int(request.GET.get("page"), 1)),
+        }
+    if request.htmx and request.htmx.target == "diff-examples":
+        return render(request, "datasets/diff.html#examples", context)
     return render(request, "datasets/diff.html", context)
