@@ -4,7 +4,7 @@ import os
 from dataclasses import dataclass, field
 
 import orjson
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from finetune_portal.datasets.models import Dataset, DatasetVersion, VersionStatus
@@ -12,8 +12,18 @@ from finetune_portal.datasets.models import Dataset, DatasetVersion, VersionStat
 PREVIEW_PAGE_SIZE = 10
 
 
-def datasets_for_project(project) -> QuerySet[Dataset]:
-    return Dataset.objects.filter(project=project).annotate(version_count=Count("versions"))
+def datasets_for_project(project, *, archived: bool = False) -> QuerySet[Dataset]:
+    """The project's datasets in use, or only the archived ones."""
+    return Dataset.objects.filter(project=project, archived_at__isnull=not archived).annotate(
+        version_count=Count("versions", filter=Q(versions__archived_at__isnull=True))
+    )
+
+
+def versions_listed(dataset: Dataset, *, archived: bool = False) -> QuerySet[DatasetVersion]:
+    """A dataset's versions in use (newest first), or only the archived ones."""
+    return dataset.versions.filter(archived_at__isnull=not archived).select_related(
+        "uploaded_by", "parent__dataset"
+    )
 
 
 def dataset_for_project(project, dataset_id: int) -> Dataset:
@@ -29,10 +39,13 @@ def version_for_dataset(dataset: Dataset, number: int) -> DatasetVersion:
 
 
 def versions_selectable_for_jobs(project) -> QuerySet[DatasetVersion]:
-    """The versions a job may train on: valid ones only."""
-    return DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.VALID).select_related(
-        "dataset"
-    )
+    """The versions a job may train on: valid ones, neither they nor their dataset archived."""
+    return DatasetVersion.objects.filter(
+        dataset__project=project,
+        status=VersionStatus.VALID,
+        archived_at__isnull=True,
+        dataset__archived_at__isnull=True,
+    ).select_related("dataset")
 
 
 @dataclass

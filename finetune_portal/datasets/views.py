@@ -18,25 +18,39 @@ from finetune_portal.datasets.derived import (
 from finetune_portal.datasets.diff import SECTIONS, default_pair, diff_index, diff_page
 from finetune_portal.datasets.errors import DatasetInputError
 from finetune_portal.datasets.forms import CsvMappingForm, DatasetForm, SplitForm, UploadForm
+from finetune_portal.datasets.lifecycle import (
+    dataset_archive,
+    dataset_delete,
+    dataset_deletion_blocker,
+    dataset_version_archive,
+    dataset_version_delete,
+    version_deletion_blocker,
+)
 from finetune_portal.datasets.selectors import (
     dataset_for_project,
     datasets_for_project,
     histogram_bars,
     version_for_dataset,
     version_preview,
+    versions_listed,
 )
 from finetune_portal.datasets.versions import dataset_create
 from finetune_portal.jobs.selectors.lists import jobs_using_version
 from finetune_portal.projects.access import get_project_access
+from finetune_portal.projects.models import Role
 
 
 def dataset_list(request, slug: str):
     access = get_project_access(request.user, slug)
-    return render(
-        request,
-        "datasets/list.html",
-        {"access": access, "project": access.project, "datasets": datasets_for_project(access.project)},
-    )
+    archived = request.GET.get("archived") == "1"
+    context = {
+        "access": access,
+        "project": access.project,
+        "archived": archived,
+        "datasets": datasets_for_project(access.project, archived=archived),
+        "archived_count": datasets_for_project(access.project, archived=True).count(),
+    }
+    return render(request, "datasets/list.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -59,14 +73,19 @@ def dataset_new(request, slug: str):
 def dataset_detail(request, slug: str, dataset_id: int):
     access = get_project_access(request.user, slug)
     dataset = dataset_for_project(access.project, dataset_id)
-    versions = list(dataset.versions.select_related("uploaded_by", "parent__dataset"))
+    archived = request.GET.get("archived") == "1"
+    versions = list(versions_listed(dataset, archived=archived))
     latest_pair = default_pair(versions[0]) if versions else None
     context = {
         "access": access,
         "project": access.project,
         "dataset": dataset,
         "versions": versions,
+        "archived": archived,
+        "archived_count": versions_listed(dataset, archived=True).count(),
         "compare_from": latest_pair.number if latest_pair else None,
+        "may_remove": _may_remove(access, dataset.created_by_id),
+        "deletion_blocker": dataset_deletion_blocker(dataset),
     }
     return render(request, "datasets/detail.html", context)
 
@@ -198,7 +217,72 @@ def version_detail(request, slug: str, dataset_id: int, number: int):
     if target == "preview":
         return render(request, "datasets/version.html#preview", context)
     context["jobs_using"] = jobs_using_version(version)
+    context["may_remove"] = _may_remove(access, version.uploaded_by_id)
+    context["deletion_blocker"] = version_deletion_blocker(version)
     return render(request, "datasets/version.html", context)
+
+
+def _may_remove(access, owner_id: int | None) -> bool:
+    """Archive or delete: ML leads, and whoever created the dataset or uploaded the version."""
+    return access.can_upload_datasets and (
+        access.has_role(Role.ML_LEAD) or owner_id == getattr(access.user, "pk", None)
+    )
+
+
+@require_POST
+def dataset_archive_view(request, slug: str, dataset_id: int):
+    access = get_project_access(request.user, slug)
+    dataset = dataset_for_project(access.project, dataset_id)
+    access.require(_may_remove(access, dataset.created_by_id))
+    archived = request.POST.get("archived") != "0"
+    dataset_archive(dataset=dataset, user=request.user, archived=archived)
+    if archived:
+        messages.success(request, f"Archived {dataset.name}: it is hidden from lists and launch forms.")
+        return redirect("datasets:list", slug)
+    messages.success(request, f"{dataset.name} is back in use.")
+    return redirect("datasets:detail", slug, dataset.pk)
+
+
+@require_POST
+def dataset_delete_view(request, slug: str, dataset_id: int):
+    access = get_project_access(request.user, slug)
+    dataset = dataset_for_project(access.project, dataset_id)
+    access.require(_may_remove(access, dataset.created_by_id))
+    try:
+        dataset_delete(dataset=dataset, user=request.user)
+    except DatasetInputError as exc:
+        messages.error(request, str(exc))
+        return redirect("datasets:detail", slug, dataset.pk)
+    messages.success(request, f"Deleted {dataset.name} and its files.")
+    return redirect("datasets:list", slug)
+
+
+@require_POST
+def version_archive_view(request, slug: str, dataset_id: int, number: int):
+    access = get_project_access(request.user, slug)
+    version = version_for_dataset(dataset_for_project(access.project, dataset_id), number)
+    access.require(_may_remove(access, version.uploaded_by_id))
+    archived = request.POST.get("archived") != "0"
+    dataset_version_archive(version=version, user=request.user, archived=archived)
+    if archived:
+        messages.success(request, f"Archived v{number}: it is hidden from the list and launch forms.")
+    else:
+        messages.success(request, f"v{number} is back in use.")
+    return redirect("datasets:version", slug, dataset_id, number)
+
+
+@require_POST
+def version_delete_view(request, slug: str, dataset_id: int, number: int):
+    access = get_project_access(request.user, slug)
+    version = version_for_dataset(dataset_for_project(access.project, dataset_id), number)
+    access.require(_may_remove(access, version.uploaded_by_id))
+    try:
+        dataset_version_delete(version=version, user=request.user)
+    except DatasetInputError as exc:
+        messages.error(request, str(exc))
+        return redirect("datasets:version", slug, dataset_id, number)
+    messages.success(request, f"Deleted v{number} and its file.")
+    return redirect("datasets:detail", slug, dataset_id)
 
 
 def _int(value, default: int) -> int:
