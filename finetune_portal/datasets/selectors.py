@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from finetune_portal.datasets.models import Dataset, DatasetVersion, VersionStatus
 
 PREVIEW_PAGE_SIZE = 10
+MIN_BAR_PERCENT = 6
 
 
 def datasets_for_project(project, *, archived: bool = False) -> QuerySet[Dataset]:
@@ -184,10 +185,14 @@ def errors_by_line(report: dict) -> dict[int, list[str]]:
 
 
 def histogram_bars(report: dict) -> list[dict]:
-    """The report's token-length bins, each with its height as a percent of the fullest bin."""
+    """The report's token-length bins, each with its height as a percent of the fullest bin; a bin with
+    any example is drawn at least a little taller than an empty one."""
     bins = (report.get("stats") or {}).get("token_histogram") or []
     fullest = max((b["count"] for b in bins), default=0)
-    return [b | {"percent": -(-100 * b["count"] // fullest) if fullest else 0} for b in bins]
+    return [
+        b | {"percent": max(MIN_BAR_PERCENT, -(-100 * b["count"] // fullest)) if b["count"] else 0}
+        for b in bins
+    ]
 
 
 def _parsed(text: str):

@@ -688,7 +688,7 @@ def test_the_token_histogram_covers_every_measured_example_and_marks_bins_past_t
     stats = report["stats"]
     bins = stats["token_histogram"]
     assert sum(b["count"] for b in bins) == stats["measured_examples"] == 11
-    assert bins[0]["from"] == 0
+    assert bins[0]["from"] == stats["tokens_per_example"]["min"]
     assert bins[-1]["from"] <= stats["tokens_per_example"]["max"] <= bins[-1]["to"]
     assert all(a["to"] + 1 == b["from"] for a, b in itertools.pairwise(bins))
     limit = stats["max_tokens_per_example"]

@@ -89,18 +89,20 @@ HISTOGRAM_BINS = 16
 
 
 def token_histogram(hist: Counter, token_limit: int | None) -> list[dict]:
-    """Examples per token-length bin from 0 to the longest example. When the per-example limit falls
-    inside that span it is a bin edge, so a bin is either within the limit or past it (``over_limit``)."""
+    """Examples per token-length bin from the shortest example to the longest. When the per-example
+    limit falls inside that span it is a bin edge, so a bin is either within the limit or past it
+    (``over_limit``)."""
     if not hist:
         return []
-    stop = max(hist) + 1
-    if token_limit is not None and token_limit + 1 < stop:
-        under = min(HISTOGRAM_BINS - 1, max(1, round(HISTOGRAM_BINS * (token_limit + 1) / stop)))
-        starts = _bin_starts(0, token_limit + 1, under) + _bin_starts(
+    low, stop = min(hist), max(hist) + 1
+    if token_limit is not None and low <= token_limit < stop - 1:
+        share = (token_limit + 1 - low) / (stop - low)
+        under = min(HISTOGRAM_BINS - 1, max(1, round(HISTOGRAM_BINS * share)))
+        starts = _bin_starts(low, token_limit + 1, under) + _bin_starts(
             token_limit + 1, stop, HISTOGRAM_BINS - under
         )
     else:
-        starts = _bin_starts(0, stop, HISTOGRAM_BINS)
+        starts = _bin_starts(low, stop, HISTOGRAM_BINS)
     counts = [0] * len(starts)
     for tokens, count in hist.items():
         counts[bisect_right(starts, tokens) - 1] += count
