@@ -21,6 +21,18 @@ def _require_valid(version: DatasetVersion, action: str) -> None:
         )
 
 
+def convertible_to_chat(version: DatasetVersion) -> bool:
+    """An Alpaca or prompt/completion version whose examples are all well formed: valid, or refused only
+    because its target provider does not train that kind (which the conversion is the way out of)."""
+    if version.dataset.kind not in (DatasetKind.ALPACA, DatasetKind.COMPLETION):
+        return False
+    if version.status == VersionStatus.VALID:
+        return True
+    report = version.validation_report or {}
+    untrained = (report.get("stats") or {}).get("kind_trained") is False
+    return version.status == VersionStatus.INVALID and untrained and report.get("error_count") == 1
+
+
 def dataset_version_split(
     *, version: DatasetVersion, validation_fraction: float, seed: int, user
 ) -> tuple[DatasetVersion, DatasetVersion]:
@@ -112,7 +124,8 @@ def dataset_version_convert_to_chat(*, version: DatasetVersion, user) -> Dataset
     source = version.dataset
     if source.kind not in (DatasetKind.ALPACA, DatasetKind.COMPLETION):
         raise DatasetInputError("Only Alpaca and prompt/completion versions convert to chat.")
-    _require_valid(version, "converted")
+    if not convertible_to_chat(version):
+        _require_valid(version, "converted")
     name = f"{source.name} (chat)"[:120]
     target_dataset = Dataset.objects.filter(project=source.project, name=name).first()
     if target_dataset is None:

@@ -37,6 +37,8 @@ class Dataset(TimeStampedModel):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Archived: hidden from lists and launch forms, still reachable by its address.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -87,6 +89,8 @@ class DatasetVersion(models.Model):
     validation_bytes_read = models.BigIntegerField(default=0)
     validation_errors_so_far = models.PositiveIntegerField(default=0)
     validation_progress_at = models.DateTimeField(null=True, blank=True)
+    # Archived: hidden from the dataset's list and launch forms, still reachable by its address.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["dataset", "-number"]

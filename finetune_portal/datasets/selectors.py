@@ -1,20 +1,30 @@
 from __future__ import annotations
 
-import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from finetune_portal.datasets.models import Dataset, DatasetVersion, VersionStatus
 
 PREVIEW_PAGE_SIZE = 10
+MIN_BAR_PERCENT = 6
 
 
-def datasets_for_project(project) -> QuerySet[Dataset]:
-    return Dataset.objects.filter(project=project).annotate(version_count=Count("versions"))
+def datasets_for_project(project, *, archived: bool = False) -> QuerySet[Dataset]:
+    """The project's datasets in use, or only the archived ones."""
+    return Dataset.objects.filter(project=project, archived_at__isnull=not archived).annotate(
+        version_count=Count("versions", filter=Q(versions__archived_at__isnull=True))
+    )
+
+
+def versions_listed(dataset: Dataset, *, archived: bool = False) -> QuerySet[DatasetVersion]:
+    """A dataset's versions in use (newest first), or only the archived ones."""
+    return dataset.versions.filter(archived_at__isnull=not archived).select_related(
+        "uploaded_by", "parent__dataset"
+    )
 
 
 def dataset_for_project(project, dataset_id: int) -> Dataset:
@@ -30,10 +40,13 @@ def version_for_dataset(dataset: Dataset, number: int) -> DatasetVersion:
 
 
 def versions_selectable_for_jobs(project) -> QuerySet[DatasetVersion]:
-    """The versions a job may train on: valid ones only."""
-    return DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.VALID).select_related(
-        "dataset"
-    )
+    """The versions a job may train on: valid ones, neither they nor their dataset archived."""
+    return DatasetVersion.objects.filter(
+        dataset__project=project,
+        status=VersionStatus.VALID,
+        archived_at__isnull=True,
+        dataset__archived_at__isnull=True,
+    ).select_related("dataset")
 
 
 @dataclass
@@ -41,6 +54,7 @@ class PreviewExample:
     line: int
     data: object  # the parsed example, or None when the line is not JSON
     raw: str
+    errors: list[str] = field(default_factory=list)  # the validation errors listed for this line
 
     @property
     def bubbles(self) -> list[tuple[str, str]]:
@@ -111,8 +125,14 @@ class PreviewPage:
         return self.page > 1
 
 
-def version_preview(version: DatasetVersion, *, page: int = 1, query: str = "") -> PreviewPage:
-    """One page of examples, optionally only those containing ``query``; reads the file as a stream."""
+def version_preview(
+    version: DatasetVersion, *, page: int = 1, query: str = "", line: int | None = None
+) -> PreviewPage:
+    """One page of examples, optionally only those containing ``query``; reads the file as a stream.
+
+    With ``line``, the page is the first one reaching that line (the one holding it, unless it is blank or
+    past the end), whatever ``page`` says.
+    """
     from finetune_portal.datasets.validation.engine import iter_lines
     from finetune_portal.datasets.versions import local_copy
 
@@ -121,6 +141,8 @@ def version_preview(version: DatasetVersion, *, page: int = 1, query: str = "") 
     skip = (page - 1) * PREVIEW_PAGE_SIZE
     examples: list[PreviewExample] = []
     has_next = False
+    bad_lines = errors_by_line(version.validation_report or {})
+    shown = 0  # examples that passed the search, on earlier pages or this one
     with local_copy(version) as path:
         line_no = 0
         for raw in iter_lines(path, 0, os.path.getsize(path)):
@@ -130,78 +152,51 @@ def version_preview(version: DatasetVersion, *, page: int = 1, query: str = "") 
             text = raw.decode("utf-8", errors="replace").removeprefix("\ufeff").rstrip("\r")
             if needle and needle not in text.lower():
                 continue
-            if skip:
+            if line is not None:
+                if len(examples) == PREVIEW_PAGE_SIZE:
+                    if examples[-1].line >= line:
+                        has_next = True
+                        break
+                    examples.clear()  # the line is further on: this page is not the one
+                if not examples:
+                    page = shown // PREVIEW_PAGE_SIZE + 1
+                shown += 1
+            elif skip:
                 skip -= 1
                 continue
-            if len(examples) == PREVIEW_PAGE_SIZE:
+            elif len(examples) == PREVIEW_PAGE_SIZE:
                 has_next = True
                 break
-            try:
-                data = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                data = None
-            examples.append(PreviewExample(line=line_no, data=data, raw=text[:2000]))
+            examples.append(
+                PreviewExample(
+                    line=line_no, data=_parsed(text), raw=text[:2000], errors=bad_lines.get(line_no, [])
+                )
+            )
     return PreviewPage(examples=examples, page=page, has_next=has_next, query=query.strip())
 
 
-def _identity_and_content(example) -> tuple[bytes, bytes]:
-    """What makes two examples "the same example" (the prompt) and what makes them equal (everything)."""
-    content = orjson.dumps(example, option=orjson.OPT_SORT_KEYS)
-    if isinstance(example, dict):
-        if isinstance(example.get("messages"), list) and example["messages"]:
-            messages = example["messages"]
-            last = len(messages) - 1
-            while last > 0 and isinstance(messages[last], dict) and messages[last].get("role") == "assistant":
-                last -= 1
-            key = orjson.dumps(messages[: last + 1], option=orjson.OPT_SORT_KEYS)
-        elif "prompt" in example:
-            key = orjson.dumps(example.get("prompt"))
-        elif "instruction" in example:
-            key = orjson.dumps([example.get("instruction"), example.get("input")])
-        elif "input" in example:
-            key = orjson.dumps(example.get("input"), option=orjson.OPT_SORT_KEYS)
-        else:
-            key = content
-    else:
-        key = content
-    return hashlib.blake2b(key, digest_size=12).digest(), hashlib.blake2b(content, digest_size=12).digest()
+def errors_by_line(report: dict) -> dict[int, list[str]]:
+    """The report's listed errors by line number, for marking bad lines in the preview."""
+    by_line: dict[int, list[str]] = {}
+    for error in report.get("errors") or []:
+        if error.get("line"):
+            by_line.setdefault(error["line"], []).append(error["message"])
+    return by_line
 
 
-def _example_index(version: DatasetVersion) -> dict[bytes, bytes]:
-    from finetune_portal.datasets.versions import example_lines, local_copy
-
-    index: dict[bytes, bytes] = {}
-    with local_copy(version) as path:
-        for line in example_lines(path):
-            try:
-                example = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                example = line.decode("utf-8", errors="replace")
-            key, content = _identity_and_content(example)
-            index[key] = content
-    return index
+def histogram_bars(report: dict) -> list[dict]:
+    """The report's token-length bins, each with its height as a percent of the fullest bin; a bin with
+    any example is drawn at least a little taller than an empty one."""
+    bins = (report.get("stats") or {}).get("token_histogram") or []
+    fullest = max((b["count"] for b in bins), default=0)
+    return [
+        b | {"percent": max(MIN_BAR_PERCENT, -(-100 * b["count"] // fullest)) if b["count"] else 0}
+        for b in bins
+    ]
 
 
-@dataclass
-class VersionDiff:
-    added: int
-    removed: int
-    changed: int
-    unchanged: int
-
-
-def versions_diff(old: DatasetVersion, new: DatasetVersion) -> VersionDiff:
-    """Counts of examples added, removed and changed (same prompt, different answer) from old to new."""
-    before = _example_index(old)
-    added = changed = unchanged = 0
-    seen: set[bytes] = set()
-    for key, content in _example_index(new).items():
-        seen.add(key)
-        if key not in before:
-            added += 1
-        elif before[key] != content:
-            changed += 1
-        else:
-            unchanged += 1
-    removed = sum(1 for key in before if key not in seen)
-    return VersionDiff(added=added, removed=removed, changed=changed, unchanged=unchanged)
+def _parsed(text: str):
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import FileResponse, JsonResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -10,29 +10,47 @@ from django_htmx.http import HttpResponseStopPolling
 
 from finetune_portal.datasets import uploads
 from finetune_portal.datasets.csv_import import csv_convert, csv_header
-from finetune_portal.datasets.derived import dataset_version_convert_to_chat, dataset_version_split
+from finetune_portal.datasets.derived import (
+    convertible_to_chat,
+    dataset_version_convert_to_chat,
+    dataset_version_split,
+)
+from finetune_portal.datasets.diff import SECTIONS, default_pair, diff_index, diff_page
 from finetune_portal.datasets.errors import DatasetInputError
 from finetune_portal.datasets.forms import CsvMappingForm, DatasetForm, SplitForm, UploadForm
-from finetune_portal.datasets.models import DatasetKind
+from finetune_portal.datasets.lifecycle import (
+    dataset_archive,
+    dataset_delete,
+    dataset_deletion_blocker,
+    dataset_version_archive,
+    dataset_version_delete,
+    version_deletion_blocker,
+)
 from finetune_portal.datasets.selectors import (
     dataset_for_project,
     datasets_for_project,
+    histogram_bars,
     version_for_dataset,
     version_preview,
-    versions_diff,
+    versions_listed,
 )
 from finetune_portal.datasets.versions import dataset_create
 from finetune_portal.jobs.selectors.lists import jobs_using_version
 from finetune_portal.projects.access import get_project_access
+from finetune_portal.projects.models import Role
 
 
 def dataset_list(request, slug: str):
     access = get_project_access(request.user, slug)
-    return render(
-        request,
-        "datasets/list.html",
-        {"access": access, "project": access.project, "datasets": datasets_for_project(access.project)},
-    )
+    archived = request.GET.get("archived") == "1"
+    context = {
+        "access": access,
+        "project": access.project,
+        "archived": archived,
+        "datasets": datasets_for_project(access.project, archived=archived),
+        "archived_count": datasets_for_project(access.project, archived=True).count(),
+    }
+    return render(request, "datasets/list.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -55,12 +73,21 @@ def dataset_new(request, slug: str):
 def dataset_detail(request, slug: str, dataset_id: int):
     access = get_project_access(request.user, slug)
     dataset = dataset_for_project(access.project, dataset_id)
-    versions = dataset.versions.select_related("uploaded_by", "parent__dataset")
-    return render(
-        request,
-        "datasets/detail.html",
-        {"access": access, "project": access.project, "dataset": dataset, "versions": versions},
-    )
+    archived = request.GET.get("archived") == "1"
+    versions = list(versions_listed(dataset, archived=archived))
+    latest_pair = default_pair(versions[0]) if versions else None
+    context = {
+        "access": access,
+        "project": access.project,
+        "dataset": dataset,
+        "versions": versions,
+        "archived": archived,
+        "archived_count": versions_listed(dataset, archived=True).count(),
+        "compare_from": latest_pair.number if latest_pair else None,
+        "may_remove": _may_remove(access, dataset.created_by_id),
+        "deletion_blocker": dataset_deletion_blocker(dataset),
+    }
+    return render(request, "datasets/detail.html", context)
 
 
 @csrf_exempt  # CSRF is checked by the inner view, after the upload handlers are in place
@@ -173,7 +200,8 @@ def version_detail(request, slug: str, dataset_id: int, number: int):
         "version": version,
         "report": version.validation_report or {},
         "split_form": SplitForm(),
-        "can_convert": dataset.kind in (DatasetKind.ALPACA, DatasetKind.COMPLETION),
+        "can_convert": convertible_to_chat(version),
+        "histogram": histogram_bars(version.validation_report or {}),
     }
     target = request.htmx.target if request.htmx else None
     if target == "version-status":
@@ -181,13 +209,80 @@ def version_detail(request, slug: str, dataset_id: int, number: int):
         if version.is_settled:
             response.status_code = HttpResponseStopPolling.status_code
         return response
+    line = _int(request.GET.get("line"), 0) or None
     context["preview"] = version_preview(
-        version, page=_int(request.GET.get("page"), 1), query=request.GET.get("q", "")
+        version, page=_int(request.GET.get("page"), 1), query=request.GET.get("q", ""), line=line
     )
+    context["wanted_line"] = line
     if target == "preview":
         return render(request, "datasets/version.html#preview", context)
     context["jobs_using"] = jobs_using_version(version)
+    context["may_remove"] = _may_remove(access, version.uploaded_by_id)
+    context["deletion_blocker"] = version_deletion_blocker(version)
     return render(request, "datasets/version.html", context)
+
+
+def _may_remove(access, owner_id: int | None) -> bool:
+    """Archive or delete: ML leads, and whoever created the dataset or uploaded the version."""
+    return access.can_upload_datasets and (
+        access.has_role(Role.ML_LEAD) or owner_id == getattr(access.user, "pk", None)
+    )
+
+
+@require_POST
+def dataset_archive_view(request, slug: str, dataset_id: int):
+    access = get_project_access(request.user, slug)
+    dataset = dataset_for_project(access.project, dataset_id)
+    access.require(_may_remove(access, dataset.created_by_id))
+    archived = request.POST.get("archived") != "0"
+    dataset_archive(dataset=dataset, user=request.user, archived=archived)
+    if archived:
+        messages.success(request, f"Archived {dataset.name}: it is hidden from lists and launch forms.")
+        return redirect("datasets:list", slug)
+    messages.success(request, f"{dataset.name} is back in use.")
+    return redirect("datasets:detail", slug, dataset.pk)
+
+
+@require_POST
+def dataset_delete_view(request, slug: str, dataset_id: int):
+    access = get_project_access(request.user, slug)
+    dataset = dataset_for_project(access.project, dataset_id)
+    access.require(_may_remove(access, dataset.created_by_id))
+    try:
+        dataset_delete(dataset=dataset, user=request.user)
+    except DatasetInputError as exc:
+        messages.error(request, str(exc))
+        return redirect("datasets:detail", slug, dataset.pk)
+    messages.success(request, f"Deleted {dataset.name} and its files.")
+    return redirect("datasets:list", slug)
+
+
+@require_POST
+def version_archive_view(request, slug: str, dataset_id: int, number: int):
+    access = get_project_access(request.user, slug)
+    version = version_for_dataset(dataset_for_project(access.project, dataset_id), number)
+    access.require(_may_remove(access, version.uploaded_by_id))
+    archived = request.POST.get("archived") != "0"
+    dataset_version_archive(version=version, user=request.user, archived=archived)
+    if archived:
+        messages.success(request, f"Archived v{number}: it is hidden from the list and launch forms.")
+    else:
+        messages.success(request, f"v{number} is back in use.")
+    return redirect("datasets:version", slug, dataset_id, number)
+
+
+@require_POST
+def version_delete_view(request, slug: str, dataset_id: int, number: int):
+    access = get_project_access(request.user, slug)
+    version = version_for_dataset(dataset_for_project(access.project, dataset_id), number)
+    access.require(_may_remove(access, version.uploaded_by_id))
+    try:
+        dataset_version_delete(version=version, user=request.user)
+    except DatasetInputError as exc:
+        messages.error(request, str(exc))
+        return redirect("datasets:version", slug, dataset_id, number)
+    messages.success(request, f"Deleted v{number} and its file.")
+    return redirect("datasets:detail", slug, dataset_id)
 
 
 def _int(value, default: int) -> int:
@@ -244,14 +339,24 @@ def version_convert(request, slug: str, dataset_id: int, number: int):
 def dataset_diff(request, slug: str, dataset_id: int):
     access = get_project_access(request.user, slug)
     dataset = dataset_for_project(access.project, dataset_id)
-    old_number, new_number = _int(request.GET.get("old"), 0), _int(request.GET.get("new"), 0)
-    old, new = version_for_dataset(dataset, old_number), version_for_dataset(dataset, new_number)
-    context = {
-        "access": access,
-        "project": access.project,
-        "dataset": dataset,
-        "old": old,
-        "new": new,
-        "diff": versions_diff(old, new),
-    }
+    new_number = _int(request.GET.get("new"), 0)
+    new = version_for_dataset(dataset, new_number) if new_number else dataset.versions.first()
+    if new is None:
+        raise Http404("This dataset has no versions.")
+    old_number = _int(request.GET.get("old"), 0)
+    old = version_for_dataset(dataset, old_number) if old_number else default_pair(new)
+    context = {"access": access, "project": access.project, "dataset": dataset, "old": old, "new": new}
+    context["versions"] = dataset.versions.only("number")
+    if old is not None:
+        section = request.GET.get("show")
+        index = diff_index(old, new)
+        if section not in SECTIONS:
+            section = next((s for s in SECTIONS if getattr(index, s)), "changed")
+        context |= {
+            "diff": index,
+            "section": section,
+            "diff_page": diff_page(old, new, index, section=section, page=_int(request.GET.get("page"), 1)),
+        }
+    if request.htmx and request.htmx.target == "diff-examples":
+        return render(request, "datasets/diff.html#examples", context)
     return render(request, "datasets/diff.html", context)

@@ -115,6 +115,11 @@ class DatasetProfile:
         """The error for a file with too few examples for this provider (at least one it has), or None."""
         return None
 
+    def default_base_model(self, kind: str) -> str | None:
+        """The base model a dataset of this kind is priced for when none is chosen, and the one the
+        launch form starts from, so both show the same figure; None: the provider has no default."""
+        return None
+
     def token_counting(
         self, *, kind: str, base_model: str | None, warn: Callable[[str], None]
     ) -> TokenCounting:

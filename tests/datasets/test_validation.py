@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -241,8 +242,11 @@ def test_examples_over_the_base_models_limit_are_a_warning_not_an_error(tmp_path
     report = validate_file(write(tmp_path, lines_of(examples)), kind="chat", base_model="gpt-3.5-turbo-0125")
     assert report["valid"] is True
     warning = next(w for w in report["warnings"] if "truncated" in w["message"])
-    assert warning["line"] == 10
+    # A warning about the file names the lines it concerns, but is not line 10's own.
+    assert warning["line"] is None
+    assert warning["lines"] == [10]
     assert report["stats"]["over_limit_examples"] == 1
+    assert report["stats"]["over_limit_lines"] == [10]
     # Billing counts a truncated example at the limit.
     per_epoch = report["stats"]["billed_tokens_per_epoch"]
     assert per_epoch < report["stats"]["total_tokens"]
@@ -275,7 +279,10 @@ def test_completion_alpaca_and_dpo_kinds(tmp_path):
         for i in range(10)
     ]
     for examples, kind in ((completion, "completion"), (alpaca, "alpaca"), (dpo, "dpo")):
-        report = validate_file(write(tmp_path, lines_of(examples), f"{kind}.jsonl"), kind="auto")
+        # OpenAI does not train Alpaca; the local trainer does.
+        target = "local_peft" if kind == "alpaca" else "openai"
+        path = write(tmp_path, lines_of(examples), f"{kind}.jsonl")
+        report = validate_file(path, kind="auto", target=target)
         assert (report["kind"], report["valid"]) == (kind, True), report["errors"]
         assert report["stats"]["total_tokens"] > 0
 
@@ -605,3 +612,88 @@ def test_a_weight_that_is_not_a_number_is_named_by_its_json_type(tmp_path):
     }
     report = validate_file(write(tmp_path, lines_of([bad])), kind="chat", target="local_peft")
     assert '"weight" must be 0 or 1, not a boolean.' in report["errors"][0]["message"]
+
+
+def test_a_kind_the_target_does_not_train_is_an_error_naming_the_kinds_it_does(tmp_path):
+    alpaca = [{"instruction": f"Say {i}", "input": "", "output": str(i)} for i in range(10)]
+    path = write(tmp_path, lines_of(alpaca))
+
+    report = validate_file(path, kind="alpaca", target="openai")
+
+    assert report["valid"] is False
+    assert report["error_count"] == 1
+    (error,) = report["errors"]
+    assert error["line"] is None
+    assert error["message"].startswith("OpenAI does not train Alpaca data; it trains chat")
+    assert "prompt/completion" in error["message"]
+    assert report["stats"]["kind_trained"] is False
+    # Everything else is still measured, so the page can show what the data holds.
+    assert report["stats"]["total_tokens"] > 0
+
+
+def test_a_key_written_twice_in_one_object_is_an_error_naming_it(tmp_path):
+    good = json.dumps(chat(user="Hi", answer="Hello"))
+    twice = (
+        '{"messages": [{"role": "user", "content": "Hi", "content": "Bye"}, '
+        '{"role": "assistant", "content": "ok"}]}'
+    )
+    nested_json_in_a_string = json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": 'Parse {"a": 1, "a": 2} please: "x": y'},
+                {"role": "assistant", "content": "ok"},
+            ]
+        }
+    )
+    compact = '{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","role":"user","content":"x"}]}'
+    path = write(
+        tmp_path, ("\n".join([good] * 9 + [twice, nested_json_in_a_string, compact]) + "\n").encode()
+    )
+
+    report = validate_file(path, kind="chat", target="local_peft")
+
+    assert errors_of(report) == [
+        (
+            10,
+            "The key 'content' appears twice in one object; JSON keeps only the last value, "
+            "so the first would be lost silently.",
+        ),
+        (
+            12,
+            "The key 'role' appears twice in one object; JSON keeps only the last value, "
+            "so the first would be lost silently.",
+        ),
+    ]
+
+
+def test_file_level_warnings_name_their_first_lines_without_being_a_lines_own(tmp_path):
+    examples = [chat(user=f"Q{i}", system=False) for i in range(10)] + [chat(user="Q0", system=False)]
+
+    report = validate_file(write(tmp_path, lines_of(examples)), kind="chat")
+
+    by_text = {w["message"]: w for w in report["warnings"]}
+    duplicates = next(w for m, w in by_text.items() if "repeat an earlier example" in m)
+    no_system = next(w for m, w in by_text.items() if "no system message" in m)
+    assert (duplicates["line"], duplicates["lines"]) == (None, [11])
+    assert (no_system["line"], no_system["lines"]) == (None, [1])
+
+
+def test_the_token_histogram_covers_every_measured_example_and_marks_bins_past_the_limit(tmp_path):
+    long_answer = "word " * 17_000
+    examples = [*chats(9), chat(answer=long_answer), chat(answer=long_answer)]
+    path = write(tmp_path, lines_of(examples))
+
+    report = validate_file(path, kind="chat", base_model="gpt-3.5-turbo-0125")
+
+    stats = report["stats"]
+    bins = stats["token_histogram"]
+    assert sum(b["count"] for b in bins) == stats["measured_examples"] == 11
+    assert bins[0]["from"] == stats["tokens_per_example"]["min"]
+    assert bins[-1]["from"] <= stats["tokens_per_example"]["max"] <= bins[-1]["to"]
+    assert all(a["to"] + 1 == b["from"] for a, b in itertools.pairwise(bins))
+    limit = stats["max_tokens_per_example"]
+    assert [b["over_limit"] for b in bins] == [b["from"] > limit for b in bins]
+    assert bins[-1]["over_limit"] is True
+    assert bins[-1]["count"] == 2
+    assert stats["over_limit_examples"] == 2
+    assert stats["over_limit_lines"] == [10, 11]

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finetune_portal.datasets.validation import KINDS, validate_file
+from finetune_portal.providers.registry import dataset_profile, provider_keys
 
 TOOL_CALL_CHAT = {
     "messages": [
@@ -168,6 +169,11 @@ def assert_verdict(report: dict, lines: int) -> None:
     assert orjson.loads(orjson.dumps(report)) == report
 
 
+def trainer_of(kind: str) -> str:
+    """A provider that trains this kind (validation reports a kind its target does not train)."""
+    return next(key for key in provider_keys() if kind in dataset_profile(key).kinds)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", 100)),
@@ -181,12 +187,15 @@ def test_mutated_lines_of_every_kind_get_a_verdict(folder, kind, data):
     for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
         example = _mutate(example, data)
     path = folder / f"{kind}.jsonl"
-    path.write_bytes(orjson.dumps(seed) + b"\n" + orjson.dumps(example) + b"\n" + orjson.dumps(seed) + b"\n")
+    # Enough examples for any provider's minimum, so only the mutated line 2 can be wrong.
+    path.write_bytes(
+        orjson.dumps(seed) + b"\n" + orjson.dumps(example) + b"\n" + (orjson.dumps(seed) + b"\n") * 9
+    )
 
-    report = validate_file(path, kind=kind, target="local_peft")
-    assert_verdict(report, lines=3)
+    report = validate_file(path, kind=kind, target=trainer_of(kind))
+    assert_verdict(report, lines=11)
     assert {e["line"] for e in report["errors"]} <= {2}, report["errors"]
-    assert_verdict(validate_file(path, kind="auto", target="local_peft"), lines=3)
+    assert_verdict(validate_file(path, kind="auto", target=trainer_of(kind)), lines=11)
 
 
 def test_every_seed_is_valid_for_its_kind(folder):
@@ -194,7 +203,7 @@ def test_every_seed_is_valid_for_its_kind(folder):
         path = folder / "seeds.jsonl"
         path.write_bytes(b"".join(orjson.dumps(seed) + b"\n" for seed in seeds) * 10)
         for as_kind in (kind, "auto"):
-            report = validate_file(path, kind=as_kind, target="local_peft")
+            report = validate_file(path, kind=as_kind, target=trainer_of(kind))
             assert (report["kind"], report["errors"]) == (kind, []), as_kind
 
 

@@ -9,6 +9,7 @@ so line numbers, the first errors and the progress reports are the same however 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections import Counter
@@ -31,6 +32,8 @@ DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024
 # Duplicate detection remembers this many example digests, so memory stays bounded on any file.
 MAX_TRACKED_DIGESTS = 500_000
 MAX_LABELS = 50
+# The lines over the token limit a report names (the count covers all of them).
+MAX_LINES_LISTED = 20
 _READ_BLOCK = 1024 * 1024
 _TOKEN_BATCH = 4096
 BOM = b"\xef\xbb\xbf"
@@ -69,7 +72,7 @@ class RangeResult:
     answer_tokens: int = 0
     messages_hist: Counter = field(default_factory=Counter)
     over_limit: int = 0
-    first_over_limit: int | None = None
+    over_limit_lines: list[int] = field(default_factory=list)
     missing_system: int = 0
     first_missing_system: int | None = None
     labels: Counter = field(default_factory=Counter)
@@ -159,6 +162,67 @@ def json_problem(line: bytes, exc: orjson.JSONDecodeError) -> str:
     return f"Not valid JSON ({exc.msg} at column {exc.colno})."
 
 
+def _written_keys(text: bytes) -> int:
+    """Keys in JSON text, written ``"key":`` or ``"key" :``: inside a string a quote is escaped, so a
+    ``\\":`` there is no key."""
+    return text.count(b'":') + text.count(b'" :') - text.count(b'\\":')
+
+
+def _parsed_keys(value) -> int:
+    """How many keys the parsed objects hold, nested ones included."""
+    if type(value) is dict:
+        keys = len(value)
+        for item in value.values():
+            if type(item) is dict or type(item) is list:
+                keys += _parsed_keys(item)
+        return keys
+    keys = 0
+    for item in value:
+        if type(item) is dict or type(item) is list:
+            keys += _parsed_keys(item)
+    return keys
+
+
+def _may_repeat_a_key(line: bytes, example) -> bool:
+    """A cheap screen for a key written twice in one object (orjson silently keeps the last one).
+
+    Each written key is followed by a colon, so a line with no more colons than the parsed objects have
+    keys dropped none (one C-speed count). Otherwise colons in texts are told from keys by counting
+    ``"key":``; only a line that fails both is parsed again, slowly, to name the key.
+    """
+    if type(example) is not dict and type(example) is not list:
+        return False
+    try:
+        keys = _parsed_keys(example)
+    except RecursionError:  # nested deeper than this stack allows: leave it to the exact check
+        return True
+    return line.count(b":") != keys and _written_keys(line) != keys
+
+
+def repeated_key(line: bytes) -> str | None:
+    """The error for a line whose object repeats a key, or None (the exact check, with the stdlib parser)."""
+    repeated: list[str] = []
+
+    def pairs(items: list[tuple[str, object]]) -> dict:
+        seen = set()
+        for key, _ in items:
+            if key in seen and not repeated:
+                repeated.append(key)
+            seen.add(key)
+        return dict(items)
+
+    try:
+        json.loads(line, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):  # orjson took it: a corner of the stdlib parser; no verdict
+        return None
+    if not repeated:
+        return None
+    return (
+        f"The key {repeated[0]!r} appears twice in one object; JSON keeps only the last value, "
+        "so the first would be lost silently."
+    )
+
+
 def scan_range(job: RangeJob) -> RangeResult:
     """Check and measure one byte range; an unexpected exception becomes a ``ValidationCrash``."""
     result = RangeResult()
@@ -196,8 +260,8 @@ def scan_range(job: RangeJob) -> RangeResult:
                 result.messages_hist[messages] += 1
             if limit is not None and tokens > limit:
                 result.over_limit += 1
-                if result.first_over_limit is None:
-                    result.first_over_limit = line_no
+                if len(result.over_limit_lines) < MAX_LINES_LISTED:
+                    result.over_limit_lines.append(line_no)
             if not has_system:
                 result.missing_system += 1
                 if result.first_missing_system is None:
@@ -244,6 +308,11 @@ def scan_range(job: RangeJob) -> RangeResult:
             except orjson.JSONDecodeError as exc:
                 error(line_no, json_problem(line, exc))
                 continue
+            if _may_repeat_a_key(line, example):
+                repeated = repeated_key(line)
+                if repeated is not None:
+                    error(line_no, repeated)
+                    continue
             mismatch = kind_mismatch(example, job.kind)
             if mismatch:
                 error(line_no, mismatch)

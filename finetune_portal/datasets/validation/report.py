@@ -8,6 +8,7 @@ The report is one JSON object: ``{"valid", "kind", "examples", "errors": [{"line
 from __future__ import annotations
 
 import os
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from finetune_portal.datasets.validation.engine import (
     DEFAULT_CHUNK_BYTES,
     MAX_ERRORS_IN_FULL,
     MAX_LABELS,
+    MAX_LINES_LISTED,
     MAX_TRACKED_DIGESTS,
     Progress,
     run_ranges,
@@ -24,7 +26,12 @@ from finetune_portal.datasets.validation.engine import (
 )
 from finetune_portal.datasets.validation.kinds import KIND_LABELS, KINDS
 from finetune_portal.providers.base import DatasetProfile
-from finetune_portal.providers.registry import dataset_profile, default_provider_key, provider_keys
+from finetune_portal.providers.registry import (
+    dataset_profile,
+    default_provider_key,
+    get_provider,
+    provider_keys,
+)
 
 UNBALANCED_RATIO = 10
 _KINDS_WITH_SYSTEM = frozenset({"chat", "vision", "dpo"})
@@ -38,8 +45,13 @@ class _Notes:
     def error(self, message: str, line: int | None = None) -> None:
         self.errors.append({"line": line, "message": message})
 
-    def warn(self, message: str, line: int | None = None) -> None:
-        self.warnings.append({"line": line, "message": message})
+    def warn(self, message: str, line: int | None = None, *, lines: list[int] | None = None) -> None:
+        """A warning about one line (``line``), or about the file; ``lines`` are the first lines it
+        concerns, which the report names without making the warning a line's own."""
+        warning: dict = {"line": line, "message": message}
+        if lines:
+            warning["lines"] = lines
+        self.warnings.append(warning)
 
 
 def _report(kind, notes: _Notes, *, examples: int, error_count: int, stats: dict) -> dict:
@@ -62,6 +74,54 @@ def choose_tokenizer(
     """The tokenizer, per-example token limit and priced model the target provider's profile names."""
     counting = profile.token_counting(kind=kind, base_model=base_model, warn=notes.warn)
     return TokenizerSpec(counting.tokenizer, counting.name), counting.token_limit, counting.priced_model
+
+
+def untrained_kind_error(kind: str, target: str, profile: DatasetProfile) -> str | None:
+    """The error for a kind the target provider cannot train (its profile lists what it trains)."""
+    if not profile.kinds or kind in profile.kinds:
+        return None
+    label = get_provider(target).label
+    trained = ", ".join(KIND_LABELS[k] for k in KINDS if k in profile.kinds)
+    return f"{label} does not train {KIND_LABELS[kind]} data; it trains {trained}."
+
+
+HISTOGRAM_BINS = 16
+
+
+def token_histogram(hist: Counter, token_limit: int | None) -> list[dict]:
+    """Examples per token-length bin from the shortest example to the longest. When the per-example
+    limit falls inside that span it is a bin edge, so a bin is either within the limit or past it
+    (``over_limit``)."""
+    if not hist:
+        return []
+    low, stop = min(hist), max(hist) + 1
+    if token_limit is not None and low <= token_limit < stop - 1:
+        share = (token_limit + 1 - low) / (stop - low)
+        under = min(HISTOGRAM_BINS - 1, max(1, round(HISTOGRAM_BINS * share)))
+        starts = _bin_starts(low, token_limit + 1, under) + _bin_starts(
+            token_limit + 1, stop, HISTOGRAM_BINS - under
+        )
+    else:
+        starts = _bin_starts(low, stop, HISTOGRAM_BINS)
+    counts = [0] * len(starts)
+    for tokens, count in hist.items():
+        counts[bisect_right(starts, tokens) - 1] += count
+    ends = [*starts[1:], stop]
+    return [
+        {
+            "from": first,
+            "to": end - 1,
+            "count": count,
+            "over_limit": token_limit is not None and first > token_limit,
+        }
+        for first, end, count in zip(starts, ends, counts, strict=True)
+    ]
+
+
+def _bin_starts(start: int, stop: int, bins: int) -> list[int]:
+    """The first values of ``bins`` near-equal bins covering start..stop-1 (fewer when the span is short)."""
+    bins = max(1, min(bins, stop - start))
+    return [start + (stop - start) * i // bins for i in range(bins)]
 
 
 def _percentile(hist: Counter, fraction: float) -> int:
@@ -116,7 +176,8 @@ def validate_file(
     error_count = 0
     bytes_read = 0
     lines = examples = answer_tokens = over_limit = missing_system = images = 0
-    first_over_limit = first_missing_system = None
+    over_limit_lines: list[int] = []
+    first_missing_system = None
     token_hist: Counter = Counter()
     messages_hist: Counter = Counter()
     labels: Counter = Counter()
@@ -168,8 +229,8 @@ def validate_file(
         answer_tokens += part.answer_tokens
         images += part.images
         over_limit += part.over_limit
-        if first_over_limit is None and part.first_over_limit is not None:
-            first_over_limit = offset + part.first_over_limit
+        room = MAX_LINES_LISTED - len(over_limit_lines)
+        over_limit_lines += [offset + n for n in part.over_limit_lines[:room]]
         missing_system += part.missing_system
         if first_missing_system is None and part.first_missing_system is not None:
             first_missing_system = offset + part.first_missing_system
@@ -205,31 +266,34 @@ def validate_file(
         file_errors.error("The file holds no examples (only blank lines).")
     elif too_few := profile.too_few_examples(examples):
         file_errors.error(too_few)
+    untrained = untrained_kind_error(kind, target, profile)
+    if untrained:
+        file_errors.error(untrained)
     error_count += len(file_errors.errors)
     notes.errors = file_errors.errors + line_errors
 
     if duplicates:
-        notes.warn(f"{duplicates} example(s) repeat an earlier example exactly.", first_duplicate)
+        notes.warn(f"{duplicates} example(s) repeat an earlier example exactly.", lines=[first_duplicate])
     if digests_capped:
         notes.warn(f"Duplicates were looked for among the first {MAX_TRACKED_DIGESTS:,} examples only.")
     if kind in _KINDS_WITH_SYSTEM and missing_system:
-        notes.warn(f"{missing_system} example(s) have no system message.", first_missing_system)
+        notes.warn(f"{missing_system} example(s) have no system message.", lines=[first_missing_system])
     if over_limit:
         notes.warn(
             f"{over_limit} example(s) are longer than the {token_limit:,}-token limit per example of "
             f"{priced_model or spec.name} and would be truncated.",
-            first_over_limit,
+            lines=over_limit_lines,
         )
     if flags["rft_last_not_user"]:
         notes.warn(
             f"{flags['rft_last_not_user']} RFT example(s) do not end with a user message.",
-            first_flag_line["rft_last_not_user"],
+            lines=[first_flag_line["rft_last_not_user"]],
         )
     if flags["rft_system_role"]:
         notes.warn(
             f"{flags['rft_system_role']} RFT example(s) use the system role; "
             "reasoning models expect developer.",
-            first_flag_line["rft_system_role"],
+            lines=[first_flag_line["rft_system_role"]],
         )
     if trailing_blank_count:
         notes.warn(f"{trailing_blank_count} blank line(s) at the end of the file are ignored.")
@@ -277,6 +341,9 @@ def validate_file(
         "duplicates": duplicates,
         "missing_system": missing_system if kind in _KINDS_WITH_SYSTEM else 0,
         "over_limit_examples": over_limit,
+        "over_limit_lines": over_limit_lines,
+        "token_histogram": token_histogram(token_hist, token_limit),
+        "kind_trained": not untrained,
         "label_distribution": label_distribution,
         "target": target,
         "base_model": priced_model or base_model,

@@ -15,7 +15,8 @@ from finetune_portal.providers.openai.catalog import (
 )
 
 MIN_EXAMPLES = 10
-# The base model an estimate is made for when none is chosen: the cheapest current model of each kind.
+# The base model an estimate is made for when none is chosen, and the launch form's first choice: a
+# modest current model of each kind (the launch form should not start from the most expensive one).
 DEFAULT_BASE_MODELS = {
     "completion": "babbage-002",
     "rft": "o4-mini-2025-04-16",
@@ -36,10 +37,13 @@ class OpenAIDatasetProfile(DatasetProfile):
             return None
         return f"{examples} example(s); OpenAI requires at least {MIN_EXAMPLES} (50 to 100 usually help)."
 
+    def default_base_model(self, kind: str) -> str:
+        return DEFAULT_BASE_MODELS.get(kind, FALLBACK_BASE_MODEL)
+
     def token_counting(
         self, *, kind: str, base_model: str | None, warn: Callable[[str], None]
     ) -> TokenCounting:
-        model = base_model or DEFAULT_BASE_MODELS.get(kind, FALLBACK_BASE_MODEL)
+        model = base_model or self.default_base_model(kind)
         info = base_model_info(model)
         if info is None:
             warn(

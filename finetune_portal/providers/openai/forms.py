@@ -18,6 +18,7 @@ from finetune_portal.jobs.models import Method
 from finetune_portal.jobs.selectors.lists import launch_settings_of
 from finetune_portal.jobs.services import job_create
 from finetune_portal.providers.openai import catalog
+from finetune_portal.providers.openai.dataset_profile import OpenAIDatasetProfile
 from finetune_portal.providers.openai.graders import grader_problems
 from finetune_portal.providers.openai.mapping import HYPERPARAMETERS
 from finetune_portal.providers.openai.provider import KEY
@@ -30,8 +31,8 @@ KINDS_FOR_METHOD = {
 }
 # The form waits this long at most for the endpoint's grader check, then goes on without it.
 GRADER_CHECK_TIMEOUT = 5.0
-# A modest default: the launch form should not start from the most expensive model.
-DEFAULT_BASE_MODEL = "gpt-4.1-mini-2025-04-14"
+# The form starts from the model the dataset pages price, for the kind the method trains first.
+DATASET_PROFILE = OpenAIDatasetProfile()
 
 GRADER_EXAMPLE = "e.g. " + json.dumps(
     {
@@ -165,7 +166,9 @@ class OpenAIJobForm(forms.Form):
         )
         self.fields["training_version"].queryset = valid
         self.fields["validation_version"].queryset = valid
-        self.fields["base_model"].initial = DEFAULT_BASE_MODEL
+        self.fields["base_model"].initial = DATASET_PROFILE.default_base_model(
+            KINDS_FOR_METHOD[Method(self.chosen_method)][0]
+        )
 
     # -- what the template shows -------------------------------------------------------------------
 
@@ -193,7 +196,11 @@ class OpenAIJobForm(forms.Form):
             n_epochs = int(data.get("n_epochs") or 0) or None
         except ValueError:
             n_epochs = None
-        model = data.get("base_model") or self.fields["base_model"].initial
+        model = data.get("base_model") or (
+            DATASET_PROFILE.default_base_model(version.dataset.kind)
+            if version
+            else self.fields["base_model"].initial
+        )
         return estimate_for(version=version, base_model=model, n_epochs=n_epochs)
 
     # -- checks ------------------------------------------------------------------------------------

@@ -136,3 +136,20 @@ def test_vision_data_trains_only_models_that_see_images(cast):
     assert not refused.is_valid()
     assert "cannot be fine-tuned on images" in refused.errors["base_model"][0]
     assert accepted.is_valid(), accepted.errors
+
+
+def test_the_form_starts_from_the_model_the_dataset_page_priced_and_shows_the_same_cost(cast):
+    from finetune_portal.datasets.versions import dataset_version_validate
+    from tests.datasets.samples import chats, lines_of
+
+    dataset = make_dataset(cast.project, kind="chat")
+    uploaded = make_version(
+        dataset, content=lines_of(chats(20)), status="uploaded", validation_target="openai"
+    )
+    stats = dataset_version_validate(version_id=uploaded.pk).validation_report["stats"]
+
+    unbound = OpenAIJobForm(project=cast.project, user=cast.member)
+    picked = form(cast, method="sft", training_version=uploaded.pk)
+
+    assert unbound.fields["base_model"].initial == stats["base_model"]
+    assert picked.estimate.cost == Decimal(stats["estimated_cost_usd"])
