@@ -117,11 +117,12 @@ def job_progress(job: FineTuningJob, *, now: datetime | None = None) -> JobProgr
     time_left = None
     estimated_finish = _as_number((job.provider_data or {}).get("estimated_finish"))
     if not job.is_final:
-        if estimated_finish:
+        # The portal's own clock first: a provider's estimated finish is read on the provider's clock.
+        if elapsed and fraction and fraction > 0:
+            time_left = elapsed * ((1 - fraction) / fraction)
+        elif estimated_finish:
             finish = datetime.fromtimestamp(estimated_finish, tz=now.tzinfo)
             time_left = max(timedelta(0), finish - now)
-        elif elapsed and fraction and fraction > 0:
-            time_left = elapsed * ((1 - fraction) / fraction)
 
     cost_is_final = job.actual_cost is not None
     cost_so_far = job.actual_cost
@@ -162,6 +163,16 @@ def _lowest(field: str):
     )
 
 
+def _handed_over():
+    return Subquery(
+        JobTransition.objects.filter(
+            job_id=OuterRef("pk"), to_status__in=[JobStatus.VALIDATING_FILES, JobStatus.SUBMITTED]
+        )
+        .order_by("created_at", "id")
+        .values("created_at")[:1]
+    )
+
+
 def with_run_figures(jobs: QuerySet[FineTuningJob]) -> QuerySet[FineTuningJob]:
     """Annotate final and best validation loss, cost and duration, so the list can sort on them.
 
@@ -173,7 +184,8 @@ def with_run_figures(jobs: QuerySet[FineTuningJob]) -> QuerySet[FineTuningJob]:
         best_valid_loss=Coalesce(_lowest(metrics.FULL_VALID_LOSS), _lowest(metrics.VALID_LOSS)),
         final_train_loss=_latest(metrics.TRAIN_LOSS),
         cost=Coalesce("actual_cost", "estimated_cost"),
-        duration=F("finished_at") - F("started_at"),
+        # The same start as the job page's "Elapsed": running here, or else handed to the provider.
+        duration=F("finished_at") - Coalesce("started_at", _handed_over()),
     )
 
 
