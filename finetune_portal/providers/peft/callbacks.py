@@ -116,6 +116,9 @@ def portal_callback(reporter: Reporter):
             if SUMMARY_KEYS & logs.keys():
                 return
             point = step_point(logs, step)
+            if state.max_steps and state.max_steps > 0:
+                # The planned total, so the job page can show "Step 8 / 135", a bar and the time left.
+                point["total_steps"] = state.max_steps
             if "num_tokens" in point:
                 self.trained_tokens = int(point["num_tokens"])
             is_eval = metrics.VALID_LOSS in point
