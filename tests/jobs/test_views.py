@@ -3,11 +3,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from finetune_portal.jobs.services import checkpoint_record, job_event_record, metric_points_record
 from tests.celery_support import DEAD_BROKER, broker_for_test
@@ -214,6 +218,37 @@ class TestRunsList:
             reverse("jobs:list", args=[cast.project.slug]) + "?status=running"
         ).content
         assert b"status=running&amp;page=2" in content
+
+    def test_estimates_are_marked_and_running_jobs_show_progress_and_final_train_loss(
+        self, member_client, cast
+    ):
+        cancelled = make_job(cast.project, name="stopped", status="cancelled", estimated_cost=Decimal("0.83"))
+        paid = make_job(cast.project, name="paid", status="succeeded", actual_cost=Decimal("1.25"))
+        running = make_job(
+            cast.project, name="busy", status="running", started_at=timezone.now() - timedelta(minutes=8)
+        )
+        metric_points_record(
+            job=running,
+            points=[{"step": 8, "train_loss": 0.75, "total_steps": 32}, {"step": 4, "train_loss": 1.5}],
+        )
+        metric_points_record(job=paid, points=[{"step": 2, "train_loss": 0.5}])
+
+        html = member_client.get(reverse("jobs:list", args=[cast.project.slug])).content.decode()
+        rows = {
+            pk: html.split(f'<tr data-job="{pk}">', 1)[1].split("</tr>", 1)[0]
+            for pk in (cancelled.pk, paid.pk, running.pk)
+        }
+
+        assert "≈ $0.83<small> est.</small>" in rows[cancelled.pk]
+        assert "reported no actual cost for this cancelled run" in rows[cancelled.pk]
+        assert "$1.25" in rows[paid.pk]
+        assert "est." not in rows[paid.pk]
+        assert "<progress" in rows[running.pk]
+        assert "step 8 / 32" in rows[running.pk]
+        assert re.search(r"· 2\dm \d\ds left", rows[running.pk]), "about three times the 8 minutes so far"
+        assert "<progress" not in rows[paid.pk]
+        assert "0.7500" in rows[running.pk]
+        assert "0.5000" in rows[paid.pk]
 
 
 class TestComparePage:

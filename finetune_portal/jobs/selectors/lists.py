@@ -8,7 +8,19 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, FloatField, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Case,
+    F,
+    FloatField,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -144,6 +156,14 @@ def job_progress(job: FineTuningJob, *, now: datetime | None = None) -> JobProgr
 # --- the runs list -------------------------------------------------------------------------------------
 
 
+COST_ACTUAL, COST_ESTIMATED, COST_UNKNOWN = 0, 1, 2
+
+
+def runs_progress(jobs) -> dict[int, JobProgress]:
+    """Progress of the jobs still at work, for the runs list's progress column (a page at a time)."""
+    return {job.pk: job_progress(job) for job in jobs if not job.is_final}
+
+
 def _latest(field: str):
     return Subquery(
         MetricPoint.objects.filter(job_id=OuterRef("pk"), **{f"{field}__isnull": False})
@@ -184,6 +204,13 @@ def with_run_figures(jobs: QuerySet[FineTuningJob]) -> QuerySet[FineTuningJob]:
         best_valid_loss=Coalesce(_lowest(metrics.FULL_VALID_LOSS), _lowest(metrics.VALID_LOSS)),
         final_train_loss=_latest(metrics.TRAIN_LOSS),
         cost=Coalesce("actual_cost", "estimated_cost"),
+        # Actual costs and estimates are told apart and sorted apart: 0 actual, 1 estimate, 2 none.
+        cost_kind=Case(
+            When(actual_cost__isnull=False, then=Value(COST_ACTUAL)),
+            When(estimated_cost__isnull=False, then=Value(COST_ESTIMATED)),
+            default=Value(COST_UNKNOWN),
+            output_field=IntegerField(),
+        ),
         # The same start as the job page's "Elapsed": running here, or else handed to the provider.
         duration=F("finished_at") - Coalesce("started_at", _handed_over()),
     )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from django import template
-from django.utils.html import json_script
-from django.utils.safestring import SafeString
+from django.utils.html import escape, json_script
+from django.utils.safestring import SafeString, mark_safe
 
 from finetune_portal.jobs import metrics
 from finetune_portal.jobs.compare import flatten_settings
@@ -43,6 +44,19 @@ def usd(value) -> str:
         return "—"
     # Small test runs cost fractions of a cent; "$0.00" would read as free.
     return f"${value:,.4f}" if 0 < value < 0.01 else f"${value:,.2f}"
+
+
+# Where an identifier may wrap: after these marks, never inside a word (ft:gpt-4o-mini:org::id, Org/Model).
+_ID_BREAKS = re.compile(r"([/:._-]+)")
+
+
+@register.filter
+def breakable(value) -> SafeString:
+    """An id (model, checkpoint) that wraps after its separators instead of mid-token on a narrow screen."""
+    parts = _ID_BREAKS.split(str(value or ""))
+    # Every part is escaped; only the <wbr> marks are markup.
+    html = "".join(escape(part) + ("<wbr>" if index % 2 else "") for index, part in enumerate(parts))
+    return mark_safe(html)
 
 
 @register.filter
