@@ -16,6 +16,7 @@ from finetune_portal.core.storage import storage_folder_zip
 from finetune_portal.jobs.compare import RunSelectionError, comparison_build, comparison_csv, parse_run_ids
 from finetune_portal.jobs.list_filters import JobFilterForm
 from finetune_portal.jobs.selectors.lists import (
+    job_events_for_page,
     job_for_project,
     job_progress,
     jobs_for_project,
@@ -149,7 +150,7 @@ def job_detail(request, slug: str, job_id: int):
         "provider_parts": _provider_parts(provider),
     }
     if part in ("events", "live") or part is None:
-        context["events"] = job.events.all()[:100]
+        context["events"], context["step_log"], context["step_log_count"] = job_events_for_page(job)
     if part in ("status", "live") or part is None:
         context["transitions"] = job.transitions.select_related("actor")
     if part in ("outputs", "live") or part is None:

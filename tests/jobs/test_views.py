@@ -652,3 +652,29 @@ class TestNewJobFromSettings:
         url = reverse("jobs:new", args=[cast.project.slug])
         assert member_client.get(url, {"from": other.pk}).status_code == 404
         assert member_client.get(url, {"from": "x"}).status_code == 404
+
+
+def test_step_lines_fold_into_a_training_log_and_the_other_events_stay_in_view(member_client, cast):
+    job = make_job(cast.project, status="running")
+    job_event_record(job=job, message="Training started: 135 steps.", provider_event_id="train-start")
+    for step in range(1, 41):
+        job_event_record(
+            job=job, message=f"Step {step}/135: training loss 1.0", provider_event_id=f"step-{step}"
+        )
+    job_event_record(job=job, message="Step 20: validation loss 0.9", provider_event_id="eval-20")
+    job_event_record(job=job, message="Checkpoint saved at step 30.", provider_event_id="checkpoint-30")
+    url = reverse("jobs:detail", args=[cast.project.slug, job.pk])
+
+    for response in (
+        member_client.get(url),
+        member_client.get(url + "?part=events", headers={"HX-Request": "true"}),
+    ):
+        html = response.content.decode()
+        visible, folded = html.split('<details class="step-log"', 1)
+        folded = folded.split("</details>", 1)[0]
+        for notable in ("Training started", "validation loss 0.9", "Checkpoint saved"):
+            assert notable in visible
+        assert "training loss" not in visible
+        assert "Training log: 40 step lines" in folded
+        assert folded.count("training loss 1.0") == 40
+        assert folded.index("Step 40/135") < folded.index("Step 1/135")

@@ -26,7 +26,8 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from finetune_portal.jobs import metrics
-from finetune_portal.jobs.models import FineTuningJob, JobTransition, MetricPoint
+from finetune_portal.jobs.event_keys import STEP_LOG_EVENT_PREFIX
+from finetune_portal.jobs.models import FineTuningJob, JobEvent, JobTransition, MetricPoint
 from finetune_portal.jobs.states import JobStatus
 
 
@@ -39,6 +40,19 @@ def jobs_for_project(project) -> QuerySet[FineTuningJob]:
 def job_for_project(project, job_id: int) -> FineTuningJob:
     """A job of this project, or 404: another project's job is never revealed."""
     return get_object_or_404(jobs_for_project(project), pk=job_id)
+
+
+EVENTS_SHOWN = 100
+STEP_LOG_SHOWN = 200
+
+
+def job_events_for_page(job: FineTuningJob) -> tuple[list[JobEvent], list[JobEvent], int]:
+    """The job page's events, newest first: the notable ones, and apart from them the per-step log lines
+    (the newest STEP_LOG_SHOWN) with their count, for a collapsed log."""
+    is_step_line = Q(provider_event_id__startswith=STEP_LOG_EVENT_PREFIX)
+    notable = list(job.events.exclude(is_step_line)[:EVENTS_SHOWN])
+    step_lines = job.events.filter(is_step_line)
+    return notable, list(step_lines[:STEP_LOG_SHOWN]), step_lines.count()
 
 
 # --- a job's progress ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finetune_portal.jobs import metrics
+from finetune_portal.jobs.event_keys import STEP_LOG_EVENT_PREFIX
 from finetune_portal.jobs.metrics import key_map
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ def portal_callback(reporter: Reporter):
             elif metrics.TRAIN_LOSS in point:
                 reporter.event(
                     f"Step {step}/{state.max_steps}: training loss {point[metrics.TRAIN_LOSS]:.4f}",
-                    key=f"step-{step}",
+                    key=f"{STEP_LOG_EVENT_PREFIX}{step}",
                     data=point,
                 )
             if is_eval or not control.should_evaluate:
