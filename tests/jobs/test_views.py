@@ -156,7 +156,7 @@ class TestJobPage:
 
         assert 'id="loss-chart"' in content
         assert reverse("datasets:detail", args=[cast.project.slug, version.dataset_id]) in content
-        assert "learning_rate_multiplier" in content
+        assert "Learning-rate multiplier" in content
         assert "123,456" in content
         assert "Cancel job" in content
         assert 'hx-trigger="live-changed, every 10s"' in content
@@ -261,8 +261,8 @@ class TestComparePage:
 
         assert "alpha" in content
         assert "beta" in content
-        assert 'data-differs="true"><th scope="row">batch_size' in content
-        assert 'data-differs="false"><th scope="row">n_epochs' in content
+        assert 'data-differs="true"><th scope="row">Batch size' in content
+        assert 'data-differs="false"><th scope="row">Epochs' in content
         assert "Local GPU (PEFT):" in content
 
     def test_a_run_of_another_project_is_a_404(self, member_client, cast):

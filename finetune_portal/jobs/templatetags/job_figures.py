@@ -10,7 +10,7 @@ from django.utils.html import escape, json_script
 from django.utils.safestring import SafeString, mark_safe
 
 from finetune_portal.jobs import metrics
-from finetune_portal.jobs.compare import flatten_settings
+from finetune_portal.jobs.setting_names import flatten_settings, setting_label
 
 register = template.Library()
 
@@ -61,7 +61,9 @@ def breakable(value) -> SafeString:
 
 @register.filter
 def flat_settings(value) -> list[tuple[str, object]]:
-    return sorted(flatten_settings(value if isinstance(value, dict) else {}).items())
+    """A job's settings as (label, value), for its page; labels from the settings vocabulary."""
+    flat = flatten_settings(value if isinstance(value, dict) else {})
+    return sorted((setting_label(name), setting) for name, setting in flat.items())
 
 
 @register.filter

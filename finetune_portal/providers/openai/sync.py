@@ -34,6 +34,7 @@ from finetune_portal.providers.openai.mapping import (
     failure_fields,
     metric_point,
     parse_results_csv,
+    resolved_hyperparameters,
     timestamp,
 )
 from finetune_portal.providers.openai.provider import KEY
@@ -132,6 +133,10 @@ def apply_remote_status(job: FineTuningJob, remote) -> None:
         data["estimated_finish"] = remote.estimated_finish
     if remote.finished_at:
         data["finished_at"] = remote.finished_at  # OpenAI's clock: kept as provider data only
+    resolved = resolved_hyperparameters(remote)
+    if resolved:
+        # What OpenAI chose for the settings left to it, for the comparison page.
+        data["resolved_hyperparameters"] = resolved
     target = STATUS_MAP.get(status)
     if target is None:
         logger.warning("OpenAI job %s reports an unknown status %r", job.provider_job_id, status)

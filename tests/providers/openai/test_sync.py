@@ -226,6 +226,10 @@ def test_durations_come_from_the_portals_clock_when_openais_runs_ahead(cast, sta
     now = timezone.now()
     assert job.finished_at <= now
     assert job.provider_data["finished_at"] == remote["finished_at"]
+    # The settings left to OpenAI ("auto") are stored as it resolved them, for the comparison page.
+    resolved = job.provider_data["resolved_hyperparameters"]
+    assert resolved["n_epochs"] == remote["method"]["supervised"]["hyperparameters"]["n_epochs"] >= 1
+    assert "auto" not in resolved.values()
     elapsed = job_progress(job).elapsed
     assert timedelta(0) <= elapsed < timedelta(minutes=5)
     listed = with_run_figures(jobs_for_project(cast.project)).get(pk=job.pk)
