@@ -365,6 +365,7 @@ def test_costs_below_a_cent_are_not_shown_as_free():
     from finetune_portal.jobs.templatetags.job_figures import usd
 
     assert usd(Decimal("0.0032")) == "$0.0032"
+    assert usd(Decimal("0.000031")) == "$0.000031"
     assert usd(Decimal("4.2")) == "$4.20"
     assert usd(Decimal("0")) == "$0.00"
     assert usd(None) == "—"

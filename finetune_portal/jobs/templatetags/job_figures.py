@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
@@ -42,8 +43,11 @@ def loss(value) -> str:
 def usd(value) -> str:
     if value is None:
         return "—"
-    # Small test runs cost fractions of a cent; "$0.00" would read as free.
-    return f"${value:,.4f}" if 0 < value < 0.01 else f"${value:,.2f}"
+    # Small test runs cost fractions of a cent; "$0.00" would read as free: show two significant digits.
+    if 0 < value < 0.01:
+        decimals = max(4, 1 - math.floor(math.log10(value)))
+        return f"${value:,.{decimals}f}"
+    return f"${value:,.2f}"
 
 
 # Where an identifier may wrap: after these marks, never inside a word (ft:gpt-4o-mini:org::id, Org/Model).

@@ -136,3 +136,19 @@ def test_vision_data_trains_only_models_that_see_images(cast):
     assert not refused.is_valid()
     assert "cannot be fine-tuned on images" in refused.errors["base_model"][0]
     assert accepted.is_valid(), accepted.errors
+
+
+def offered_ids(bound, field="training_version"):
+    return {value for value, _ in bound.fields[field].widget.choices if value != ""}
+
+
+def test_the_data_lists_offer_what_the_chosen_method_trains_on(cast):
+    chat = make_valid_version(cast.project, kind="chat")
+    dpo = make_valid_version(cast.project, kind="dpo")
+    rft = make_valid_version(cast.project, kind="rft")
+
+    assert offered_ids(form(cast, method="sft")) == {chat.pk}
+    assert offered_ids(form(cast, method="dpo")) == {dpo.pk}
+    assert offered_ids(form(cast, method="rft"), "validation_version") == {rft.pk}
+    unbound = OpenAIJobForm(None, project=cast.project, user=cast.member, initial={"method": "dpo"})
+    assert offered_ids(unbound) == {dpo.pk}
