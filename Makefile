@@ -29,13 +29,13 @@ install: $(STAMP)
 
 run: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py ensure_demo_admin
+	$(PY) manage.py ensure_demo_admin --for-banner
 	$(if $(OPENAI_STANDIN),$(PY) manage.py openai_standin_credential --base-url http://127.0.0.1:$(OPENAI_STANDIN_PORT)/v1)
 	@echo ""
-	@echo "  finetune_portal is starting on http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker and beat)"
+	@echo "  finetune_portal is starting on http://127.0.0.1:$(PORT)/ ; the login banner follows once it answers."
 	@echo ""
-	PORT=$(PORT) OPENAI_STANDIN_PORT=$(OPENAI_STANDIN_PORT) PATH="$(CURDIR)/$(BIN):$$PATH" \
-		$(BIN)/honcho start -f Procfile.dev web worker beat $(if $(OPENAI_STANDIN),standin)
+	WEB_PORT=$(PORT) OPENAI_STANDIN_PORT=$(OPENAI_STANDIN_PORT) PATH="$(CURDIR)/$(BIN):$$PATH" \
+		$(BIN)/honcho start -f Procfile.dev web worker gpu-worker beat banner $(if $(OPENAI_STANDIN),standin)
 
 test: install
 	@bash scripts/ensure-chromium.sh

@@ -226,6 +226,8 @@ OPENAI_PORTAL_INSTANCE = env.str("OPENAI_PORTAL_INSTANCE", default="")
 DEMO_ADMIN_USERNAME = env.str("DEMO_ADMIN_USERNAME", default="admin")
 DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="")
 DEMO_ADMIN_EMAIL = env.str("DEMO_ADMIN_EMAIL", default="admin@example.com")
+# Where `ensure_demo_admin --for-banner` leaves a new password (0600) until `start_banner` prints it.
+DEMO_ADMIN_PASSWORD_FILE = env.path("DEMO_ADMIN_PASSWORD_FILE", default=VAR_DIR / "demo-admin-password")
 
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

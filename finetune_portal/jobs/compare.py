@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -18,6 +18,7 @@ from finetune_portal.jobs import metrics
 from finetune_portal.jobs.models import FineTuningJob, MetricPoint
 from finetune_portal.jobs.selectors.lists import job_progress, jobs_for_project
 from finetune_portal.jobs.selectors.series import checkpoint_steps, metric_points_full_view
+from finetune_portal.jobs.setting_names import VOCABULARY, Setting, job_settings, setting_label
 from finetune_portal.providers.registry import all_providers
 
 MIN_RUNS = 2
@@ -88,18 +89,21 @@ class RunSummary:
         return f"{version.dataset.name} v{version.number}" if version else MISSING
 
 
-# Readable on white and told apart by most colour-blind viewers (Okabe-Ito, then two darker extras).
+# Ten line colours, told apart with normal vision and under simulated protanopia, deuteranopia and
+# tritanopia (CIELAB distance of every pair; tests/jobs/test_palette.py): Okabe-Ito's blue, vermillion and
+# green first, then the colours farthest from those already taken. Vermillion beside a dark green, as an
+# earlier palette had, looks the same to a protanope.
 RUN_COLOURS = (
     "#0072B2",
     "#D55E00",
     "#009E73",
-    "#CC79A7",
-    "#E69F00",
-    "#56B4E9",
     "#000000",
-    "#7F3C8D",
+    "#332288",
+    "#17BECF",
+    "#882255",
+    "#E69F00",
+    "#CC79A7",
     "#8C564B",
-    "#4D7C0F",
 )
 
 
@@ -163,18 +167,6 @@ def run_curves(summary: RunSummary) -> dict[str, Any]:
 # --- hyperparameters -----------------------------------------------------------------------------------
 
 
-def flatten_settings(settings: Mapping[str, Any] | None, prefix: str = "") -> dict[str, Any]:
-    """Nested settings as dotted names, e.g. ``{"lora": {"r": 8}}`` -> ``{"lora.r": 8}``."""
-    flat: dict[str, Any] = {}
-    for key, value in (settings or {}).items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten_settings(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
 _ABSENT = object()
 
 
@@ -190,6 +182,9 @@ def _comparable(value: Any) -> tuple:
 
 
 def _display(value: Any) -> str:
+    if isinstance(value, Setting):
+        shown = _display(value.value)
+        return f"{shown} (auto)" if value.resolved_by_provider else shown
     if value is _ABSENT or value is None:
         return MISSING
     if isinstance(value, bool):
@@ -207,20 +202,21 @@ class SettingRow:
 
 
 def _row(name: str, raw_values: Sequence[Any]) -> SettingRow:
-    differs = len({_comparable(v) for v in raw_values}) > 1
-    return SettingRow(name=name, values=[_display(v) for v in raw_values], differs=differs)
+    """A row of values; values a provider resolved compare by the value it used."""
+    comparable = {_comparable(v.value if isinstance(v, Setting) else v) for v in raw_values}
+    return SettingRow(name=name, values=[_display(v) for v in raw_values], differs=len(comparable) > 1)
 
 
 def settings_rows(jobs: Sequence[FineTuningJob]) -> list[SettingRow]:
-    """One row per setting any run has; a run without it shows a dash, which counts as different."""
-    flat = [flatten_settings(job.hyperparameters) for job in jobs]
-    names = sorted({name for settings in flat for name in settings})
+    """One row per setting any run has, under its label; equal settings of two providers share a row. A
+    run without the setting shows a dash, which counts as different."""
+    per_job = [job_settings(job) for job in jobs]
     rows = [
-        _row("provider", [job.get_provider_display() for job in jobs]),
-        _row("method", [job.get_method_display() for job in jobs]),
-        _row("base model", [job.base_model for job in jobs]),
+        _row("Provider", [job.get_provider_display() for job in jobs]),
+        _row("Method", [job.get_method_display() for job in jobs]),
+        _row("Base model", [job.base_model for job in jobs]),
         _row(
-            "training data",
+            "Training data",
             [
                 f"{job.training_version.dataset.name} v{job.training_version.number}"
                 if job.training_version
@@ -228,9 +224,13 @@ def settings_rows(jobs: Sequence[FineTuningJob]) -> list[SettingRow]:
                 for job in jobs
             ],
         ),
-        _row("seed", [job.seed if job.seed is not None else _ABSENT for job in jobs]),
     ]
-    rows += [_row(name, [settings.get(name, _ABSENT) for settings in flat]) for name in names]
+    known = [name for name in VOCABULARY if any(name in settings for settings in per_job)]
+    others = sorted({name for settings in per_job for name in settings} - set(VOCABULARY))
+    rows += [
+        _row(setting_label(name), [settings.get(name, _ABSENT) for settings in per_job])
+        for name in known + others
+    ]
     return rows
 
 

@@ -16,8 +16,9 @@ SORTS = {
     "created": ("Oldest first", [F("created_at").asc()]),
     "final_valid_loss": ("Final validation loss", [F("final_valid_loss").asc(nulls_last=True)]),
     "best_valid_loss": ("Best validation loss", [F("best_valid_loss").asc(nulls_last=True)]),
-    "cost": ("Cost, lowest first", [F("cost").asc(nulls_last=True)]),
-    "-cost": ("Cost, highest first", [F("cost").desc(nulls_last=True)]),
+    # Actual costs first, then estimates, each in order: an estimate is never ranked among real costs.
+    "cost": ("Cost, lowest first", [F("cost_kind").asc(), F("cost").asc(nulls_last=True)]),
+    "-cost": ("Cost, highest first", [F("cost_kind").asc(), F("cost").desc(nulls_last=True)]),
     "duration": ("Duration, shortest first", [F("duration").asc(nulls_last=True)]),
     "-duration": ("Duration, longest first", [F("duration").desc(nulls_last=True)]),
 }

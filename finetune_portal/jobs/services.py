@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from finetune_portal.core.audit import audit_log
@@ -187,6 +187,13 @@ def _job_pause_or_resume(*, job: FineTuningJob, actor, pause: bool) -> None:
 
 def job_record_progress(*, job: FineTuningJob) -> None:
     FineTuningJob.objects.filter(pk=job.pk).update(last_progress_at=timezone.now())
+
+
+def job_trained_tokens_record(*, job: FineTuningJob, tokens: int) -> None:
+    """Tokens trained so far by a running job; a count never goes down (a late, older report is ignored)."""
+    FineTuningJob.objects.filter(pk=job.pk).filter(
+        models.Q(trained_tokens__isnull=True) | models.Q(trained_tokens__lt=tokens)
+    ).update(trained_tokens=tokens)
 
 
 def metric_points_record(*, job: FineTuningJob, points: Iterable[Mapping[str, Any]]) -> int:

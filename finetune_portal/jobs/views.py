@@ -15,7 +15,13 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from finetune_portal.core.storage import storage_folder_zip
 from finetune_portal.jobs.compare import RunSelectionError, comparison_build, comparison_csv, parse_run_ids
 from finetune_portal.jobs.list_filters import JobFilterForm
-from finetune_portal.jobs.selectors.lists import job_for_project, job_progress, jobs_for_project
+from finetune_portal.jobs.selectors.lists import (
+    job_events_for_page,
+    job_for_project,
+    job_progress,
+    jobs_for_project,
+    runs_progress,
+)
 from finetune_portal.jobs.selectors.live import job_live_version, job_live_version_for, job_poll_state
 from finetune_portal.jobs.selectors.series import (
     SeriesSet,
@@ -52,6 +58,10 @@ def job_list(request, slug: str):
     filters = JobFilterForm(request.GET, project=access.project)
     jobs = filters.filter(jobs_for_project(access.project))
     page = Paginator(jobs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    listed = list(page.object_list)
+    progress = runs_progress(listed)
+    for job in listed:
+        job.progress = progress.get(job.pk)
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -59,7 +69,7 @@ def job_list(request, slug: str):
         "project": access.project,
         "filters": filters,
         "page": page,
-        "jobs": page.object_list,
+        "jobs": listed,
         "query": query.urlencode(),
         "compare_error": request.GET.get("compare_error", ""),
     }
@@ -140,7 +150,7 @@ def job_detail(request, slug: str, job_id: int):
         "provider_parts": _provider_parts(provider),
     }
     if part in ("events", "live") or part is None:
-        context["events"] = job.events.all()[:100]
+        context["events"], context["step_log"], context["step_log_count"] = job_events_for_page(job)
     if part in ("status", "live") or part is None:
         context["transitions"] = job.transitions.select_related("actor")
     if part in ("outputs", "live") or part is None:

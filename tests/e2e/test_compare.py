@@ -85,7 +85,7 @@ def test_select_three_runs_and_compare_them(page, cast, log_in, screenshot, thre
     expect(page.get_by_role("heading", name="Compare 3 runs")).to_be_visible()
     expect(page.locator("#compare-chart")).to_have_attribute("data-line-count", "6")
     expect(
-        page.locator("#compare-table tr.differs").filter(has_text="learning_rate_multiplier")
+        page.locator("#compare-table tr.differs").filter(has_text="Learning-rate multiplier")
     ).to_have_count(1)
     expect(page.locator("#compare-table tr.setting:not(.differs)").first).to_be_visible()
     expect(page.locator(".metric-notes")).to_contain_text("Local GPU (PEFT):")

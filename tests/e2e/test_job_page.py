@@ -178,3 +178,28 @@ def test_the_owner_cancels_a_queued_job_from_its_page(page, cast, log_in):
     expect(page.locator("#job-status .badge")).to_have_text("Cancelled")
     job.refresh_from_db()
     assert job.status == "cancelled"
+
+
+def test_an_opened_training_log_stays_open_across_live_refreshes(page, cast, log_in, screenshot):
+    job = make_job(
+        cast.project, name="local-run", provider="local_peft", created_by=cast.member, status="running"
+    )
+    job_event_record(job=job, message="Training started: 135 steps.", provider_event_id="train-start")
+    for step in range(1, 31):
+        job_event_record(
+            job=job, message=f"Step {step}/135: training loss 1.0", provider_event_id=f"step-{step}"
+        )
+    log_in(cast.member)
+    page.goto(f"/p/{cast.project.slug}/jobs/{job.pk}/")
+
+    log = page.locator("#step-log")
+    expect(log).not_to_have_attribute("open", "")
+    expect(page.locator("#job-events")).to_contain_text("Training started")
+    log.locator("summary").click()
+    expect(log).to_have_attribute("open", "")
+    screenshot("job-page-training-log")
+
+    job_event_record(job=job, message="Step 31/135: training loss 0.9", provider_event_id="step-31")
+    page.evaluate("htmx.trigger(document.getElementById('job-events'), 'live-changed')")
+    expect(page.locator("#step-log summary")).to_contain_text("31 step lines")
+    expect(page.locator("#step-log")).to_have_attribute("open", "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from playwright.sync_api import expect
 
 from finetune_portal.jobs.models import FineTuningJob, MetricPoint
 from finetune_portal.jobs.states import JobStatus
@@ -126,3 +127,42 @@ def test_a_member_pauses_and_resumes_a_running_openai_job(
         page.locator(".badge-running").wait_for()
     job.refresh_from_db()
     assert standin.state.jobs[job.provider_job_id].obj["status"] == "running"
+
+
+def test_the_form_follows_the_method_and_the_model_picked(page, log_in, screenshot, cast):
+    chat = make_valid_version(cast.project, kind="chat", examples=12)
+    dpo = make_valid_version(cast.project, kind="dpo", examples=12)
+    log_in(cast.member)
+    page.goto(f"/p/{cast.project.slug}/jobs/new/?provider=openai")
+    training = page.locator("#id_training_version")
+    assert training.locator(f'option[value="{dpo.pk}"]').count() == 0
+
+    page.locator("#id_method").select_option("dpo")
+    expect(page.locator('details[data-method="dpo"]')).to_have_attribute("open", "")
+    expect(training.locator(f'option[value="{dpo.pk}"]')).to_have_count(1)
+    expect(training.locator(f'option[value="{chat.pk}"]')).to_have_count(0)
+    expect(page.get_by_label("DPO beta")).to_be_visible()
+
+    page.locator("#id_method").select_option("sft")
+    expect(page.locator('details[data-method="dpo"]')).not_to_have_attribute("open", "")
+    training.select_option(str(chat.pk))
+    cost = page.get_by_test_id("estimated-cost")
+    expect(cost).not_to_have_text("—")
+    before = cost.inner_text()
+    # Picking from the model list sends an input event and no keyup: the estimate follows it.
+    page.get_by_label("Base model").fill("gpt-4o-2024-08-06")
+    expect(cost).not_to_have_text(before)
+    screenshot("openai-launch-form-method")
+
+
+def test_errors_are_summed_up_at_the_top_with_links(page, log_in, screenshot, cast):
+    make_valid_version(cast.project, kind="chat")
+    log_in(cast.member)
+    page.goto(f"/p/{cast.project.slug}/jobs/new/?provider=openai")
+    page.get_by_label("Base model").fill("")
+    page.get_by_role("button", name="Launch").click()
+    summary = page.get_by_test_id("error-summary")
+    expect(summary).to_be_visible()
+    summary.get_by_role("link", name="Training data").click()
+    expect(page.locator("#id_training_version")).to_be_focused()
+    screenshot("openai-launch-form-error-summary")

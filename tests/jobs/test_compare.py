@@ -11,11 +11,11 @@ from finetune_portal.jobs.compare import (
     RunSelectionError,
     comparison_build,
     comparison_csv,
-    flatten_settings,
     parse_run_ids,
     settings_rows,
 )
 from finetune_portal.jobs.services import metric_points_record
+from finetune_portal.jobs.setting_names import flatten_settings
 from tests.factories import make_dataset, make_job, make_version
 
 
@@ -41,11 +41,11 @@ class TestDiffers:
 
         rows = rows_by_name([a, b])
 
-        assert rows["n_epochs"].differs is False
-        assert rows["lr"].differs is False
-        assert rows["batch_size"].differs is True
-        assert rows["batch_size"].values == ["8", "16"]
-        assert rows["provider"].differs is False
+        assert rows["Epochs"].differs is False
+        assert rows["Lr"].differs is False
+        assert rows["Batch size"].differs is True
+        assert rows["Batch size"].values == ["8", "16"]
+        assert rows["Provider"].differs is False
 
     @pytest.mark.django_db
     def test_a_setting_one_run_lacks_differs_and_shows_a_dash(self, cast):
@@ -54,10 +54,10 @@ class TestDiffers:
 
         rows = rows_by_name([a, b])
 
-        assert rows["lora.r"].differs is False
-        assert rows["lora.alpha"].differs is True
-        assert rows["lora.alpha"].values == ["16", "—"]
-        assert rows["provider"].differs is True
+        assert rows["LoRA rank"].differs is False
+        assert rows["LoRA alpha"].differs is True
+        assert rows["LoRA alpha"].values == ["16", "—"]
+        assert rows["Provider"].differs is True
 
     @pytest.mark.django_db
     def test_text_and_number_are_not_the_same_setting(self, cast):
@@ -65,14 +65,54 @@ class TestDiffers:
         b = make_job(cast.project, hyperparameters={"n_epochs": 3})
         c = make_job(cast.project, hyperparameters={"n_epochs": "3"})
 
-        assert rows_by_name([a, b])["n_epochs"].differs is True
-        assert rows_by_name([b, c])["n_epochs"].differs is True
+        assert rows_by_name([a, b])["Epochs"].differs is True
+        assert rows_by_name([b, c])["Epochs"].differs is True
 
     def test_nested_settings_are_flattened_with_dots(self):
         assert flatten_settings({"method": {"supervised": {"n_epochs": 2}}, "seed": 1}) == {
             "method.supervised.n_epochs": 2,
             "seed": 1,
         }
+
+
+class TestLabelsAndResolvedSettings:
+    @pytest.mark.django_db
+    def test_every_setting_has_a_label_and_the_seed_one_row(self, cast):
+        local = make_job(
+            cast.project,
+            provider="local_peft",
+            seed=7,
+            hyperparameters={"epochs": 3, "assistant_only_loss": True, "seed": 7, "max_length": 1024},
+        )
+        openai_run = make_job(cast.project, seed=7, hyperparameters={"n_epochs": 3, "some_new_flag": 1})
+
+        names = [row.name for row in settings_rows([local, openai_run])]
+
+        assert names.count("Seed") == 1
+        assert "Loss on assistant replies only" in names
+        assert "Some new flag" in names
+        assert not any("_" in name or name.islower() for name in names)
+        rows = rows_by_name([local, openai_run])
+        assert rows["Epochs"].differs is False
+        assert rows["Seed"].differs is False
+
+    @pytest.mark.django_db
+    def test_values_openai_chose_for_auto_settings_are_shown_and_compared(self, cast):
+        local = make_job(cast.project, provider="local_peft", hyperparameters={"epochs": 3, "batch_size": 8})
+        openai_run = make_job(
+            cast.project,
+            hyperparameters={"batch_size": 8},
+            provider_data={
+                "resolved_hyperparameters": {"n_epochs": 3, "batch_size": 8, "learning_rate_multiplier": 1.8}
+            },
+        )
+
+        rows = rows_by_name([local, openai_run])
+
+        assert rows["Epochs"].values == ["3", "3 (auto)"]
+        assert rows["Epochs"].differs is False
+        assert rows["Batch size"].values == ["8", "8"], "asked for, not left to OpenAI"
+        assert rows["Learning-rate multiplier"].values == ["—", "1.8 (auto)"]
 
 
 class TestComparison:
@@ -139,7 +179,7 @@ class TestComparison:
         assert table["final train loss"] == ["0.5", ""]
         assert table["trained tokens"] == ["12345", ""]
         assert table["cost (USD)"] == ["2.50", ""]
-        assert table["setting: n_epochs"] == ["3", "4"]
+        assert table["setting: Epochs"] == ["3", "4"]
         assert table["provider"] == ["OpenAI", "OpenAI"]
 
     @pytest.mark.django_db
@@ -150,5 +190,5 @@ class TestComparison:
         rows = csv.reader(io.StringIO(comparison_csv(comparison_build(cast.project, [a.pk, b.pk]))))
         table = {row[0]: row[1:] for row in rows}
 
-        assert table["setting: note"] == ["'=HYPERLINK(1)", "'-x"]
-        assert table["setting: offset"] == ["-5", "-3"]
+        assert table["setting: Note"] == ["'=HYPERLINK(1)", "'-x"]
+        assert table["setting: Offset"] == ["-5", "-3"]

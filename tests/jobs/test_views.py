@@ -3,11 +3,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from finetune_portal.jobs.services import checkpoint_record, job_event_record, metric_points_record
 from tests.celery_support import DEAD_BROKER, broker_for_test
@@ -152,7 +156,7 @@ class TestJobPage:
 
         assert 'id="loss-chart"' in content
         assert reverse("datasets:detail", args=[cast.project.slug, version.dataset_id]) in content
-        assert "learning_rate_multiplier" in content
+        assert "Learning-rate multiplier" in content
         assert "123,456" in content
         assert "Cancel job" in content
         assert 'hx-trigger="live-changed, every 10s"' in content
@@ -215,6 +219,37 @@ class TestRunsList:
         ).content
         assert b"status=running&amp;page=2" in content
 
+    def test_estimates_are_marked_and_running_jobs_show_progress_and_final_train_loss(
+        self, member_client, cast
+    ):
+        cancelled = make_job(cast.project, name="stopped", status="cancelled", estimated_cost=Decimal("0.83"))
+        paid = make_job(cast.project, name="paid", status="succeeded", actual_cost=Decimal("1.25"))
+        running = make_job(
+            cast.project, name="busy", status="running", started_at=timezone.now() - timedelta(minutes=8)
+        )
+        metric_points_record(
+            job=running,
+            points=[{"step": 8, "train_loss": 0.75, "total_steps": 32}, {"step": 4, "train_loss": 1.5}],
+        )
+        metric_points_record(job=paid, points=[{"step": 2, "train_loss": 0.5}])
+
+        html = member_client.get(reverse("jobs:list", args=[cast.project.slug])).content.decode()
+        rows = {
+            pk: html.split(f'<tr data-job="{pk}">', 1)[1].split("</tr>", 1)[0]
+            for pk in (cancelled.pk, paid.pk, running.pk)
+        }
+
+        assert "≈ $0.83<small> est.</small>" in rows[cancelled.pk]
+        assert "reported no actual cost for this cancelled run" in rows[cancelled.pk]
+        assert "$1.25" in rows[paid.pk]
+        assert "est." not in rows[paid.pk]
+        assert "<progress" in rows[running.pk]
+        assert "step 8 / 32" in rows[running.pk]
+        assert re.search(r"· 2\dm \d\ds left", rows[running.pk]), "about three times the 8 minutes so far"
+        assert "<progress" not in rows[paid.pk]
+        assert "0.7500" in rows[running.pk]
+        assert "0.5000" in rows[paid.pk]
+
 
 class TestComparePage:
     def test_it_shows_runs_and_highlights_differences(self, member_client, cast):
@@ -226,8 +261,8 @@ class TestComparePage:
 
         assert "alpha" in content
         assert "beta" in content
-        assert 'data-differs="true"><th scope="row">batch_size' in content
-        assert 'data-differs="false"><th scope="row">n_epochs' in content
+        assert 'data-differs="true"><th scope="row">Batch size' in content
+        assert 'data-differs="false"><th scope="row">Epochs' in content
         assert "Local GPU (PEFT):" in content
 
     def test_a_run_of_another_project_is_a_404(self, member_client, cast):
@@ -330,6 +365,7 @@ def test_costs_below_a_cent_are_not_shown_as_free():
     from finetune_portal.jobs.templatetags.job_figures import usd
 
     assert usd(Decimal("0.0032")) == "$0.0032"
+    assert usd(Decimal("0.000031")) == "$0.000031"
     assert usd(Decimal("4.2")) == "$4.20"
     assert usd(Decimal("0")) == "$0.00"
     assert usd(None) == "—"
@@ -617,3 +653,29 @@ class TestNewJobFromSettings:
         url = reverse("jobs:new", args=[cast.project.slug])
         assert member_client.get(url, {"from": other.pk}).status_code == 404
         assert member_client.get(url, {"from": "x"}).status_code == 404
+
+
+def test_step_lines_fold_into_a_training_log_and_the_other_events_stay_in_view(member_client, cast):
+    job = make_job(cast.project, status="running")
+    job_event_record(job=job, message="Training started: 135 steps.", provider_event_id="train-start")
+    for step in range(1, 41):
+        job_event_record(
+            job=job, message=f"Step {step}/135: training loss 1.0", provider_event_id=f"step-{step}"
+        )
+    job_event_record(job=job, message="Step 20: validation loss 0.9", provider_event_id="eval-20")
+    job_event_record(job=job, message="Checkpoint saved at step 30.", provider_event_id="checkpoint-30")
+    url = reverse("jobs:detail", args=[cast.project.slug, job.pk])
+
+    for response in (
+        member_client.get(url),
+        member_client.get(url + "?part=events", headers={"HX-Request": "true"}),
+    ):
+        html = response.content.decode()
+        visible, folded = html.split('<details class="step-log"', 1)
+        folded = folded.split("</details>", 1)[0]
+        for notable in ("Training started", "validation loss 0.9", "Checkpoint saved"):
+            assert notable in visible
+        assert "training loss" not in visible
+        assert "Training log: 40 step lines" in folded
+        assert folded.count("training loss 1.0") == 40
+        assert folded.index("Step 40/135") < folded.index("Step 1/135")

@@ -116,4 +116,4 @@ def test_fifty_models_a_page_newest_first(member_client, cast):
     assert "Page 1 of 2 · 51 models" in first
     assert 'href="?page=2"' in first
     assert second.count("data-model=") == 1
-    assert "ft:m:acme::0<" in second
+    assert 'data-copy="ft:m:acme::0"' in second

@@ -8,13 +8,26 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, FloatField, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Case,
+    F,
+    FloatField,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from finetune_portal.jobs import metrics
-from finetune_portal.jobs.models import FineTuningJob, JobTransition, MetricPoint
+from finetune_portal.jobs.event_keys import STEP_LOG_EVENT_PREFIX
+from finetune_portal.jobs.models import FineTuningJob, JobEvent, JobTransition, MetricPoint
 from finetune_portal.jobs.states import JobStatus
 
 
@@ -27,6 +40,19 @@ def jobs_for_project(project) -> QuerySet[FineTuningJob]:
 def job_for_project(project, job_id: int) -> FineTuningJob:
     """A job of this project, or 404: another project's job is never revealed."""
     return get_object_or_404(jobs_for_project(project), pk=job_id)
+
+
+EVENTS_SHOWN = 100
+STEP_LOG_SHOWN = 200
+
+
+def job_events_for_page(job: FineTuningJob) -> tuple[list[JobEvent], list[JobEvent], int]:
+    """The job page's events, newest first: the notable ones, and apart from them the per-step log lines
+    (the newest STEP_LOG_SHOWN) with their count, for a collapsed log."""
+    is_step_line = Q(provider_event_id__startswith=STEP_LOG_EVENT_PREFIX)
+    notable = list(job.events.exclude(is_step_line)[:EVENTS_SHOWN])
+    step_lines = job.events.filter(is_step_line)
+    return notable, list(step_lines[:STEP_LOG_SHOWN]), step_lines.count()
 
 
 # --- a job's progress ----------------------------------------------------------------------------------
@@ -117,11 +143,12 @@ def job_progress(job: FineTuningJob, *, now: datetime | None = None) -> JobProgr
     time_left = None
     estimated_finish = _as_number((job.provider_data or {}).get("estimated_finish"))
     if not job.is_final:
-        if estimated_finish:
+        # The portal's own clock first: a provider's estimated finish is read on the provider's clock.
+        if elapsed and fraction and fraction > 0:
+            time_left = elapsed * ((1 - fraction) / fraction)
+        elif estimated_finish:
             finish = datetime.fromtimestamp(estimated_finish, tz=now.tzinfo)
             time_left = max(timedelta(0), finish - now)
-        elif elapsed and fraction and fraction > 0:
-            time_left = elapsed * ((1 - fraction) / fraction)
 
     cost_is_final = job.actual_cost is not None
     cost_so_far = job.actual_cost
@@ -143,6 +170,14 @@ def job_progress(job: FineTuningJob, *, now: datetime | None = None) -> JobProgr
 # --- the runs list -------------------------------------------------------------------------------------
 
 
+COST_ACTUAL, COST_ESTIMATED, COST_UNKNOWN = 0, 1, 2
+
+
+def runs_progress(jobs) -> dict[int, JobProgress]:
+    """Progress of the jobs still at work, for the runs list's progress column (a page at a time)."""
+    return {job.pk: job_progress(job) for job in jobs if not job.is_final}
+
+
 def _latest(field: str):
     return Subquery(
         MetricPoint.objects.filter(job_id=OuterRef("pk"), **{f"{field}__isnull": False})
@@ -162,6 +197,16 @@ def _lowest(field: str):
     )
 
 
+def _handed_over():
+    return Subquery(
+        JobTransition.objects.filter(
+            job_id=OuterRef("pk"), to_status__in=[JobStatus.VALIDATING_FILES, JobStatus.SUBMITTED]
+        )
+        .order_by("created_at", "id")
+        .values("created_at")[:1]
+    )
+
+
 def with_run_figures(jobs: QuerySet[FineTuningJob]) -> QuerySet[FineTuningJob]:
     """Annotate final and best validation loss, cost and duration, so the list can sort on them.
 
@@ -173,7 +218,15 @@ def with_run_figures(jobs: QuerySet[FineTuningJob]) -> QuerySet[FineTuningJob]:
         best_valid_loss=Coalesce(_lowest(metrics.FULL_VALID_LOSS), _lowest(metrics.VALID_LOSS)),
         final_train_loss=_latest(metrics.TRAIN_LOSS),
         cost=Coalesce("actual_cost", "estimated_cost"),
-        duration=F("finished_at") - F("started_at"),
+        # Actual costs and estimates are told apart and sorted apart: 0 actual, 1 estimate, 2 none.
+        cost_kind=Case(
+            When(actual_cost__isnull=False, then=Value(COST_ACTUAL)),
+            When(estimated_cost__isnull=False, then=Value(COST_ESTIMATED)),
+            default=Value(COST_UNKNOWN),
+            output_field=IntegerField(),
+        ),
+        # The same start as the job page's "Elapsed": running here, or else handed to the provider.
+        duration=F("finished_at") - Coalesce("started_at", _handed_over()),
     )
 
 

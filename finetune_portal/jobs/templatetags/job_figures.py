@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import timedelta
 
 from django import template
-from django.utils.html import json_script
-from django.utils.safestring import SafeString
+from django.utils.html import escape, json_script
+from django.utils.safestring import SafeString, mark_safe
 
 from finetune_portal.jobs import metrics
-from finetune_portal.jobs.compare import flatten_settings
+from finetune_portal.jobs.setting_names import flatten_settings, setting_label
 
 register = template.Library()
 
@@ -41,13 +43,31 @@ def loss(value) -> str:
 def usd(value) -> str:
     if value is None:
         return "—"
-    # Small test runs cost fractions of a cent; "$0.00" would read as free.
-    return f"${value:,.4f}" if 0 < value < 0.01 else f"${value:,.2f}"
+    # Small test runs cost fractions of a cent; "$0.00" would read as free: show two significant digits.
+    if 0 < value < 0.01:
+        decimals = max(4, 1 - math.floor(math.log10(value)))
+        return f"${value:,.{decimals}f}"
+    return f"${value:,.2f}"
+
+
+# Where an identifier may wrap: after these marks, never inside a word (ft:gpt-4o-mini:org::id, Org/Model).
+_ID_BREAKS = re.compile(r"([/:._-]+)")
+
+
+@register.filter
+def breakable(value) -> SafeString:
+    """An id (model, checkpoint) that wraps after its separators instead of mid-token on a narrow screen."""
+    parts = _ID_BREAKS.split(str(value or ""))
+    # Every part is escaped; only the <wbr> marks are markup.
+    html = "".join(escape(part) + ("<wbr>" if index % 2 else "") for index, part in enumerate(parts))
+    return mark_safe(html)
 
 
 @register.filter
 def flat_settings(value) -> list[tuple[str, object]]:
-    return sorted(flatten_settings(value if isinstance(value, dict) else {}).items())
+    """A job's settings as (label, value), for its page; labels from the settings vocabulary."""
+    flat = flatten_settings(value if isinstance(value, dict) else {})
+    return sorted((setting_label(name), setting) for name, setting in flat.items())
 
 
 @register.filter

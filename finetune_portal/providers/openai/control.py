@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import openai
-from django.utils import timezone
 
 from finetune_portal.jobs.models import FineTuningJob
 from finetune_portal.jobs.services import job_event_record, job_transition
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.providers.openai.client import credential_for, openai_client_for
-from finetune_portal.providers.openai.job_fields import job_fields_save
-from finetune_portal.providers.openai.mapping import as_provider_error, timestamp
+from finetune_portal.providers.openai.job_fields import job_fields_save, provider_data_with
+from finetune_portal.providers.openai.mapping import as_provider_error
 from finetune_portal.providers.openai.submit import find_provider_job
 from finetune_portal.providers.openai.sync import apply_remote_status, job_poll
 
@@ -52,7 +51,8 @@ def job_cancel_at_provider(*, job_id: int) -> None:
             expected=[S.CANCELLING],
             reason="Cancelled at OpenAI",
             provider_status="cancelled",
-            finished_at=timestamp(remote.finished_at) or timezone.now(),
+            # Ended on the portal's clock (see sync.finished_at_for); OpenAI's time stays provider data.
+            provider_data=provider_data_with(job, finished_at=remote.finished_at),
             next_poll_at=None,
         )
     else:

@@ -169,12 +169,19 @@ class OpenAIJobForm(forms.Form):
         self.fields["base_model"].initial = DATASET_PROFILE.default_base_model(
             KINDS_FOR_METHOD[Method(self.chosen_method)][0]
         )
+        # The lists offer the data the chosen method trains on (as the local form does); any valid version
+        # is still accepted, so one of another kind gets clean()'s message saying which kinds fit.
+        offered = valid.filter(dataset__kind__in=KINDS_FOR_METHOD[Method(self.chosen_method)])
+        for name in ("training_version", "validation_version"):
+            field = self.fields[name]
+            empty = [("", field.empty_label)] if field.empty_label is not None else []
+            field.widget.choices = empty + [(v.pk, field.label_from_instance(v)) for v in offered]
 
     # -- what the template shows -------------------------------------------------------------------
 
     @property
     def chosen_method(self) -> str:
-        value = self.data.get("method") if self.is_bound else None
+        value = self.data.get("method") if self.is_bound else self.initial.get("method")
         return value if value in Method.values else Method.SFT
 
     @property

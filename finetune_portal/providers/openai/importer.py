@@ -19,6 +19,7 @@ from finetune_portal.providers.openai.mapping import (
     PORTAL_INSTANCE_KEY,
     as_provider_error,
     portal_instance,
+    timestamp,
 )
 from finetune_portal.providers.openai.provider import KEY
 from finetune_portal.providers.openai.sync import (
@@ -83,6 +84,8 @@ def _job_create_imported(remote, *, credential: ProviderCredential, project, act
             provider_job_id=remote.id,
             provider_status=str(remote.status),
             imported=True,
+            # It ran before the portal knew it: its start and end both come from OpenAI's clock.
+            started_at=timestamp(remote.created_at),
         )
         job_enter_imported(job=job, to=JobStatus.SUBMITTED, reason=IMPORT_REASON, actor=actor)
         job_event_record(job=job, message=f"Imported from OpenAI ({remote.id}).")

@@ -243,3 +243,15 @@ def parse_results_csv(raw: bytes | str) -> list[dict[str, Any]]:
             point[RESULT_COLUMNS.get(column.strip(), column.strip())] = value
         points.append(point)
     return points
+
+
+def resolved_hyperparameters(remote) -> dict[str, Any]:
+    """The hyperparameters OpenAI used for a job, as far as it has chosen them ("auto" ones once chosen)."""
+    method = getattr(remote, "method", None)
+    method_type = getattr(method, "type", None) if method else None
+    section = getattr(method, method_type, None) if method_type else None
+    hyper = getattr(section, "hyperparameters", None) if section else None
+    if hyper is None:
+        hyper = getattr(remote, "hyperparameters", None)
+    values = hyper.model_dump(exclude_none=True) if hyper is not None else {}
+    return {key: value for key, value in values.items() if value != "auto"}

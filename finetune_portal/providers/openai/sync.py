@@ -34,6 +34,7 @@ from finetune_portal.providers.openai.mapping import (
     failure_fields,
     metric_point,
     parse_results_csv,
+    resolved_hyperparameters,
     timestamp,
 )
 from finetune_portal.providers.openai.provider import KEY
@@ -107,6 +108,22 @@ def job_poll(*, job_id: int) -> None:
     apply_remote_status(job, remote)
 
 
+def finished_at_for(job: FineTuningJob, remote) -> datetime:
+    """When the job ended, on the clock its start was taken from, so that durations use one clock.
+
+    A job launched here started on the portal's clock (its transitions), so it ends on it too: when the
+    portal learns of the end. OpenAI's own ``finished_at`` stays in provider_data. An imported job ran
+    before the portal knew it, so both its ends come from OpenAI."""
+    if job.imported:
+        return timestamp(remote.finished_at) or timezone.now()
+    return timezone.now()
+
+
+def event_time_for(job: FineTuningJob, provider_time: int | None) -> datetime | None:
+    """An event's time on the job's clock (see ``finished_at_for``); None means "now" when stored."""
+    return timestamp(provider_time) if job.imported else None
+
+
 def apply_remote_status(job: FineTuningJob, remote) -> None:
     """Record OpenAI's status of the job: a move through the machine when it means one, otherwise only
     the provider's own word and when to look again."""
@@ -114,6 +131,12 @@ def apply_remote_status(job: FineTuningJob, remote) -> None:
     data = provider_data_with(job, poll_failures=0, model=remote.model)
     if remote.estimated_finish:
         data["estimated_finish"] = remote.estimated_finish
+    if remote.finished_at:
+        data["finished_at"] = remote.finished_at  # OpenAI's clock: kept as provider data only
+    resolved = resolved_hyperparameters(remote)
+    if resolved:
+        # What OpenAI chose for the settings left to it, for the comparison page.
+        data["resolved_hyperparameters"] = resolved
     target = STATUS_MAP.get(status)
     if target is None:
         logger.warning("OpenAI job %s reports an unknown status %r", job.provider_job_id, status)
@@ -135,7 +158,7 @@ def apply_remote_status(job: FineTuningJob, remote) -> None:
         if move_to == S.FAILED:
             fields.update(failure_fields(remote))
         if move_to.is_final:
-            fields["finished_at"] = timestamp(remote.finished_at) or timezone.now()
+            fields["finished_at"] = finished_at_for(job, remote)
             fields["next_poll_at"] = None
         moved = job_transition(job=job, to=move_to, expected=[current], reason=f"OpenAI: {status}", **fields)
         if moved and not move_to.is_final:
@@ -186,8 +209,11 @@ def events_sync(client: openai.OpenAI, job: FineTuningJob) -> int:
             message=event.message,
             level=event.level,
             provider_event_id=event.id,
-            created_at=timestamp(event.created_at),
-            data=event.data if isinstance(event.data, dict) else {},
+            created_at=event_time_for(job, event.created_at),
+            data={
+                **(event.data if isinstance(event.data, dict) else {}),
+                "provider_created_at": event.created_at,
+            },
         )
     metric_points_record(job=job, points=points)
     job_record_progress(job=job)

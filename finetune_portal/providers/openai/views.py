@@ -19,7 +19,10 @@ def launch_hints(request, slug: str):
     access = get_project_access(request.user, slug)
     access.require(access.can_launch_jobs)
     form = OpenAIJobForm(request.GET, project=access.project, user=request.user)
-    return render(request, "providers/openai/_hints.html", {"form": form})
+    # The data lists depend on the method: they come along, swapped in place by id.
+    for name in ("training_version", "validation_version"):
+        form.fields[name].widget.attrs["hx-swap-oob"] = "true"
+    return render(request, "providers/openai/_hints.html", {"form": form, "with_data_lists": True})
 
 
 def account(request, slug: str):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finetune_portal.jobs import metrics
+from finetune_portal.jobs.event_keys import STEP_LOG_EVENT_PREFIX
 from finetune_portal.jobs.metrics import key_map
 
 if TYPE_CHECKING:
@@ -116,6 +117,9 @@ def portal_callback(reporter: Reporter):
             if SUMMARY_KEYS & logs.keys():
                 return
             point = step_point(logs, step)
+            if state.max_steps and state.max_steps > 0:
+                # The planned total, so the job page can show "Step 8 / 135", a bar and the time left.
+                point["total_steps"] = state.max_steps
             if "num_tokens" in point:
                 self.trained_tokens = int(point["num_tokens"])
             is_eval = metrics.VALID_LOSS in point
@@ -133,7 +137,7 @@ def portal_callback(reporter: Reporter):
             elif metrics.TRAIN_LOSS in point:
                 reporter.event(
                     f"Step {step}/{state.max_steps}: training loss {point[metrics.TRAIN_LOSS]:.4f}",
-                    key=f"step-{step}",
+                    key=f"{STEP_LOG_EVENT_PREFIX}{step}",
                     data=point,
                 )
             if is_eval or not control.should_evaluate:

@@ -12,7 +12,12 @@ from django.core.files.storage import default_storage
 
 from finetune_portal.jobs.claims import CLAIMANT_MAX_LENGTH, Heartbeat
 from finetune_portal.jobs.models import EventLevel, FineTuningJob
-from finetune_portal.jobs.services import checkpoint_record, job_event_record, metric_points_record
+from finetune_portal.jobs.services import (
+    checkpoint_record,
+    job_event_record,
+    job_trained_tokens_record,
+    metric_points_record,
+)
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.providers.base import ProviderError
 from finetune_portal.providers.peft.trainer import CHECKPOINT_SKIP
@@ -82,6 +87,10 @@ class JobReporter:
 
     def metrics(self, point: dict[str, Any]) -> None:
         metric_points_record(job=self.job, points=[point])
+        tokens = point.get("num_tokens")
+        if isinstance(tokens, (int, float)) and tokens > 0:
+            # Tokens trained so far, shown while it runs; the run's outcome writes the final count.
+            job_trained_tokens_record(job=self.job, tokens=int(tokens))
 
     def event(
         self, message: str, *, key: str, level: str = EventLevel.INFO, data: dict | None = None

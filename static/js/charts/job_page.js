@@ -111,6 +111,24 @@ export function mountJob(el, config) {
     }
   }
 
+  /* The events part is swapped whole every refresh: an opened training log stays open (and scrolled). */
+  var stepLog = { open: false, scroll: 0 };
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    var log = document.getElementById("step-log");
+    if (log && event.detail.target && event.detail.target.contains(log)) {
+      var list = log.querySelector(".events");
+      stepLog = { open: log.open, scroll: list ? list.scrollTop : 0 };
+    }
+  });
+  document.body.addEventListener("htmx:afterSwap", function () {
+    var log = document.getElementById("step-log");
+    if (log && stepLog.open && !log.open) {
+      log.open = true;
+      var list = log.querySelector(".events");
+      if (list) list.scrollTop = stepLog.scroll;
+    }
+  });
+
   function poll() {
     var after = state.lastStep == null ? "" : state.lastStep;
     fetch(url + "?after_step=" + after, { credentials: "same-origin", headers: { Accept: "application/json" } })

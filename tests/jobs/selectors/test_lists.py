@@ -129,7 +129,8 @@ class TestRunsList:
     def test_sorting(self, cast, runs):
         assert self.listed(cast, sort="best_valid_loss") == ["b", "a", "c"]
         assert self.listed(cast, sort="final_valid_loss") == ["b", "a", "c"]
-        assert self.listed(cast, sort="-cost") == ["a", "b", "c"]
+        # b's cost is actual, a's only estimated: actual costs come first either way.
+        assert self.listed(cast, sort="-cost") == ["b", "a", "c"]
         assert self.listed(cast, sort="cost") == ["b", "a", "c"]
         assert self.listed(cast, sort="-duration") == ["a", "b", "c"]
         assert self.listed(cast, sort="created") == ["a", "b", "c"]
@@ -147,3 +148,31 @@ class TestRunsList:
     @pytest.mark.django_db
     def test_an_unknown_filter_value_is_ignored(self, cast, runs):
         assert self.listed(cast, status="exploded", sort="nonsense") == ["c", "b", "a"]
+
+
+@pytest.mark.django_db
+def test_actual_costs_and_estimates_sort_apart(cast):
+    for name, actual, estimate in [("x", "4", None), ("y", None, "9"), ("z", "2", "7"), ("w", None, "1")]:
+        make_job(
+            cast.project,
+            name=name,
+            actual_cost=Decimal(actual) if actual else None,
+            estimated_cost=Decimal(estimate) if estimate else None,
+        )
+    make_job(cast.project, name="free")
+
+    def listed(sort):
+        return [
+            job.name
+            for job in JobFilterForm({"sort": sort}, project=cast.project).filter(
+                jobs_for_project(cast.project)
+            )
+        ]
+
+    assert listed("cost") == ["z", "x", "w", "y", "free"]
+    assert listed("-cost") == ["x", "z", "y", "w", "free"]
+    kinds = {
+        job.name: job.cost_kind
+        for job in JobFilterForm({}, project=cast.project).filter(jobs_for_project(cast.project))
+    }
+    assert kinds == {"x": 0, "z": 0, "y": 1, "w": 1, "free": 2}

@@ -153,3 +153,19 @@ def test_the_form_starts_from_the_model_the_dataset_page_priced_and_shows_the_sa
 
     assert unbound.fields["base_model"].initial == stats["base_model"]
     assert picked.estimate.cost == Decimal(stats["estimated_cost_usd"])
+
+
+def offered_ids(bound, field="training_version"):
+    return {value for value, _ in bound.fields[field].widget.choices if value != ""}
+
+
+def test_the_data_lists_offer_what_the_chosen_method_trains_on(cast):
+    chat = make_valid_version(cast.project, kind="chat")
+    dpo = make_valid_version(cast.project, kind="dpo")
+    rft = make_valid_version(cast.project, kind="rft")
+
+    assert offered_ids(form(cast, method="sft")) == {chat.pk}
+    assert offered_ids(form(cast, method="dpo")) == {dpo.pk}
+    assert offered_ids(form(cast, method="rft"), "validation_version") == {rft.pk}
+    unbound = OpenAIJobForm(None, project=cast.project, user=cast.member, initial={"method": "dpo"})
+    assert offered_ids(unbound) == {dpo.pk}

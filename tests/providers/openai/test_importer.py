@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import openai
 import pytest
 
 from finetune_portal.jobs.models import FineTuningJob, MetricPoint
+from finetune_portal.jobs.selectors.lists import job_progress
 from finetune_portal.jobs.services import job_create
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.providers.openai import importer
@@ -39,6 +42,9 @@ def test_import_brings_in_the_accounts_past_jobs_once_with_their_metrics(cast, s
             == standin.state.jobs[job.provider_job_id].obj["_total_steps"]
         )
         assert FineTunedModel.objects.filter(job=job).exists()
+        # It ran before the portal knew it: its duration is OpenAI's, from both of OpenAI's times.
+        remote = standin.state.jobs[job.provider_job_id].obj
+        assert job_progress(job).elapsed == timedelta(seconds=remote["finished_at"] - remote["created_at"])
 
 
 def test_an_imported_job_is_created_like_any_other_and_says_how_it_entered(

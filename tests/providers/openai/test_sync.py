@@ -204,3 +204,46 @@ def test_a_line_in_the_wrong_format_for_the_method_fails_at_openai_with_its_numb
     assert job.status == JobStatus.FAILED
     assert "Example 1: is missing input, preferred_output, non_preferred_output." in job.error_message
     assert "validation report" in job.error_hint
+
+
+def test_durations_come_from_the_portals_clock_when_openais_runs_ahead(cast, standin, openai_credential):
+    """The demo stand-in runs its clock fast; its finished_at and event times are kept as provider data."""
+    import csv
+    import io
+    import time
+
+    from finetune_portal.jobs.compare import comparison_build, comparison_csv
+    from finetune_portal.jobs.selectors.lists import job_progress, jobs_for_project, with_run_figures
+
+    standin.state.now = int(time.time()) + 3600  # an hour ahead of the portal
+    job = queued_job(cast)
+    job_submit(job_id=job.pk, worker_id="task-1")
+    standin.state.advance(1800)  # half an hour of OpenAI time passes in one poll interval
+    job = follow(standin, job)
+    assert job.status == JobStatus.SUCCEEDED
+    [remote] = jobs_at(standin)
+
+    now = timezone.now()
+    assert job.finished_at <= now
+    assert job.provider_data["finished_at"] == remote["finished_at"]
+    # The settings left to OpenAI ("auto") are stored as it resolved them, for the comparison page.
+    resolved = job.provider_data["resolved_hyperparameters"]
+    assert resolved["n_epochs"] == remote["method"]["supervised"]["hyperparameters"]["n_epochs"] >= 1
+    assert "auto" not in resolved.values()
+    elapsed = job_progress(job).elapsed
+    assert timedelta(0) <= elapsed < timedelta(minutes=5)
+    listed = with_run_figures(jobs_for_project(cast.project)).get(pk=job.pk)
+    assert listed.duration == elapsed
+
+    other = queued_job(cast)
+    job_submit(job_id=other.pk, worker_id="task-2")
+    follow(standin, other)
+    table = list(csv.reader(io.StringIO(comparison_csv(comparison_build(cast.project, [job.pk, other.pk])))))
+    [durations] = [row for row in table if row[0] == "duration (s)"]
+    assert all(0 <= int(seconds) < 300 for seconds in durations[1:])
+
+    events = JobEvent.objects.filter(job=job).exclude(provider_event_id="")
+    assert events.exists()
+    for event in events:
+        assert event.created_at <= now, "no event shown in the future"
+        assert event.data["provider_created_at"] > now.timestamp() + 3000  # OpenAI's time, kept as data

@@ -34,6 +34,50 @@ def test_the_hints_fragment_shows_models_for_the_method_and_the_estimate(client,
     assert f"{tokens * 2:,}" in body
 
 
+def test_the_hints_bring_the_data_lists_for_the_method_and_a_cost_below_a_cent(client, cast):
+    chat = make_valid_version(cast.project, kind="chat", examples=10)
+    dpo = make_valid_version(cast.project, kind="dpo")
+    client.login(username=cast.member.username, password=PASSWORD)
+    url = reverse("openai_provider:launch_hints", args=[cast.project.slug])
+
+    body = client.get(
+        url,
+        {
+            "method": "sft",
+            "base_model": "gpt-4.1-nano-2025-04-14",
+            "training_version": chat.pk,
+            "n_epochs": 1,
+        },
+        headers={"HX-Request": "true"},
+    ).content.decode()
+
+    training = body.split('id="id_training_version"', 1)[1].split("</select>", 1)[0]
+    assert 'hx-swap-oob="true"' in body.split('id="id_training_version"', 1)[0].rsplit("<select", 1)[1]
+    assert f'value="{chat.pk}" selected' in training
+    assert f'value="{dpo.pk}"' not in training
+    cost = body.split('data-testid="estimated-cost">', 1)[1].split("<", 1)[0]
+    assert cost != "$0.00"
+    assert cost.startswith("$0.00")  # a fraction of a cent, shown with its digits
+    assert any(digit in cost.removeprefix("$0.00") for digit in "123456789")
+
+
+def test_a_form_with_errors_starts_with_a_summary_linking_each_field(client, cast):
+    make_valid_version(cast.project)
+    client.login(username=cast.member.username, password=PASSWORD)
+    response = client.post(
+        reverse("jobs:new", args=[cast.project.slug]),
+        {"provider": "openai", "method": "rft", "base_model": "", "n_epochs": "0"},
+    )
+    body = response.content.decode()
+    summary = body.split('data-testid="error-summary"', 1)[1].split("</article>", 1)[0]
+    assert body.index('data-testid="error-summary"') < body.index('id="id_method"')
+    assert '<a href="#id_base_model">Base model</a>' in summary
+    assert '<a href="#id_training_version">Training data</a>' in summary
+    assert '<a href="#id_n_epochs">Epochs</a>' in summary
+    assert "things to fix before launching" in summary
+    assert FineTuningJob.objects.count() == 0
+
+
 def test_the_launch_page_renders_the_openai_form(client, cast):
     make_valid_version(cast.project)
     client.login(username=cast.member.username, password=PASSWORD)

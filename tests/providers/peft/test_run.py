@@ -292,3 +292,34 @@ def test_a_run_past_the_time_limit_fails_with_the_time_limit_message(cast, chat_
     assert job.status == JobStatus.FAILED
     assert "time limit" in job.error_message
     assert "unexpected error" not in job.error_message
+
+
+def test_a_running_job_shows_its_total_steps_progress_time_left_and_trained_tokens(
+    cast, chat_versions, monkeypatch
+):
+    from finetune_portal.jobs.selectors.lists import job_progress
+    from finetune_portal.providers.peft.reporting import JobReporter
+
+    seen = {}
+    record = JobReporter.metrics
+
+    def metrics_and_look(self, point):
+        record(self, point)
+        if point["step"] == 10 and not seen:
+            job = FineTuningJob.objects.get(pk=self.job.pk)
+            seen["status"] = job.status
+            seen["progress"] = job_progress(job)
+            seen["tokens"] = job.trained_tokens
+
+    monkeypatch.setattr(JobReporter, "metrics", metrics_and_look)
+    job, _ = run_queued_job(cast, versions=chat_versions, hyperparameters={"max_steps": 30})
+
+    assert job.status == JobStatus.SUCCEEDED, job.error_message
+    progress = seen["progress"]
+    assert seen["status"] == JobStatus.RUNNING
+    assert progress.last_step == 10
+    assert progress.total_steps == 30
+    assert progress.fraction_done == pytest.approx(1 / 3)
+    assert progress.time_left is not None
+    assert seen["tokens"]
+    assert 0 < seen["tokens"] < job.trained_tokens
