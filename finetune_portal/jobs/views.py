@@ -42,7 +42,7 @@ RUNS_PER_PAGE = 50
 LIVE_PARTS = ("status", "events", "outputs", "live")
 # Parts of the job page each provider may word its own way, as "<its template_folder>/job_<part>.html";
 # the neutral wording in jobs/parts/ stands in where a provider has none.
-PROVIDER_PARTS = ("cost", "chart_help", "checkpoints_caption")
+PROVIDER_PARTS = ("cost", "chart_help", "checkpoints_caption", "notice")
 NEUTRAL_PARTS_FOLDER = "jobs/parts"
 
 

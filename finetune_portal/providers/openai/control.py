@@ -9,9 +9,8 @@ from finetune_portal.jobs.models import FineTuningJob
 from finetune_portal.jobs.services import job_event_record, job_transition
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.providers.openai.client import credential_for, openai_client_for
-from finetune_portal.providers.openai.job_fields import job_fields_save
+from finetune_portal.providers.openai.job_fields import provider_data_with
 from finetune_portal.providers.openai.mapping import as_provider_error, timestamp
-from finetune_portal.providers.openai.submit import find_provider_job
 from finetune_portal.providers.openai.sync import apply_remote_status, job_poll
 
 S = JobStatus
@@ -22,18 +21,21 @@ def job_cancel_at_provider(*, job_id: int) -> None:
     job = FineTuningJob.objects.select_related("project", "credential").filter(pk=job_id).first()
     if job is None or job.status != S.CANCELLING:
         return
+    if not job.provider_job_id:
+        # Never handed to OpenAI: nothing to ask it, so this ends here without a call (OpenAI may be the
+        # reason it never got there). A worker still creating it sees the cancel when it saves the id and
+        # stops it at OpenAI (submit.py's _adopt).
+        job_transition(
+            job=job,
+            to=S.CANCELLED,
+            expected=[S.CANCELLING],
+            reason="Cancelled before it reached OpenAI",
+            provider_data=provider_data_with(job, retry_notice=None),
+        )
+        return
     credential = credential_for(job)
     client = openai_client_for(credential)
     try:
-        if not job.provider_job_id:
-            existing = find_provider_job(client, job)
-            if existing is None:
-                # Nothing exists at OpenAI; a worker still creating it will see the cancel and stop it.
-                job_transition(
-                    job=job, to=S.CANCELLED, expected=[S.CANCELLING], reason="Nothing to stop at OpenAI"
-                )
-                return
-            job_fields_save(job, provider_job_id=existing.id, credential=credential)
         remote = client.fine_tuning.jobs.cancel(job.provider_job_id)
     except (openai.BadRequestError, openai.NotFoundError, openai.ConflictError):
         # Already over at OpenAI: record how it really ended.

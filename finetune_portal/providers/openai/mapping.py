@@ -139,7 +139,9 @@ def _error_message(exc: openai.APIStatusError) -> tuple[str, str]:
 def as_provider_error(exc: Exception) -> ProviderError:
     """Read an SDK exception as permanent (the job fails, verbatim) or retryable (try again later)."""
     if isinstance(exc, openai.APIConnectionError):
-        return RetryLater(f"Could not reach OpenAI: {exc}", retry_after=30)
+        # The SDK says "Connection error." or "Request timed out."; the page reads it mid-sentence.
+        reason = str(exc).strip().rstrip(".") or "no answer"
+        return RetryLater(f"Could not reach OpenAI: {reason[:1].lower()}{reason[1:]}", retry_after=30)
     if isinstance(exc, openai.APIStatusError):
         message, code = _error_message(exc)
         if exc.status_code == 429 and code != "insufficient_quota":
