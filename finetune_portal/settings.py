@@ -224,6 +224,9 @@ if PRODUCTION:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
 
+# Secrets marked with sensitive_variables / sensitive_post_parameters stay hidden even on the debug page.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "finetune_portal.core.error_reporting.AlwaysSafeExceptionReporterFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
