@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "finetune_portal.core.middleware.PortalNotFoundMiddleware",
 ]
 
 ROOT_URLCONF = "finetune_portal.urls"
@@ -231,8 +232,26 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "expected_refusal": {"()": "finetune_portal.core.logging.ExpectedRefusalFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "mail_admins": {
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+            "class": "django.utils.log.AdminEmailHandler",
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # The HTTP clients under openai and huggingface_hub log every request at INFO.
-    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "httpcore2")},
+    "loggers": {
+        # The HTTP clients under openai and huggingface_hub log every request at INFO.
+        **{name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "httpcore2")},
+        # Django's default config gives "django" its own console handler under DEBUG while records also
+        # reach the root's: each line was printed twice. Here they reach the root's handler only.
+        "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},
+        # A 403 is logged as one line without a traceback.
+        "django.request": {"filters": ["expected_refusal"]},
+    },
 }
