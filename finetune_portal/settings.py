@@ -214,6 +214,9 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # Local GPU provider (the gpu-queue worker). Demo models and converted checkpoints are cached here;
 # Hugging Face downloads use huggingface_hub's own cache (HF_HOME).
+# Folders on the GPU workers that jobs may load a local base model from ("local:/path"), comma-separated;
+# besides these, only the project's own outputs. Empty: no local folders.
+PEFT_LOCAL_MODEL_DIRS = env.list("PEFT_LOCAL_MODEL_DIRS", default=[])
 PEFT_MODEL_CACHE = env.path("PEFT_MODEL_CACHE", default=VAR_DIR / "peft" / "models")
 PEFT_WORK_DIR = env.path("PEFT_WORK_DIR", default=VAR_DIR / "peft" / "runs")
 PEFT_HEARTBEAT_SECONDS = env.float("PEFT_HEARTBEAT_SECONDS", default=30.0)
