@@ -14,6 +14,7 @@ from finetune_portal.jobs.services import (
     job_transition,
     metric_points_record,
 )
+from tests.e2e.conftest import watch_csp
 from tests.factories import PASSWORD, make_dataset, make_job, make_version
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -154,6 +155,7 @@ def test_zooming_fetches_the_visible_range(page, cast, log_in, running_job):
 def test_the_job_page_fits_a_phone(browser, live_server, cast, running_job):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
     phone = context.new_page()
+    phone_violations = watch_csp(phone)
     phone.goto("/accounts/login/")
     phone.get_by_label("Username").fill(cast.member.username)
     phone.get_by_label("Password").fill(PASSWORD)
@@ -165,6 +167,7 @@ def test_the_job_page_fits_a_phone(browser, live_server, cast, running_job):
     phone.screenshot(path="test-artifacts/job-page-phone.png", full_page=True)
     context.close()
     assert width <= 390
+    assert phone_violations == []
 
 
 def test_the_owner_cancels_a_queued_job_from_its_page(page, cast, log_in):
