@@ -174,7 +174,18 @@ def test_the_owner_cancels_a_queued_job_from_its_page(page, cast, log_in):
     job = make_job(cast.project, name="to-cancel", created_by=cast.member, status="queued")
     log_in(cast.member)
     page.goto(f"/p/{cast.project.slug}/jobs/{job.pk}/")
+    questions, posts = [], []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
 
+    # Asked first; saying no sends nothing.
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Cancel job").click()
+    assert posts == []
+    job.refresh_from_db()
+    assert job.status == "queued"
+    assert questions == ["Cancel to-cancel? A run that has started stops and cannot be resumed."]
+
+    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Cancel job").click()
 
     expect(page.get_by_text("Cancel requested.")).to_be_visible()
