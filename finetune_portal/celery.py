@@ -18,6 +18,8 @@ app = Celery("finetune_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 QUEUES = ("default", "openai", "gpu")
+# A training task's hard time limit is its soft limit (PEFT_TRAINING_TIME_LIMIT_SECONDS) plus this.
+TRAINING_HARD_LIMIT_GRACE_SECONDS = 300
 
 app.conf.update(
     task_queues=[Queue(name) for name in QUEUES],
@@ -67,7 +69,33 @@ def _configure_filesystem_broker() -> None:
         os.makedirs(results.removeprefix("file://"), exist_ok=True)
 
 
+# Added to the longest task's hard time limit: the time a busy worker may take to start a fetched task.
+VISIBILITY_MARGIN_SECONDS = 60 * 60
+
+
+def visibility_timeout_seconds() -> int:
+    """How long Redis waits for a fetched task's ack before delivering it again.
+
+    Tasks are acked late, so it must outlast the longest task (a training run at its hard time limit) or a
+    running task is handed to a second worker; a worker that died is covered sooner by the reapers, whose
+    claims decide which delivery may act.
+    """
+    from django.conf import settings
+
+    training_hard_limit = int(settings.PEFT_TRAINING_TIME_LIMIT_SECONDS) + TRAINING_HARD_LIMIT_GRACE_SECONDS
+    longest = max(training_hard_limit, int(app.conf.task_time_limit or 0))
+    return longest + VISIBILITY_MARGIN_SECONDS
+
+
+def _configure_redis_transport() -> None:
+    if str(app.conf.broker_url).startswith(("redis://", "rediss://")):
+        options = dict(app.conf.broker_transport_options or {})
+        options.setdefault("visibility_timeout", visibility_timeout_seconds())
+        app.conf.broker_transport_options = options
+
+
 _configure_filesystem_broker()
+_configure_redis_transport()
 app.autodiscover_tasks()
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -41,6 +43,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_ratelimit",
+    "axes",
     "finetune_portal.core",
     "finetune_portal.accounts",
     "finetune_portal.projects",
@@ -62,6 +65,7 @@ FINETUNE_PROVIDERS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -71,6 +75,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "finetune_portal.core.middleware.PortalNotFoundMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "finetune_portal.urls"
@@ -133,6 +140,44 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Content-Security-Policy (django-csp): scripts and styles only from the portal's own static files, no
+# inline script or style, nothing from other sites. Page scripts live in static/js (data reaches them as
+# JSON script elements, which are not run). Styles need no 'unsafe-inline' either: no template has a style
+# attribute (colours set from data go through the DOM, which the policy allows), and htmx is told not to
+# inject its indicator <style> (base.html's htmx-config). Images also from data: URIs (Pico's icons).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from one
+# address, that pair is refused, even with the right password, for AXES_COOLOFF_MINUTES. Another user, or
+# the same user elsewhere, is not locked out. A site admin unlocks early in the Django admin (Axes,
+# Access attempts: delete the rows). The axes backend must come first: it refuses before any check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# Behind a reverse proxy, the client's address is the last one it adds to X-Forwarded-For.
+if env.int("AXES_PROXY_COUNT", default=0):
+    AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT")
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "projects:list"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -205,6 +250,9 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # Local GPU provider (the gpu-queue worker). Demo models and converted checkpoints are cached here;
 # Hugging Face downloads use huggingface_hub's own cache (HF_HOME).
+# Folders on the GPU workers that jobs may load a local base model from ("local:/path"), comma-separated;
+# besides these, only the project's own outputs. Empty: no local folders.
+PEFT_LOCAL_MODEL_DIRS = env.list("PEFT_LOCAL_MODEL_DIRS", default=[])
 PEFT_MODEL_CACHE = env.path("PEFT_MODEL_CACHE", default=VAR_DIR / "peft" / "models")
 PEFT_WORK_DIR = env.path("PEFT_WORK_DIR", default=VAR_DIR / "peft" / "runs")
 PEFT_HEARTBEAT_SECONDS = env.float("PEFT_HEARTBEAT_SECONDS", default=30.0)
@@ -240,12 +288,33 @@ if PRODUCTION:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
 
+# Secrets marked with sensitive_variables / sensitive_post_parameters stay hidden even on the debug page.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "finetune_portal.core.error_reporting.AlwaysSafeExceptionReporterFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "expected_refusal": {"()": "finetune_portal.core.logging.ExpectedRefusalFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "mail_admins": {
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+            "class": "django.utils.log.AdminEmailHandler",
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # The HTTP clients under openai and huggingface_hub log every request at INFO.
-    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "httpcore2")},
+    "loggers": {
+        # The HTTP clients under openai and huggingface_hub log every request at INFO.
+        **{name: {"level": "WARNING"} for name in ("httpx", "httpx2", "httpcore", "httpcore2")},
+        # Django's default config gives "django" its own console handler under DEBUG while records also
+        # reach the root's: each line was printed twice. Here they reach the root's handler only.
+        "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},
+        # A 403 is logged as one line without a traceback.
+        "django.request": {"filters": ["expected_refusal"]},
+    },
 }

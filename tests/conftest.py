@@ -12,10 +12,13 @@ from tests.factories import make_project, make_user
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings, tmp_path):
+def _test_settings(request, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     # Real hashing is deliberately slow; tests log in hundreds of times.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Login throttling counts every failed login in a test as a real attack would; it is on in the tests
+    # about it (marked "axes"). client.login() also passes no request, which the axes backend requires.
+    settings.AXES_ENABLED = request.node.get_closest_marker("axes") is not None
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from finetune_portal.core.audit import audit_log
 from finetune_portal.credentials.models import ProviderCredential
@@ -16,14 +17,48 @@ def _last_four(secret: str) -> str:
     return secret[-4:] if len(secret) >= 8 else ""
 
 
-@transaction.atomic
+# Saves of one scope racing each other: each lost race (possible only for the first site-wide credential,
+# which has no row to lock) is tried again, seeing the winner's row and replacing it.
+SAVE_ATTEMPTS = 10
+
+
+@sensitive_variables("secret")
 def credential_create(
     *, kind: str, secret: str, label: str, actor, project=None, base_url: str = "", options=None
 ) -> ProviderCredential:
-    """Add a credential; an active one of the same kind and scope is revoked, so this one replaces it."""
+    """Add a credential; an active one of the same kind and scope is revoked, so this one replaces it.
+
+    One locked operation: saves for the same project wait for each other (the project row is locked), so
+    concurrent saves end with the last one active and none failing on the one-active constraint.
+    """
     secret = secret.strip()
     if not secret:
         raise CredentialError("The secret is empty.")
+    for attempt in range(1, SAVE_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                return _credential_replace(
+                    kind=kind,
+                    secret=secret,
+                    label=label,
+                    actor=actor,
+                    project=project,
+                    base_url=base_url,
+                    options=options,
+                )
+        except IntegrityError:
+            if attempt == SAVE_ATTEMPTS:
+                raise CredentialError("Another save of this credential got in the way; try again.") from None
+    raise AssertionError("unreachable")
+
+
+@sensitive_variables("secret")
+def _credential_replace(
+    *, kind: str, secret: str, label: str, actor, project, base_url: str, options
+) -> ProviderCredential:
+    if project is not None:
+        # Serializes saves for this project (the credential rows may not exist yet to be locked).
+        list(type(project).objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True))
     replaced = ProviderCredential.objects.active().filter(kind=kind, project=project).select_for_update()
     for old in replaced:
         credential_revoke(credential=old, actor=actor, reason="replaced")
@@ -37,7 +72,9 @@ def credential_create(
         options=dict(options or {}),
         created_by=actor,
     )
-    credential.full_clean()
+    # The one-active constraints are the database's to enforce at insert time (a lost race is retried);
+    # checking them here first would only race the same way.
+    credential.full_clean(validate_constraints=False)
     credential.save()
     audit_log(
         actor=actor,

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
 from finetune_portal.credentials.forms import CredentialForm
@@ -16,6 +17,7 @@ def _require_site_admin(user) -> None:
         raise PermissionDenied("Only site admins manage site-wide credentials.")
 
 
+@sensitive_variables("data", "form")
 def _credentials_page(request, *, project, access, redirect_to):
     form = CredentialForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -40,12 +42,15 @@ def _credentials_page(request, *, project, access, redirect_to):
     )
 
 
+# The secret never shows in an error page or report (the POST data, and the locals that hold it).
+@sensitive_post_parameters("secret")
 @require_http_methods(["GET", "POST"])
 def site_credentials(request):
     _require_site_admin(request.user)
     return _credentials_page(request, project=None, access=None, redirect_to=redirect("credentials:site"))
 
 
+@sensitive_post_parameters("secret")
 @require_http_methods(["GET", "POST"])
 def project_credentials(request, slug: str):
     access = get_project_access(request.user, slug)

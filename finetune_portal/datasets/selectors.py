@@ -185,14 +185,16 @@ def errors_by_line(report: dict) -> dict[int, list[str]]:
 
 
 def histogram_bars(report: dict) -> list[dict]:
-    """The report's token-length bins, each with its height as a percent of the fullest bin; a bin with
-    any example is drawn at least a little taller than an empty one."""
+    """The report's token-length bins, each with its height as a percent of the fullest bin, rounded up to
+    a step of 5 (the page's CSS has a class per step: the Content-Security-Policy allows no inline style);
+    a bin with any example is drawn at least a little taller than an empty one."""
     bins = (report.get("stats") or {}).get("token_histogram") or []
     fullest = max((b["count"] for b in bins), default=0)
-    return [
-        b | {"percent": max(MIN_BAR_PERCENT, -(-100 * b["count"] // fullest)) if b["count"] else 0}
-        for b in bins
-    ]
+    bars = []
+    for b in bins:
+        percent = max(MIN_BAR_PERCENT, -(-100 * b["count"] // fullest)) if b["count"] else 0
+        bars.append(b | {"percent": percent, "height_step": -(-percent // 5) * 5})
+    return bars
 
 
 def _parsed(text: str):

@@ -28,6 +28,19 @@ class UploadTooLarge(Exception):
     pass
 
 
+# The request body holds the file plus a little form data.
+FORM_OVERHEAD_BYTES = 1024 * 1024
+
+
+def declared_too_large(content_length: int | str | None) -> bool:
+    """Whether a request body's declared size is plainly over the upload limit (refused unread)."""
+    try:
+        declared = int(content_length or 0)
+    except (TypeError, ValueError):
+        return False
+    return declared > settings.DATASET_MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES
+
+
 class HashingTemporaryFileUploadHandler(TemporaryFileUploadHandler):
     def __init__(self, request=None):
         super().__init__(request)
@@ -35,8 +48,7 @@ class HashingTemporaryFileUploadHandler(TemporaryFileUploadHandler):
         self.too_large = False
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        # The request body holds the file plus a little form data; refuse plainly oversize bodies early.
-        if content_length and content_length > self.limit + 1024 * 1024:
+        if declared_too_large(content_length):
             self.too_large = True
         return None
 

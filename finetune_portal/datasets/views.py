@@ -93,16 +93,34 @@ def dataset_detail(request, slug: str, dataset_id: int):
 @csrf_exempt  # CSRF is checked by the inner view, after the upload handlers are in place
 @require_http_methods(["GET", "POST"])
 def dataset_upload(request, slug: str, dataset_id: int):
-    # The handler must be installed before anything reads the body, which CSRF's own check would do.
-    request.upload_handlers = [uploads.HashingTemporaryFileUploadHandler(request)]
-    return _dataset_upload(request, slug, dataset_id)
-
-
-@csrf_protect
-def _dataset_upload(request, slug: str, dataset_id: int):
+    # Nothing here touches request.POST or FILES before the checks: the body (up to the upload limit) is
+    # read only for someone who may upload to this dataset, and only when its declared size fits.
     access = get_project_access(request.user, slug)
     access.require(access.can_upload_datasets)
     dataset = dataset_for_project(access.project, dataset_id)
+    if request.method == "POST" and uploads.declared_too_large(request.META.get("CONTENT_LENGTH")):
+        return _upload_refused(request, access, dataset, uploads.upload_too_large_message(), status=413)
+    # The handler must be installed before anything reads the body, which CSRF's own check would do.
+    request.upload_handlers = [uploads.HashingTemporaryFileUploadHandler(request)]
+    return _dataset_upload(request, access, dataset)
+
+
+def _upload_refused(request, access, dataset, error: str, *, status: int):
+    if _wants_json(request):
+        return JsonResponse({"error": error}, status=status)
+    context = {
+        "access": access,
+        "project": access.project,
+        "dataset": dataset,
+        "form": UploadForm(),
+        "error": error,
+    }
+    return render(request, "datasets/upload.html", context, status=status)
+
+
+@csrf_protect
+def _dataset_upload(request, access, dataset):
+    slug = access.project.slug
     form = UploadForm()
     error = None
     if request.method == "POST":

@@ -65,6 +65,9 @@ class FineTuningJob(TimeStampedModel):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(max_length=200, blank=True, help_text="The worker task that holds the job.")
+    # The one-time token of the launch form that created the job: a second submission of that form finds
+    # this job instead of creating (and paying for) another.
+    launch_token = models.CharField(max_length=64, blank=True, default="", editable=False)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     last_progress_at = models.DateTimeField(null=True, blank=True)
     next_poll_at = models.DateTimeField(null=True, blank=True)
@@ -87,6 +90,9 @@ class FineTuningJob(TimeStampedModel):
                 fields=["project", "provider", "provider_job_id"],
                 condition=~models.Q(provider_job_id=""),
                 name="job_unique_provider_job_per_project",
+            ),
+            models.UniqueConstraint(
+                fields=["launch_token"], condition=~models.Q(launch_token=""), name="job_unique_launch_token"
             ),
         ]
         indexes = [

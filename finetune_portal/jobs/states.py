@@ -58,6 +58,10 @@ class IllegalTransition(Exception):
         self.current = current
         self.target = target
 
+    def __reduce__(self):
+        # Raised inside tasks, so Celery pickles it; the default would call __init__ with the message.
+        return (type(self), (self.current, self.target))
+
 
 def is_allowed(current: str, target: str) -> bool:
     return JobStatus(target) in ALLOWED[JobStatus(current)]

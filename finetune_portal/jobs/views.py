@@ -17,6 +17,7 @@ from finetune_portal.jobs.compare import RunSelectionError, comparison_build, co
 from finetune_portal.jobs.list_filters import JobFilterForm
 from finetune_portal.jobs.selectors.lists import (
     job_events_for_page,
+    job_for_launch_token,
     job_for_project,
     job_progress,
     jobs_for_project,
@@ -30,7 +31,14 @@ from finetune_portal.jobs.selectors.series import (
     metric_points_in_range,
     metric_points_since,
 )
-from finetune_portal.jobs.services import job_cancel, job_launch, job_pause, job_resume
+from finetune_portal.jobs.services import (
+    job_cancel,
+    job_create_once,
+    job_launch,
+    job_pause,
+    job_resume,
+    launch_token_new,
+)
 from finetune_portal.jobs.states import IllegalTransition, JobStatus
 from finetune_portal.projects.access import get_project_access
 from finetune_portal.providers.base import ProviderError, ProviderUnavailable
@@ -48,7 +56,7 @@ RUNS_PER_PAGE = 50
 LIVE_PARTS = ("status", "events", "outputs", "live")
 # Parts of the job page each provider may word its own way, as "<its template_folder>/job_<part>.html";
 # the neutral wording in jobs/parts/ stands in where a provider has none.
-PROVIDER_PARTS = ("cost", "chart_help", "checkpoints_caption")
+PROVIDER_PARTS = ("cost", "chart_help", "checkpoints_caption", "notice")
 NEUTRAL_PARTS_FOLDER = "jobs/parts"
 
 
@@ -337,8 +345,19 @@ def job_new(request, slug: str):
         # "Continue from here" on one of the source job's checkpoints (the form checks it is one).
         initial["start_from_checkpoint"] = int(request.GET["checkpoint"])
     form = form_class(request.POST or None, project=access.project, user=request.user, initial=initial)
+    # One token per rendering of the form, kept when the form comes back with errors: a double click, a
+    # resent request or a second tab submitting the same form finds the job the first one created.
+    token = request.POST.get("launch_token", "") if request.method == "POST" else ""
+    context["launch_token"] = token or launch_token_new()
+    earlier = job_for_launch_token(access.project, token)
+    if earlier is not None:
+        messages.info(request, f"This form was already sent: it launched {earlier.display_name}.")
+        return redirect("jobs:detail", slug=slug, job_id=earlier.pk)
     if request.method == "POST" and form.is_valid():
-        job = form.save()
+        job, created = job_create_once(project=access.project, token=token, save=form.save)
+        if not created:
+            messages.info(request, f"This form was already sent: it launched {job.display_name}.")
+            return redirect("jobs:detail", slug=slug, job_id=job.pk)
         try:
             job_launch(job=job, actor=request.user)
         except ProviderError as exc:

@@ -20,10 +20,20 @@ from django.utils.module_loading import import_string
 from finetune_portal.providers.chat import ChatEvent, ChatSettings, ServedModel
 
 
+def _rebuild_exception(cls: type[BaseException], args: tuple, state: dict) -> BaseException:
+    """Unpickle an exception without calling its ``__init__`` (whose signature pickle cannot know)."""
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
 class ProviderError(Exception):
     """A provider said no. ``permanent`` errors fail the job; others are retried.
 
     ``message`` is the provider's own words, shown verbatim; ``hint`` is our plain-language reading of it.
+    It and its subclasses cross Celery (a task's retry and result carry them), so they pickle with their
+    attributes whatever their ``__init__`` takes.
     """
 
     def __init__(self, message: str, *, permanent: bool, hint: str = "", code: str = ""):
@@ -32,6 +42,9 @@ class ProviderError(Exception):
         self.permanent = permanent
         self.hint = hint
         self.code = code
+
+    def __reduce__(self):
+        return (_rebuild_exception, (type(self), self.args, dict(self.__dict__)))
 
 
 class ProviderUnavailable(ProviderError):

@@ -55,3 +55,20 @@ def test_a_broker_that_is_down_is_reported_not_raised():
     with broker_for_test(celery_app, DEAD_BROKER):
         assert broker_send(lambda: ping.delay("x"), what="a ping") is False
         assert queue_waiting_count("gpu") is None
+
+
+def test_redis_redelivers_a_task_only_after_the_longest_task_could_have_run(settings, monkeypatch):
+    from finetune_portal import celery as celery_module
+    from finetune_portal.providers.peft.tasks import job_train_task
+
+    settings.PEFT_TRAINING_TIME_LIMIT_SECONDS = 48 * 3600
+    longest = max(job_train_task.time_limit, celery_app.conf.task_time_limit)
+    assert celery_module.visibility_timeout_seconds() >= longest + 30 * 60  # with room to start it
+
+    settings.PEFT_TRAINING_TIME_LIMIT_SECONDS = 3 * 24 * 3600  # a site that allows longer runs
+    assert celery_module.visibility_timeout_seconds() >= 3 * 24 * 3600 + 300 + 30 * 60
+
+    with broker_for_test(celery_app, "redis://127.0.0.1:6379/0"):
+        celery_module._configure_redis_transport()
+        options = celery_app.conf.broker_transport_options
+        assert options["visibility_timeout"] == celery_module.visibility_timeout_seconds()

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from finetune_portal.datasets.validation.report import validate_file
+from finetune_portal.providers.peft.local_models import REFUSED
 
 pytest.importorskip("transformers", reason="the local tokenizer path needs the ML extra")
 
@@ -21,6 +22,11 @@ def chat_file(tmp_path):
             messages = [{"role": "user", "content": text}, {"role": "assistant", "content": "positive"}]
             handle.write(json.dumps({"messages": messages}) + "\n")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _model_folders_allowed(settings, tmp_path):
+    settings.PEFT_LOCAL_MODEL_DIRS = [str(tmp_path)]
 
 
 @pytest.fixture
@@ -54,3 +60,21 @@ def test_without_the_tokenizer_tiktoken_stands_in_and_says_so(chat_file, tmp_pat
 
     assert report["stats"]["tokenizer"].startswith("tiktoken:")
     assert any("approximation" in w["message"] for w in report["warnings"])
+
+
+@pytest.mark.parametrize("where", ["outside", "missing outside", "relative"])
+def test_a_folder_outside_the_model_folders_is_never_read_and_not_told_apart(
+    chat_file, local_model_folder, settings, tmp_path, where
+):
+    settings.PEFT_LOCAL_MODEL_DIRS = [str(tmp_path / "allowed")]
+    folder = {
+        "outside": f"local:{local_model_folder}",  # a real model folder, outside the configured ones
+        "missing outside": f"local:{tmp_path / 'none'}",
+        "relative": "../../" + str(local_model_folder).lstrip("/"),
+    }[where]
+
+    report = validate_file(chat_file, kind="chat", target="local_peft", base_model=folder)
+
+    assert report["stats"]["tokenizer"].startswith("tiktoken:")
+    [warning] = [w["message"] for w in report["warnings"] if "approximation" in w["message"]]
+    assert warning.endswith(REFUSED)

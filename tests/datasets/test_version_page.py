@@ -82,7 +82,7 @@ def test_the_page_draws_the_token_histogram_and_lists_examples_over_the_context(
     histogram = re.search(r'<figure class="token-histogram".*?</figure>', page, re.S).group(0)
     assert histogram.count("<li") == len(version.validation_report["stats"]["token_histogram"])
     assert histogram.count('class="over-limit"') >= 1
-    assert 'style="height: 100%"' in histogram
+    assert 'class="bar h100"' in histogram, "the fullest bin is drawn at full height"
     over = re.search(r'<p class="small over-context".*?</p>', page, re.S).group(0)
     assert "2 examples</strong> over the 16,385-token limit of gpt-3.5-turbo-0125" in over
     assert '<a href="?line=13#line-13">line 13</a>, <a href="?line=14#line-14">line 14</a>' in over

@@ -36,13 +36,28 @@ def browser():
         chromium.close()
 
 
+def watch_csp(page) -> list[str]:
+    """Collect the Content-Security-Policy violations the browser reports on this page."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    return violations
+
+
 @pytest.fixture
 def page(browser, live_server):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 860})
     context.set_default_timeout(15_000)
     page = context.new_page()
+    violations = watch_csp(page)
     yield page
     context.close()
+    # Every page a browser test visits runs under the CSP: a blocked script or style fails the test.
+    assert violations == [], violations
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from finetune_portal.jobs.services import (
     job_transition,
     metric_points_record,
 )
+from tests.e2e.conftest import watch_csp
 from tests.factories import PASSWORD, make_dataset, make_job, make_version
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -154,6 +155,7 @@ def test_zooming_fetches_the_visible_range(page, cast, log_in, running_job):
 def test_the_job_page_fits_a_phone(browser, live_server, cast, running_job):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
     phone = context.new_page()
+    phone_violations = watch_csp(phone)
     phone.goto("/accounts/login/")
     phone.get_by_label("Username").fill(cast.member.username)
     phone.get_by_label("Password").fill(PASSWORD)
@@ -165,13 +167,25 @@ def test_the_job_page_fits_a_phone(browser, live_server, cast, running_job):
     phone.screenshot(path="test-artifacts/job-page-phone.png", full_page=True)
     context.close()
     assert width <= 390
+    assert phone_violations == []
 
 
 def test_the_owner_cancels_a_queued_job_from_its_page(page, cast, log_in):
     job = make_job(cast.project, name="to-cancel", created_by=cast.member, status="queued")
     log_in(cast.member)
     page.goto(f"/p/{cast.project.slug}/jobs/{job.pk}/")
+    questions, posts = [], []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
 
+    # Asked first; saying no sends nothing.
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Cancel job").click()
+    assert posts == []
+    job.refresh_from_db()
+    assert job.status == "queued"
+    assert questions == ["Cancel to-cancel? A run that has started stops and cannot be resumed."]
+
+    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Cancel job").click()
 
     expect(page.get_by_text("Cancel requested.")).to_be_visible()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import watch_csp
 from tests.factories import make_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -35,6 +36,7 @@ def test_the_overview_fits_a_phone(browser, live_server, cast, screenshot):
 
     context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
     phone = context.new_page()
+    phone_violations = watch_csp(phone)
     phone.goto("/accounts/login/")
     phone.get_by_label("Username").fill(cast.admin.username)
     phone.get_by_label("Password").fill(PASSWORD)
@@ -44,3 +46,60 @@ def test_the_overview_fits_a_phone(browser, live_server, cast, screenshot):
     phone.screenshot(path="test-artifacts/project-overview-phone.png", full_page=True)
     context.close()
     assert width <= 390
+    assert phone_violations == []
+
+
+@pytest.mark.axes
+def test_a_locked_out_user_is_told_why_and_for_how_long(page, browser, live_server, cast, screenshot):
+    for _ in range(5):
+        page.goto("/accounts/login/")
+        page.get_by_label("Username").fill(cast.member.username)
+        page.get_by_label("Password").fill("wrong")
+        page.get_by_role("button", name="Log in").click()
+
+    expect(page.get_by_role("heading", name="Sign-in paused")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("15 minutes")
+    screenshot("login-locked-out")
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
+    phone = context.new_page()
+    phone_violations = watch_csp(phone)
+    phone.goto("/accounts/login/")
+    phone.get_by_label("Username").fill(cast.member.username)
+    phone.get_by_label("Password").fill("wrong")
+    phone.get_by_role("button", name="Log in").click()
+    expect(phone.get_by_role("heading", name="Sign-in paused")).to_be_visible()
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    phone.screenshot(path="test-artifacts/login-locked-out-phone.png", full_page=True)
+    context.close()
+    assert width <= 390
+    assert phone_violations == []
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_refused_and_missing_pages_have_the_layout_and_a_way_back(
+    page, browser, live_server, cast, log_in, screenshot, status
+):
+    log_in(cast.member)
+    url = (
+        f"/credentials/project/{cast.project.slug}/"
+        if status == 403
+        else f"/p/{cast.other_project.slug}/jobs/1/"
+    )
+    response = page.goto(url)
+
+    assert response.status == status
+    expect(page.locator(".topbar")).to_be_visible()
+    page.get_by_role("button", name="Back to your projects").click()
+    page.wait_for_url("**/")
+    page.goto(url)
+    screenshot(f"error-{status}")
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
+    context.add_cookies(page.context.cookies())
+    phone = context.new_page()
+    phone_violations = watch_csp(phone)
+    phone.goto(url)
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    phone.screenshot(path=f"test-artifacts/error-{status}-phone.png", full_page=True)
+    context.close()
+    assert width <= 390
+    assert phone_violations == []

@@ -37,6 +37,13 @@ def jobs_for_project(project) -> QuerySet[FineTuningJob]:
     )
 
 
+def job_for_launch_token(project, token: str) -> FineTuningJob | None:
+    """The job a launch form with this one-time token created already, if any."""
+    if not token:
+        return None
+    return FineTuningJob.objects.filter(project=project, launch_token=token).first()
+
+
 def job_for_project(project, job_id: int) -> FineTuningJob:
     """A job of this project, or 404: another project's job is never revealed."""
     return get_object_or_404(jobs_for_project(project), pk=job_id)

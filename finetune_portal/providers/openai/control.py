@@ -7,6 +7,7 @@ import openai
 from finetune_portal.jobs.models import FineTuningJob
 from finetune_portal.jobs.services import job_event_record, job_transition
 from finetune_portal.jobs.states import JobStatus
+from finetune_portal.providers.base import ProviderError
 from finetune_portal.providers.openai.client import credential_for, openai_client_for
 from finetune_portal.providers.openai.job_fields import job_fields_save, provider_data_with
 from finetune_portal.providers.openai.mapping import as_provider_error
@@ -21,18 +22,20 @@ def job_cancel_at_provider(*, job_id: int) -> None:
     job = FineTuningJob.objects.select_related("project", "credential").filter(pk=job_id).first()
     if job is None or job.status != S.CANCELLING:
         return
+    if not job.provider_job_id and not _adopt_created_before_cancel(job):
+        # Never handed to OpenAI: ends here at once (OpenAI may be the reason it never got there). A worker
+        # still creating it sees the cancel when it saves the id and stops it at OpenAI (submit.py's _adopt).
+        job_transition(
+            job=job,
+            to=S.CANCELLED,
+            expected=[S.CANCELLING],
+            reason="Cancelled before it reached OpenAI",
+            provider_data=provider_data_with(job, retry_notice=None),
+        )
+        return
     credential = credential_for(job)
     client = openai_client_for(credential)
     try:
-        if not job.provider_job_id:
-            existing = find_provider_job(client, job)
-            if existing is None:
-                # Nothing exists at OpenAI; a worker still creating it will see the cancel and stop it.
-                job_transition(
-                    job=job, to=S.CANCELLED, expected=[S.CANCELLING], reason="Nothing to stop at OpenAI"
-                )
-                return
-            job_fields_save(job, provider_job_id=existing.id, credential=credential)
         remote = client.fine_tuning.jobs.cancel(job.provider_job_id)
     except (openai.BadRequestError, openai.NotFoundError, openai.ConflictError):
         # Already over at OpenAI: record how it really ended.
@@ -57,6 +60,21 @@ def job_cancel_at_provider(*, job_id: int) -> None:
         )
     else:
         apply_remote_status(job, remote)
+
+
+def _adopt_created_before_cancel(job: FineTuningJob) -> bool:
+    """Whether OpenAI holds a job created for this one by a worker that died before saving its id (then
+    the id is saved, so the cancel reaches it). One quick look, no retries: an unreachable OpenAI must
+    not hold up a cancel, and the job is recorded as cancelled all the same."""
+    try:
+        credential = credential_for(job)
+        existing = find_provider_job(openai_client_for(credential, max_retries=0), job)
+    except (ProviderError, openai.OpenAIError):
+        return False
+    if existing is None:
+        return False
+    job_fields_save(job, provider_job_id=existing.id, credential=credential)
+    return True
 
 
 def job_pause_at_provider(*, job_id: int) -> None:

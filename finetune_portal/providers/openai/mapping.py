@@ -140,7 +140,9 @@ def error_message_and_code(exc: openai.APIStatusError) -> tuple[str, str]:
 def as_provider_error(exc: Exception) -> ProviderError:
     """Read an SDK exception as permanent (the job fails, verbatim) or retryable (try again later)."""
     if isinstance(exc, openai.APIConnectionError):
-        return RetryLater(f"Could not reach OpenAI: {exc}", retry_after=30)
+        # The SDK says "Connection error." or "Request timed out."; the page reads it mid-sentence.
+        reason = str(exc).strip().rstrip(".") or "no answer"
+        return RetryLater(f"Could not reach OpenAI: {reason[:1].lower()}{reason[1:]}", retry_after=30)
     if isinstance(exc, openai.APIStatusError):
         message, code = error_message_and_code(exc)
         if exc.status_code == 429 and code != "insufficient_quota":

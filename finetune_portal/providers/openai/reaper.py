@@ -41,13 +41,19 @@ def jobs_reap(*, now: datetime | None = None) -> ReapResult:
         now=now,
     ).filter(provider_job_id="")
     lost_starts = openai_jobs.filter(status=S.QUEUED, status_changed_at__lt=now - QUEUED_STALE_AFTER)
-    stuck_cancels = openai_jobs.filter(status=S.CANCELLING, status_changed_at__lt=now - CLAIM_STALE_AFTER)
+    # A cancel task that is still retrying beats the job's heartbeat; only a silent one is sent again, and
+    # the beat set here keeps the next runs from sending another before that one has had its time.
+    stuck_cancels = jobs_with_silent_claims(
+        provider=KEY, stale_after=CLAIM_STALE_AFTER, statuses=[S.CANCELLING], now=now
+    ).filter(status_changed_at__lt=now - CLAIM_STALE_AFTER)
     silent = (
         openai_jobs.filter(status__in=[S.SUBMITTED, S.RUNNING, S.PAUSED])
         .exclude(provider_job_id="")
         .filter(Q(last_progress_at__isnull=True) | Q(last_progress_at__lt=now - NO_PROGRESS_STALE_AFTER))
         .filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__gt=now + POLL_FAR_OFF))
     )
+    recancel = list(stuck_cancels.values_list("pk", flat=True))
+    FineTuningJob.objects.filter(pk__in=recancel).update(heartbeat_at=now)
     repoll = list(silent.values_list("pk", flat=True))
     # Poll them now: if OpenAI moved on, the poll records it; if not, the slow interval resumes.
     FineTuningJob.objects.filter(pk__in=repoll).update(next_poll_at=now)
@@ -55,6 +61,6 @@ def jobs_reap(*, now: datetime | None = None) -> ReapResult:
         resubmit=sorted(
             set(abandoned_claims.values_list("pk", flat=True)) | set(lost_starts.values_list("pk", flat=True))
         ),
-        recancel=list(stuck_cancels.values_list("pk", flat=True)),
+        recancel=recancel,
         repoll=repoll,
     )

@@ -20,7 +20,7 @@ from finetune_portal.jobs.services import job_event_record, job_transition
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.providers.base import ProviderError
 from finetune_portal.providers.openai.client import credential_for, openai_client_for
-from finetune_portal.providers.openai.job_fields import job_fields_save
+from finetune_portal.providers.openai.job_fields import job_fields_save, provider_data_with
 from finetune_portal.providers.openai.mapping import (
     RetryLater,
     as_provider_error,
@@ -179,6 +179,8 @@ def _adopt(
         claimed_by="",
         next_poll_at=now,
         last_progress_at=now,
+        # OpenAI answered: the "could not reach" notice of earlier tries is over.
+        provider_data=provider_data_with(job, retry_notice=None),
     )
     if adopted:
         return

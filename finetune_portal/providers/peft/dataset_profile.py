@@ -3,6 +3,7 @@ where this machine has it. Local training is not billed, so there is no price.""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from finetune_portal.datasets.tokenizers import (
@@ -11,7 +12,9 @@ from finetune_portal.datasets.tokenizers import (
     load_local_hf_tokenizer,
 )
 from finetune_portal.providers.base import APPROXIMATE_ENCODING, DatasetProfile, TokenCounting
+from finetune_portal.providers.peft.base_models import HF_REPO_ID, BaseModelError
 from finetune_portal.providers.peft.data import KINDS_FOR_METHOD
+from finetune_portal.providers.peft.local_models import local_model_folder
 
 
 class PeftDatasetProfile(DatasetProfile):
@@ -25,6 +28,13 @@ class PeftDatasetProfile(DatasetProfile):
         base_model = base_model.removeprefix("local:").strip() if base_model else base_model
         if not base_model:
             return super().token_counting(kind=kind, base_model=base_model, warn=warn)
+        if _names_a_folder(base_model):
+            try:
+                # No project here: only the configured model folders, never another project's outputs.
+                local_model_folder(base_model, project_id=None)
+            except BaseModelError as exc:
+                warn(f"Token counts use tiktoken {APPROXIMATE_ENCODING} as an approximation: {exc}")
+                return TokenCounting("tiktoken", APPROXIMATE_ENCODING)
         try:
             load_local_hf_tokenizer(base_model)
         except TokenizerUnavailable as exc:
@@ -34,3 +44,12 @@ class PeftDatasetProfile(DatasetProfile):
             )
             return TokenCounting("tiktoken", APPROXIMATE_ENCODING)
         return TokenCounting("hf", base_model, hf_model_max_length(base_model))
+
+
+def _names_a_folder(name: str) -> bool:
+    """Whether transformers would read ``name`` as a path: an absolute one, or anything not shaped like a
+    Hub id (a relative folder such as ``../x``). A Hub-shaped id is looked up in the local Hub cache only."""
+    if name.startswith(("/", ".", "~")) or not HF_REPO_ID.match(name) or ".." in name:
+        return True
+    # transformers prefers a folder of that name in the working directory over the Hub cache.
+    return os.path.isdir(name)

@@ -29,6 +29,7 @@ from finetune_portal.providers.peft.form_fields import (
     CheckpointChoiceField,
     VersionChoiceField,
 )
+from finetune_portal.providers.peft.local_models import local_model_folder
 from finetune_portal.providers.peft.memory_fit import MEMORY_FIT_SETTINGS, memory_fit
 from finetune_portal.providers.peft.provider import KEY
 from finetune_portal.providers.peft.selectors import versions_for_method
@@ -221,7 +222,9 @@ class PeftJobForm(forms.Form):
     def clean_base_model(self) -> str:
         value = self.cleaned_data["base_model"].strip()
         try:
-            base_model_parse(value)
+            source = base_model_parse(value)
+            if source.kind == SourceKind.LOCAL:
+                local_model_folder(source.value, project_id=self.project.pk)
         except BaseModelError as exc:
             raise forms.ValidationError(str(exc)) from exc
         return value

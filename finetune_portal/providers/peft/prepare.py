@@ -16,6 +16,7 @@ from finetune_portal.providers.base import ProviderError
 from finetune_portal.providers.peft import conf, demo_models, hub
 from finetune_portal.providers.peft.base_models import BaseModelError, SourceKind, base_model_parse
 from finetune_portal.providers.peft.data import check_kind_fits, rows_from_jsonl, texts_of
+from finetune_portal.providers.peft.local_models import local_model_folder
 from finetune_portal.providers.peft.publish import hub_token
 from finetune_portal.providers.peft.reporting import version_bytes
 from finetune_portal.providers.peft.trainer import TrainingSpec
@@ -92,7 +93,11 @@ def _model_path(job: FineTuningJob, *, texts: list[str]) -> tuple[Path, SourceKi
     if source.kind == SourceKind.DEMO_SMOLLM2:
         return demo_models.smollm2_folder(cache_dir=conf.model_cache_dir()), source.kind
     if source.kind == SourceKind.LOCAL:
-        folder = Path(source.value)
+        # Checked again here: the job may predate the rule, or the worker's folders differ from the web's.
+        try:
+            folder = local_model_folder(source.value, project_id=job.project_id)
+        except BaseModelError as exc:
+            raise ProviderError(str(exc), permanent=True, code="model_not_allowed") from exc
         if not (folder / "config.json").exists():
             raise ProviderError(
                 f"There is no model folder {folder} on this GPU worker (no config.json there).",

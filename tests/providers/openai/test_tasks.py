@@ -89,7 +89,12 @@ def test_expected_provider_failures_are_logged_as_expected_not_as_task_errors(ta
         (tasks.job_resume_task, "job_resume_at_provider"),
     ],
 )
-def test_a_transient_failure_is_still_retried(monkeypatch, task, service):
+@pytest.mark.django_db
+def test_a_transient_failure_is_still_retried(monkeypatch, cast, task, service):
+    # The submission being retried holds its claim under the task's id.
+    job = make_job(
+        cast.project, created_by=cast.member, status=JobStatus.VALIDATING_FILES, claimed_by="task-1"
+    )
     attempts = []
 
     def busy_once(**kwargs):
@@ -99,7 +104,7 @@ def test_a_transient_failure_is_still_retried(monkeypatch, task, service):
 
     monkeypatch.setattr(tasks, service, busy_once)
 
-    result = task.apply(args=(7,))
+    result = task.apply(args=(job.pk,), task_id="task-1")
 
     assert result.successful()
     assert len(attempts) == 2

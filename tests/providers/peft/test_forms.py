@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -255,3 +257,34 @@ def test_a_checkpoint_continues_only_on_its_own_base_model_with_an_adapter(cast,
         "This checkpoint was trained on demo:tiny; use that base model."
     ]
     assert full.errors["start_from_checkpoint"] == ["Only a LoRA or QLoRA run continues a checkpoint."]
+
+
+def test_a_local_folder_is_accepted_only_in_the_model_folders_or_the_projects_outputs(
+    cast, versions, settings, tmp_path
+):
+    from finetune_portal.providers.peft.local_models import REFUSED
+
+    settings.PEFT_LOCAL_MODEL_DIRS = [str(tmp_path / "models")]
+    (tmp_path / "models" / "llama").mkdir(parents=True)
+    own_outputs = Path(settings.MEDIA_ROOT) / "peft" / str(cast.project.pk) / "job-3" / "final"
+    other_outputs = Path(settings.MEDIA_ROOT) / "peft" / str(cast.other_project.pk) / "job-4" / "final"
+    for folder in (own_outputs, other_outputs):
+        folder.mkdir(parents=True)
+
+    def error_for(folder) -> str:
+        data = {
+            **DEFAULTS,
+            "method": "sft",
+            "training_version": versions["chat"].pk,
+            "base_model": f"local:{folder}",
+        }
+        form = PeftJobForm(data, project=cast.project, user=cast.member)
+        form.is_valid()
+        return " ".join(form.errors.get("base_model", []))
+
+    assert error_for(tmp_path / "models" / "llama") == ""
+    assert error_for(own_outputs) == ""
+    # Another project's outputs, an existing folder elsewhere, a missing one, a way out of an allowed
+    # folder: one message, which tells none of them apart.
+    for refused in (other_outputs, tmp_path, tmp_path / "missing", f"{tmp_path}/models/../../etc", "/etc"):
+        assert error_for(refused) == REFUSED

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from finetune_portal.jobs.models import JobEvent, MetricPoint
@@ -85,8 +87,35 @@ def test_a_checkpoint_that_is_gone_fails_the_job_plainly(cast, chat_versions):
     assert job.error_message == "The checkpoint this job continues from is no longer stored."
 
 
-def test_a_missing_local_model_folder_names_the_folder(cast, chat_versions, tmp_path):
+def test_a_missing_local_model_folder_names_the_folder(cast, chat_versions, tmp_path, settings):
+    settings.PEFT_LOCAL_MODEL_DIRS = [str(tmp_path)]  # inside the configured model folders
     job, _ = run_queued_job(cast, versions=chat_versions, base_model=f"local:{tmp_path}/nothing-here")
 
     assert job.status == JobStatus.FAILED
     assert f"There is no model folder {tmp_path}/nothing-here on this GPU worker" in job.error_message
+
+
+@pytest.mark.parametrize(
+    "where", ["another project's outputs", "a folder outside", "a missing folder outside"]
+)
+def test_the_worker_refuses_folders_outside_the_allowed_ones_alike(
+    cast, chat_versions, settings, tmp_path, where
+):
+    from finetune_portal.providers.peft.demo_models import tiny_model_folder
+    from finetune_portal.providers.peft.local_models import REFUSED
+
+    settings.PEFT_LOCAL_MODEL_DIRS = [str(tmp_path / "models")]
+    other_outputs = Path(settings.MEDIA_ROOT) / "peft" / str(cast.other_project.pk) / "job-1" / "final"
+    outside = tiny_model_folder(cache_dir=tmp_path / "elsewhere", texts=["hello there"])
+    folder = {
+        "another project's outputs": other_outputs,
+        "a folder outside": outside,
+        "a missing folder outside": tmp_path / "nothing",
+    }[where]
+    other_outputs.mkdir(parents=True)
+    (other_outputs / "config.json").write_text("{}")
+
+    job, _ = run_queued_job(cast, versions=chat_versions, base_model=f"local:{folder}")
+
+    assert job.status == JobStatus.FAILED
+    assert job.error_message == REFUSED
