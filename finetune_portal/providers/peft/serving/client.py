@@ -128,9 +128,11 @@ def _request_settings(settings: ChatSettings) -> dict[str, Any]:
 
 def _open_stream(server: EngineServer, model: str, messages: list[dict], settings: ChatSettings):
     try:
-        return _client(server).chat.completions.create(
+        # Any: the SDK's overloads want its TypedDicts for messages and literal settings, not plain dicts.
+        completions: Any = _client(server).chat.completions
+        return completions.create(
             model=model,
-            messages=messages,  # type: ignore[arg-type]
+            messages=messages,
             stream=True,
             stream_options={"include_usage": True},
             **_request_settings(settings),

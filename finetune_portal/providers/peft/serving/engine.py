@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +69,10 @@ class Finished:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+
+
+# What generate() returns: pieces of text, then one Finished; close() it to stop early.
+Answer = Generator["str | Finished", None, None]
 
 
 @dataclass(eq=False)
@@ -201,7 +205,7 @@ class Engine:
 
     # -- generation ------------------------------------------------------------------------------------
 
-    def generate(self, model_name: str, request: GenerationRequest) -> Iterator[str | Finished]:
+    def generate(self, model_name: str, request: GenerationRequest) -> Answer:
         """Pieces of the answer as they come, then one ``Finished``.
 
         Unknown models, prompts too long and the like are refused here, before the first piece, so the
@@ -232,7 +236,7 @@ class Engine:
         max_new = min(request.max_tokens or self.default_max_tokens, room)
         return self._run(entry, peft_name, tokenizer, encoded, request, max_new)
 
-    def _run(self, entry, peft_name, tokenizer, encoded, request, max_new) -> Iterator[str | Finished]:
+    def _run(self, entry, peft_name, tokenizer, encoded, request, max_new) -> Answer:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
@@ -464,6 +468,7 @@ def _load(folder: str) -> _Loaded:
     dtype = torch.float32
     if cuda:
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    model: Any
     try:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
         tokenizer = _tokenizer(folder)

@@ -42,6 +42,8 @@ class EngineServer(ThreadingHTTPServer):
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"http://{host}:{port}/v1"
 
     def start_in_thread(self) -> EngineServer:
