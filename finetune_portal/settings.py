@@ -215,6 +215,9 @@ INFERENCE_ADAPTER_CACHE = env.path("INFERENCE_ADAPTER_CACHE", default=VAR_DIR / 
 INFERENCE_MAX_LOADED_MODELS = env.int("INFERENCE_MAX_LOADED_MODELS", default=2)
 INFERENCE_MAX_LOADED_BYTES = env.int("INFERENCE_MAX_LOADED_BYTES", default=16 * 1024**3)
 INFERENCE_DEFAULT_MAX_TOKENS = env.int("INFERENCE_DEFAULT_MAX_TOKENS", default=512)
+# The embedded server joins the pieces a model makes within this many ms of the last one it sent (only a
+# model faster than ~65 tokens/s notices); 0 sends every token as its own event.
+INFERENCE_STREAM_INTERVAL_MS = env.float("INFERENCE_STREAM_INTERVAL_MS", default=15.0)
 # OpenAI provider: seconds before one API call gives up, and the tag (in each job's metadata) that tells
 # this portal's jobs apart on a shared account. Empty derives it from SECRET_KEY; set it to keep it
 # stable across a key rotation.

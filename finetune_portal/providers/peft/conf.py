@@ -81,3 +81,8 @@ def inference_max_loaded_bytes() -> int:
 
 def inference_default_max_tokens() -> int:
     return int(getattr(settings, "INFERENCE_DEFAULT_MAX_TOKENS", 512))
+
+
+def inference_stream_interval_seconds() -> float:
+    """Streamed pieces made within this long of the last one sent go out together (0: every token alone)."""
+    return float(getattr(settings, "INFERENCE_STREAM_INTERVAL_MS", 15)) / 1000

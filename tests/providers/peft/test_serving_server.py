@@ -28,7 +28,8 @@ def adapter_folder(base_folder, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(model_cache):
-    engine = Engine(cache_dir=model_cache, max_models=2)
+    # stream_interval=0: every token is its own event, whatever the machine's speed.
+    engine = Engine(cache_dir=model_cache, max_models=2, stream_interval=0)
     with running_server(engine) as running:
         yield running
 
