@@ -10,6 +10,8 @@ PORT ?= 8000
 # site-wide credential, so OpenAI jobs can be tried without an account.
 OPENAI_STANDIN ?=
 OPENAI_STANDIN_PORT ?= 8765
+# The embedded model server that chats with local models use (LOCAL_INFERENCE_URL points at it).
+MODELS_PORT ?= 8766
 STAMP := $(VENV)/.installed
 
 .PHONY: install install-smollm2 run test test-fast lint fmt migrations-check bench bench-train clean
@@ -32,10 +34,11 @@ run: install
 	$(PY) manage.py ensure_demo_admin
 	$(if $(OPENAI_STANDIN),$(PY) manage.py openai_standin_credential --base-url http://127.0.0.1:$(OPENAI_STANDIN_PORT)/v1)
 	@echo ""
-	@echo "  finetune_portal is starting on http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker and beat)"
+	@echo "  finetune_portal is starting on http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker, beat and models)"
 	@echo ""
-	PORT=$(PORT) OPENAI_STANDIN_PORT=$(OPENAI_STANDIN_PORT) PATH="$(CURDIR)/$(BIN):$$PATH" \
-		$(BIN)/honcho start -f Procfile.dev web worker beat $(if $(OPENAI_STANDIN),standin)
+	PORT=$(PORT) OPENAI_STANDIN_PORT=$(OPENAI_STANDIN_PORT) MODELS_PORT=$(MODELS_PORT) \
+		LOCAL_INFERENCE_URL=http://127.0.0.1:$(MODELS_PORT)/v1 PATH="$(CURDIR)/$(BIN):$$PATH" \
+		$(BIN)/honcho start -f Procfile.dev web worker beat models $(if $(OPENAI_STANDIN),standin)
 
 test: install
 	@bash scripts/ensure-chromium.sh
