@@ -9,7 +9,12 @@ import openai
 import pytest
 
 from finetune_portal.providers.peft import demo_models
-from finetune_portal.providers.peft.serving.engine import DEMO_CORPUS, Engine, EngineError, GenerationRequest
+from finetune_portal.providers.peft.serving.engine import (
+    DEMO_CORPUS,
+    Engine,
+    EngineError,
+    GenerationRequest,
+)
 from tests.providers.peft.serving_support import openai_client, running_server, tiny_adapter
 
 OTHER_CORPUS = ["another corpus", "for a second model"]
@@ -269,3 +274,19 @@ def test_an_adapter_for_a_base_that_is_not_here_is_refused(model_cache, tmp_path
     # The base the portal names for it is the fallback.
     engine.load_adapter(name="found", path=str(moved), base_model="demo:tiny")
     assert _generate(engine, "found")
+
+
+def test_a_reader_that_goes_away_mid_answer_frees_the_model_for_the_next(model_cache):
+    engine = Engine(cache_dir=model_cache, stream_interval=0)
+    request = GenerationRequest(messages=QUESTION, max_tokens=200, temperature=0)
+    answer = engine.generate("demo:tiny", request)
+    next(answer)
+
+    answer.close()  # what the server does when the client hangs up
+    following: list = []
+    worker = threading.Thread(target=lambda: following.extend(_generate(engine, "demo:tiny")), daemon=True)
+    worker.start()
+    worker.join(60)
+
+    assert not worker.is_alive(), "the model stayed locked after its reader left"
+    assert following[-1].completion_tokens == 2
