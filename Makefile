@@ -10,6 +10,8 @@ PORT ?= 8000
 # site-wide credential, so OpenAI jobs can be tried without an account.
 OPENAI_STANDIN ?=
 OPENAI_STANDIN_PORT ?= 8765
+# The embedded model server that chats with local models use (LOCAL_INFERENCE_URL points at it).
+MODELS_PORT ?= 8766
 STAMP := $(VENV)/.installed
 
 .PHONY: install install-smollm2 run test test-fast lint fmt migrations-check bench bench-train clean
@@ -34,8 +36,9 @@ run: install
 	@echo ""
 	@echo "  finetune_portal is starting on http://127.0.0.1:$(PORT)/ ; the login banner follows once it answers."
 	@echo ""
-	WEB_PORT=$(PORT) OPENAI_STANDIN_PORT=$(OPENAI_STANDIN_PORT) PATH="$(CURDIR)/$(BIN):$$PATH" \
-		$(BIN)/honcho start -f Procfile.dev web worker gpu-worker beat banner $(if $(OPENAI_STANDIN),standin)
+	WEB_PORT=$(PORT) OPENAI_STANDIN_PORT=$(OPENAI_STANDIN_PORT) MODELS_PORT=$(MODELS_PORT) \
+		LOCAL_INFERENCE_URL=http://127.0.0.1:$(MODELS_PORT)/v1 PATH="$(CURDIR)/$(BIN):$$PATH" \
+		$(BIN)/honcho start -f Procfile.dev web worker gpu-worker beat models banner $(if $(OPENAI_STANDIN),standin)
 
 test: install
 	@bash scripts/ensure-chromium.sh

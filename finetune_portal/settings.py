@@ -264,6 +264,22 @@ PEFT_START_LOST_AFTER_SECONDS = env.float("PEFT_START_LOST_AFTER_SECONDS", defau
 # for N GPUs, QLoRA through bitsandbytes' CPU kernels. Slow; for trying those paths on any machine.
 PEFT_CPU_STANDS_IN_FOR_GPU = env.bool("PEFT_CPU_STANDS_IN_FOR_GPU", default=False)
 PEFT_TRAINING_TIME_LIMIT_SECONDS = env.int("PEFT_TRAINING_TIME_LIMIT_SECONDS", default=48 * 3600)
+# Serving the local provider's models. The portal's client talks to vLLM when VLLM_BASE_URL is set
+# (e.g. http://vllm:8000/v1), else to the embedded model server (`python manage.py serve_models`) at
+# LOCAL_INFERENCE_URL. That server keeps at most INFERENCE_MAX_LOADED_MODELS models warm, and evicts the
+# least recently used beyond INFERENCE_MAX_LOADED_BYTES of weights (0: no byte bound). Adapters kept in S3
+# are downloaded to INFERENCE_ADAPTER_CACHE, a folder the model server must see at the same path.
+LOCAL_INFERENCE_URL = env.str("LOCAL_INFERENCE_URL", default="http://127.0.0.1:8766/v1")
+VLLM_BASE_URL = env.str("VLLM_BASE_URL", default="")
+VLLM_API_KEY = env.str("VLLM_API_KEY", default="")
+INFERENCE_TIMEOUT_SECONDS = env.float("INFERENCE_TIMEOUT_SECONDS", default=120.0)
+INFERENCE_ADAPTER_CACHE = env.path("INFERENCE_ADAPTER_CACHE", default=VAR_DIR / "peft" / "serving")
+INFERENCE_MAX_LOADED_MODELS = env.int("INFERENCE_MAX_LOADED_MODELS", default=2)
+INFERENCE_MAX_LOADED_BYTES = env.int("INFERENCE_MAX_LOADED_BYTES", default=16 * 1024**3)
+INFERENCE_DEFAULT_MAX_TOKENS = env.int("INFERENCE_DEFAULT_MAX_TOKENS", default=512)
+# The embedded server joins the pieces a model makes within this many ms of the last one it sent (only a
+# model faster than ~65 tokens/s notices); 0 sends every token as its own event.
+INFERENCE_STREAM_INTERVAL_MS = env.float("INFERENCE_STREAM_INTERVAL_MS", default=15.0)
 # OpenAI provider: seconds before one API call gives up, and the tag (in each job's metadata) that tells
 # this portal's jobs apart on a shared account. Empty derives it from SECRET_KEY; set it to keep it
 # stable across a key rotation.

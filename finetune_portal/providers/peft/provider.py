@@ -3,10 +3,12 @@ and how job ids reach the GPU workers' queue."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cached_property
 
 from finetune_portal.jobs.metrics import ACCURACY_CHART, TRAIN_LOSS, VALID_LOSS
 from finetune_portal.providers.base import Capabilities, FineTuningProvider
+from finetune_portal.providers.chat import ChatEvent, ChatSettings, ServedModel
 from finetune_portal.providers.peft.data import KINDS_FOR_METHOD
 from finetune_portal.providers.peft.dataset_profile import PeftDatasetProfile
 
@@ -16,7 +18,7 @@ KEY = "local_peft"
 class PeftProvider(FineTuningProvider):
     key = KEY
     label = "Local GPU (PEFT)"
-    capabilities = Capabilities(methods=frozenset(KINDS_FOR_METHOD), checkpoints=True)
+    capabilities = Capabilities(methods=frozenset(KINDS_FOR_METHOD), checkpoints=True, inference=True)
     launch_form = "finetune_portal.providers.peft.forms.PeftJobForm"
     template_folder = "providers/peft"
     metric_notes = {
@@ -44,3 +46,16 @@ class PeftProvider(FineTuningProvider):
         from finetune_portal.providers.peft.tasks import CONTROL_QUEUE, job_cancel_task
 
         job_cancel_task.apply_async((job_id,), queue=CONTROL_QUEUE)
+
+    def chat_base_models(self, project) -> list[ServedModel]:
+        from finetune_portal.providers.peft.chat import chat_base_models
+
+        return chat_base_models(project, provider_key=self.key)
+
+    def chat_stream(
+        self, *, project, model: ServedModel, messages: list[dict], settings: ChatSettings
+    ) -> Iterator[ChatEvent]:
+        # Answered by the model server (embedded or vLLM), which needs no project credential.
+        from finetune_portal.providers.peft.chat import chat_stream
+
+        return chat_stream(model=model, messages=messages, settings=settings)

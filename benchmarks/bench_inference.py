@@ -1,0 +1,170 @@
+"""The local model server's overhead: the portal's path vs a bare transformers generate() loop.
+
+The portal's path is what a playground chat takes: the client (providers/peft/serving/client.py, openai
+SDK, streaming) -> the embedded model server started as its own process (`manage.py serve_models`) ->
+transformers generate() with a streamer. The bare loop is model.generate() in this process on the same
+model, prompts and greedy settings (so both make the same tokens). Runs of the two paths go back to back
+per prompt, and the median of those pairs' ratios is the figure (steadier on a shared machine than a
+ratio of medians). Goals: the portal's path at >= 0.9x the bare loop's tokens/s; warm time to first
+token < 1 s.
+
+    python benchmarks/bench_inference.py
+
+Knobs: BENCH_MODEL (default demo:tiny; demo:smollm2-135m when installed), BENCH_MAX_TOKENS=64,
+BENCH_ROUNDS=5, BENCH_THREADS=1 (CPU threads per generation, the same on both paths; the tiny model is
+fastest on one, and more only fight other processes on a shared machine; 0 keeps torch's default).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finetune_portal.settings")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+MODEL = os.environ.get("BENCH_MODEL", "demo:tiny")
+MAX_TOKENS = int(os.environ.get("BENCH_MAX_TOKENS", "64"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+THREADS = int(os.environ.get("BENCH_THREADS", "1"))
+PROMPTS = [
+    "What colour is item 3?",
+    "Write one sentence about the sea.",
+    "Name three fruits.",
+    "Say hello in French.",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(port: int) -> subprocess.Popen:
+    server = subprocess.Popen(  # noqa: S603 (our own manage.py, fixed arguments)
+        [sys.executable, "manage.py", "serve_models", "--port", str(port), "--threads", str(THREADS)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("The model server did not start within 60 s.")
+
+
+def portal_run(messages) -> tuple[int, float, float]:
+    """(tokens, seconds, seconds to the first piece) through the client and the model server."""
+    from finetune_portal.providers.chat import ChatDelta, ChatDone, ChatSettings
+    from finetune_portal.providers.peft.serving.client import engine_chat_stream
+
+    settings = ChatSettings(max_tokens=MAX_TOKENS, temperature=0)
+    started = time.perf_counter()
+    first = None
+    tokens = 0
+    for event in engine_chat_stream(
+        model_name=MODEL, base_model=MODEL, adapter_uri="", messages=messages, settings=settings
+    ):
+        if isinstance(event, ChatDelta) and first is None:
+            first = time.perf_counter() - started
+        if isinstance(event, ChatDone):
+            tokens = event.completion_tokens or 0
+    elapsed = time.perf_counter() - started
+    return tokens, elapsed, first if first is not None else elapsed
+
+
+def main() -> None:
+    import django
+
+    django.setup()
+    import torch
+    from django.conf import settings as django_settings
+    from transformers import AutoModelForCausalLM
+
+    from finetune_portal.providers.peft import conf
+    from finetune_portal.providers.peft.serving.engine import Engine, _tokenizer
+
+    if THREADS:
+        torch.set_num_threads(THREADS)
+
+    # The server resolves (and on first use builds) the model exactly as it will serve it.
+    folder = Engine(cache_dir=conf.model_cache_dir())._base_folder(MODEL)
+    port = free_port()
+    server = start_server(port)
+    django_settings.VLLM_BASE_URL = ""
+    django_settings.LOCAL_INFERENCE_URL = f"http://127.0.0.1:{port}/v1"
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+        tokenizer = _tokenizer(folder)
+        conversations = [[{"role": "user", "content": prompt}] for prompt in PROMPTS]
+
+        def bare_run(messages) -> tuple[int, float]:
+            encoded = tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, return_dict=True, return_tensors="pt"
+            )
+            started = time.perf_counter()
+            with torch.inference_mode():
+                output = model.generate(
+                    **encoded, max_new_tokens=MAX_TOKENS, do_sample=False, pad_token_id=tokenizer.pad_token_id
+                )
+            return output.shape[1] - encoded["input_ids"].shape[1], time.perf_counter() - started
+
+        for messages in conversations:  # warm both paths: first calls load and compile kernels
+            bare_run(messages)
+            portal_run(messages)
+
+        bare_rates, portal_rates, pair_ratios, first_pieces = [], [], [], []
+        for _ in range(ROUNDS):
+            for messages in conversations:
+                tokens, seconds = bare_run(messages)
+                bare_rate = tokens / seconds
+                tokens, seconds, first = portal_run(messages)
+                portal_rate = tokens / seconds
+                bare_rates.append(bare_rate)
+                portal_rates.append(portal_rate)
+                # Back-to-back runs of one prompt share the machine's load of the moment; their ratio is
+                # steadier than the ratio of medians on a shared machine.
+                pair_ratios.append(portal_rate / bare_rate)
+                first_pieces.append(first)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+    bare, portal = statistics.median(bare_rates), statistics.median(portal_rates)
+    ratio = statistics.median(pair_ratios)
+    ttft, ttft_worst = statistics.median(first_pieces), max(first_pieces)
+    device = "CUDA" if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} thread(s)"
+    print(f"model {MODEL} on {device}, greedy, {MAX_TOKENS} new tokens,")
+    print(f"{len(PROMPTS)} prompts x {ROUNDS} rounds, the two paths back to back; medians")
+    print(f"  {'path':<44} {'tokens/s':>10}")
+    print(f"  {'bare transformers generate() loop':<44} {bare:>10.1f}")
+    print(f"  {'portal: client -> model server (streaming)':<44} {portal:>10.1f}")
+    low, high = min(pair_ratios), max(pair_ratios)
+    verdict = "meets" if ratio >= 0.9 else "MISSES"
+    print(
+        f"  portal/bare, median of pairs: {ratio:.2f}x "
+        f"(range {low:.2f}-{high:.2f}; {verdict} the >= 0.9x goal)"
+    )
+    verdict = "meets" if ttft < 1.0 else "MISSES"
+    print(
+        f"  warm time to first token: median {ttft * 1000:.0f} ms, "
+        f"worst {ttft_worst * 1000:.0f} ms ({verdict} < 1 s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
