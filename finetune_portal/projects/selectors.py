@@ -35,3 +35,29 @@ def project_overview(project: Project) -> dict:
         "recent_activity": AuditEntry.objects.filter(project=project).select_related("actor")[:10],
         "member_count": project.memberships.count(),
     }
+
+
+def audit_entries(
+    *, project: Project | None, actor_id: int | None = None, action: str = "", since=None, until=None
+) -> QuerySet[AuditEntry]:
+    """The audit trail, newest first: one project's, or (``project=None``) the whole site's."""
+    entries = AuditEntry.objects.select_related("actor", "project")
+    if project is not None:
+        entries = entries.filter(project=project)
+    if actor_id is not None:
+        entries = entries.filter(actor_id=actor_id)
+    if action:
+        entries = entries.filter(action=action)
+    if since is not None:
+        entries = entries.filter(created_at__date__gte=since)
+    if until is not None:
+        entries = entries.filter(created_at__date__lte=until)
+    return entries.order_by("-created_at", "-id")
+
+
+def audit_actors(project: Project | None) -> QuerySet:
+    """The people who appear in a project's (or the site's) audit trail, for the person filter."""
+    from django.contrib.auth import get_user_model
+
+    entries = AuditEntry.objects.all() if project is None else AuditEntry.objects.filter(project=project)
+    return get_user_model().objects.filter(pk__in=entries.values("actor_id")).order_by("username")
