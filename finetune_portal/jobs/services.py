@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -19,6 +20,8 @@ from finetune_portal.jobs.models import (
     MetricPoint,
 )
 from finetune_portal.jobs.states import ALLOWED, IllegalTransition, JobStatus
+from finetune_portal.projects.models import Project
+from finetune_portal.projects.selectors import project_month_spend
 
 METRIC_FIELDS = metrics.STORED
 
@@ -91,17 +94,30 @@ def job_enter_imported(*, job: FineTuningJob, to: JobStatus | str, reason: str, 
 
 
 def job_launch(*, job: FineTuningJob, actor) -> FineTuningJob:
-    """Queue a draft job and hand it to its provider's worker once the transaction commits."""
+    """Queue a draft job and hand it to its provider's worker once the transaction commits.
+
+    A job whose estimated cost would pass what is left of the project's monthly budget waits in
+    ``awaiting_approval`` instead, until an ML lead approves or rejects it. The project row is locked
+    while the spend is read and the job moves, so two launches at once cannot both slip under it.
+    """
     from finetune_portal.providers.registry import get_provider
 
     provider = get_provider(job.provider)
     with transaction.atomic():
-        launched = job_transition(
-            job=job, to=JobStatus.QUEUED, actor=actor, reason="Launched", expected=[JobStatus.DRAFT]
-        )
+        Project.objects.select_for_update().only("pk").get(pk=job.project_id)
+        spend = project_month_spend(job.project)
+        cost, remaining = job.estimated_cost, spend.remaining
+        target, reason, over_budget = JobStatus.QUEUED, "Launched", False
+        if cost is not None and remaining is not None and cost > remaining:
+            target, over_budget = JobStatus.AWAITING_APPROVAL, True
+            reason = (
+                f"Waits for approval: estimated ${cost:.2f}, ${max(remaining, Decimal(0)):.2f} left of the "
+                f"${spend.budget:.2f} monthly budget"
+            )
+        launched = job_transition(job=job, to=target, actor=actor, reason=reason, expected=[JobStatus.DRAFT])
         if not launched:
             job.refresh_from_db(fields=["status"])
-            raise IllegalTransition(job.status, JobStatus.QUEUED)
+            raise IllegalTransition(job.status, target)
         audit_log(
             actor=actor,
             action="job.launched",
@@ -109,7 +125,62 @@ def job_launch(*, job: FineTuningJob, actor) -> FineTuningJob:
             project=job.project,
             data={"provider": job.provider, "method": job.method, "base_model": job.base_model},
         )
+        if over_budget:
+            audit_log(
+                actor=actor,
+                action="job.approval_requested",
+                target=job,
+                project=job.project,
+                data={"estimated_cost": f"${cost:.2f}", "remaining": f"${remaining:.2f}"},
+            )
+        else:
+            transaction.on_commit(lambda: _job_send(job, provider.enqueue_start, what="start"))
+    return job
+
+
+def job_approve(*, job: FineTuningJob, actor) -> FineTuningJob:
+    """Let a job that waits for approval go ahead: it is queued and handed to its worker."""
+    from finetune_portal.providers.registry import get_provider
+
+    provider = get_provider(job.provider)
+    with transaction.atomic():
+        approved = job_transition(
+            job=job,
+            to=JobStatus.QUEUED,
+            actor=actor,
+            reason=f"Approved by {actor}",
+            expected=[JobStatus.AWAITING_APPROVAL],
+        )
+        if not approved:
+            job.refresh_from_db(fields=["status"])
+            raise IllegalTransition(job.status, JobStatus.QUEUED)
+        audit_log(actor=actor, action="job.approved", target=job, project=job.project)
         transaction.on_commit(lambda: _job_send(job, provider.enqueue_start, what="start"))
+    return job
+
+
+def job_reject(*, job: FineTuningJob, actor, reason: str = "") -> FineTuningJob:
+    """Turn down a job that waits for approval: it ends cancelled, with the reason on its page."""
+    why = f"Rejected by {actor}" + (f": {reason.strip()}" if reason.strip() else "")
+    with transaction.atomic():
+        rejected = job_transition(
+            job=job,
+            to=JobStatus.CANCELLED,
+            actor=actor,
+            reason=why,
+            expected=[JobStatus.AWAITING_APPROVAL],
+            error_message=why[:2000],
+        )
+        if not rejected:
+            job.refresh_from_db(fields=["status"])
+            raise IllegalTransition(job.status, JobStatus.CANCELLED)
+        audit_log(
+            actor=actor,
+            action="job.rejected",
+            target=job,
+            project=job.project,
+            data={"reason": reason.strip()},
+        )
     return job
 
 

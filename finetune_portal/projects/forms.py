@@ -14,6 +14,13 @@ class ProjectForm(forms.ModelForm):
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
 
+class BudgetForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = ["monthly_budget_usd"]
+        widgets = {"monthly_budget_usd": forms.NumberInput(attrs={"step": "0.01", "min": "0"})}
+
+
 class MembershipForm(forms.Form):
     username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("projects/new/", views.project_new, name="new"),
     path("p/<slug:slug>/", views.project_detail, name="overview"),
     path("audit/", views.site_audit, name="audit_site"),
+    path("p/<slug:slug>/budget/", views.project_budget, name="budget"),
     path("p/<slug:slug>/members/", views.project_members, name="members"),
     path("p/<slug:slug>/audit/", views.project_audit, name="audit"),
     path(

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from finetune_portal.projects.access import get_project_access
 from finetune_portal.projects.audit_labels import ACTIONS, audit_label
-from finetune_portal.projects.forms import AuditFilterForm, MembershipForm, ProjectForm
+from finetune_portal.projects.forms import AuditFilterForm, BudgetForm, MembershipForm, ProjectForm
 from finetune_portal.projects.models import Membership
 from finetune_portal.projects.selectors import (
     audit_actors,
@@ -24,6 +24,7 @@ from finetune_portal.projects.services import (
     MembershipError,
     membership_remove,
     membership_set,
+    project_budget_set,
     project_create,
 )
 
@@ -46,8 +47,33 @@ def project_new(request):
 
 def project_detail(request, slug: str):
     access = get_project_access(request.user, slug)
-    context = {"access": access, "project": access.project, **project_overview(access.project)}
+    context = {
+        "access": access,
+        "project": access.project,
+        "budget_form": BudgetForm(instance=access.project) if access.can_manage_members else None,
+        **project_overview(access.project),
+    }
     return render(request, "projects/overview.html", context)
+
+
+@require_POST
+def project_budget(request, slug: str):
+    access = get_project_access(request.user, slug)
+    access.require(access.can_manage_members)
+    form = BudgetForm(request.POST, instance=access.project)
+    if form.is_valid():
+        budget = form.cleaned_data["monthly_budget_usd"]
+        project_budget_set(project=access.project, budget_usd=budget, actor=request.user)
+        messages.success(
+            request, f"Monthly budget set to ${budget:,.2f}." if budget is not None else "No budget now."
+        )
+    else:
+        messages.error(
+            request,
+            "The budget must be an amount in dollars of 0 or more: "
+            + " ".join(form.errors.get("monthly_budget_usd", [])),
+        )
+    return redirect("projects:overview", slug=slug)
 
 
 @require_http_methods(["GET", "POST"])
