@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "finetune_portal.jobs",
     "finetune_portal.registry",
     "finetune_portal.credentials",
+    "finetune_portal.notifications",
     "finetune_portal.providers.openai",
     "finetune_portal.providers.peft",
 ]

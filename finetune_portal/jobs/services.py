@@ -19,6 +19,7 @@ from finetune_portal.jobs.models import (
     JobTransition,
     MetricPoint,
 )
+from finetune_portal.jobs.signals import job_status_changed
 from finetune_portal.jobs.states import ALLOWED, IllegalTransition, JobStatus
 from finetune_portal.projects.models import Project
 from finetune_portal.projects.selectors import project_month_spend
@@ -58,6 +59,14 @@ def job_transition(
         FineTuningJob.objects.filter(pk=job.pk).update(**fields)
         JobTransition.objects.create(
             job_id=job.pk, from_status=current, to_status=target, reason=reason[:500], actor=actor
+        )
+        actor_id = getattr(actor, "pk", None)
+        # robust: a listener that fails is logged; the committed move stands and its caller goes on.
+        transaction.on_commit(
+            lambda: job_status_changed.send(
+                sender=FineTuningJob, job_id=job.pk, from_status=current, to_status=target, actor_id=actor_id
+            ),
+            robust=True,
         )
     for name, value in fields.items():
         setattr(job, name, value)
