@@ -42,6 +42,9 @@ def project_notifications(request, slug: str):
 def webhook_test(request, slug: str):
     access = get_project_access(request.user, slug)
     access.require(access.can_manage_members)
+    if not ProjectWebhook.objects.filter(project=access.project).exists():
+        messages.warning(request, "There is no webhook to test yet.")
+        return redirect("notifications:project", slug=slug)
     try:
         webhook_post(
             project_id=access.project.pk, text=f"Test message from finetune_portal ({access.project.name})."

@@ -276,3 +276,10 @@ def test_the_webhook_url_is_encrypted_and_rotated_with_the_keys(cast, settings):
     settings.FIELD_ENCRYPTION_KEYS = [new_key]
 
     assert ProjectWebhook.objects.get(project=cast.project).url == "https://hooks.example.com/T1/B2/s3cr3t"
+
+
+@pytest.mark.django_db
+def test_testing_without_a_webhook_says_there_is_none(client, cast):
+    client.login(username=cast.admin.username, password=PASSWORD)
+    response = client.post(reverse("notifications:webhook_test", args=[cast.project.slug]), follow=True)
+    assert "There is no webhook to test yet." in response.content.decode()
