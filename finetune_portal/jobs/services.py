@@ -120,8 +120,8 @@ def job_launch(*, job: FineTuningJob, actor) -> FineTuningJob:
         if cost is not None and remaining is not None and cost > remaining:
             target, over_budget = JobStatus.AWAITING_APPROVAL, True
             reason = (
-                f"Waits for approval: estimated ${cost:.2f}, ${max(remaining, Decimal(0)):.2f} left of the "
-                f"${spend.budget:.2f} monthly budget"
+                f"Waits for approval: estimated {_usd(cost)}, {_usd(max(remaining, Decimal(0)))} left of the "
+                f"{_usd(spend.budget)} monthly budget"
             )
         launched = job_transition(job=job, to=target, actor=actor, reason=reason, expected=[JobStatus.DRAFT])
         if not launched:
@@ -140,11 +140,18 @@ def job_launch(*, job: FineTuningJob, actor) -> FineTuningJob:
                 action="job.approval_requested",
                 target=job,
                 project=job.project,
-                data={"estimated_cost": f"${cost:.2f}", "remaining": f"${remaining:.2f}"},
+                data={"estimated_cost": _usd(cost), "remaining": _usd(remaining)},
             )
         else:
             transaction.on_commit(lambda: _job_send(job, provider.enqueue_start, what="start"))
     return job
+
+
+def _usd(amount: Decimal | None) -> str:
+    # As the pages show money: test runs cost fractions of a cent, which "$0.00" would hide.
+    if amount is None:
+        return "—"
+    return f"${amount:,.4f}" if 0 < amount < Decimal("0.01") else f"${amount:,.2f}"
 
 
 def job_approve(*, job: FineTuningJob, actor) -> FineTuningJob:

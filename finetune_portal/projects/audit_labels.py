@@ -16,6 +16,8 @@ from finetune_portal.projects.models import Role
 ACTIONS: dict[str, tuple[str, str]] = {
     "project.created": ("Project created", "{actor} created the project {target}"),
     "project.budget_set": ("Budget changed", "{actor} set the monthly budget to {budget}"),
+    "project.webhook_set": ("Webhook set", "{actor} set the project's chat webhook"),
+    "project.webhook_removed": ("Webhook removed", "{actor} removed the project's chat webhook"),
     "membership.added": ("Member added", "{username} was added as {role} by {actor}"),
     "membership.changed": ("Member's role changed", "{username} was made {role} by {actor}"),
     "membership.removed": ("Member removed", "{username} ({role}) was removed by {actor}"),

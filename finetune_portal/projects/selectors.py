@@ -8,6 +8,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from finetune_portal.core.models import AuditEntry
+from finetune_portal.projects.audit_labels import audit_label
 from finetune_portal.projects.models import Project
 
 
@@ -37,7 +38,10 @@ def project_overview(project: Project) -> dict:
             :8
         ],
         "recent_datasets": project.datasets.order_by("-updated_at")[:5],
-        "recent_activity": AuditEntry.objects.filter(project=project).select_related("actor")[:10],
+        "recent_activity": [
+            (entry, audit_label(entry))
+            for entry in AuditEntry.objects.filter(project=project).select_related("actor")[:10]
+        ],
         "member_count": project.memberships.count(),
         "spend": project_month_spend(project),
         "awaiting_approval_count": jobs.filter(status="awaiting_approval").count(),

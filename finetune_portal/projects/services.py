@@ -29,7 +29,7 @@ def project_budget_set(*, project: Project, budget_usd, actor) -> Project:
         action="project.budget_set",
         target=locked,
         project=locked,
-        data={"budget": f"${budget_usd}" if budget_usd is not None else "none"},
+        data={"budget": f"${budget_usd:,.2f}" if budget_usd is not None else "none"},
     )
     project.monthly_budget_usd = locked.monthly_budget_usd
     return locked
