@@ -146,3 +146,28 @@ def test_a_launch_over_the_budget_waits_until_an_ml_lead_approves_it(
     page.goto(f"/p/{cast.project.slug}/")
     expect(page.locator(".budget")).to_contain_text("estimated")
     shots(page, "project-budget")
+
+
+def test_an_admin_tests_a_key_and_sets_the_chat_webhook(page, log_in, cast, standin):  # noqa: F811
+    from finetune_portal.credentials.services import credential_create
+
+    credential_create(
+        kind="openai",
+        secret="sk-standin-0000",
+        label="Team key",
+        base_url=standin.base_url,
+        project=cast.project,
+        actor=cast.admin,
+    )
+    log_in(cast.admin)
+    page.goto(f"/credentials/project/{cast.project.slug}/")
+    page.get_by_role("button", name="Test key").click()
+    expect(page.get_by_text("Team key: The key works at")).to_be_visible()
+    shots(page, "credentials-test-key")
+
+    page.goto(f"/p/{cast.project.slug}/notifications/")
+    page.get_by_label("Webhook URL").fill("https://hooks.example.com/services/T0/B0/abcdef")
+    page.get_by_role("button", name="Save webhook").click()
+    expect(page.get_by_text("Webhook saved.")).to_be_visible()
+    expect(page.get_by_text("hooks.example.com/…cdef")).to_be_visible()
+    shots(page, "project-notifications")
