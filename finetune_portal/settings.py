@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "finetune_portal.registry",
     "finetune_portal.credentials",
     "finetune_portal.inference",
+    "finetune_portal.notifications",
     "finetune_portal.providers.openai",
     "finetune_portal.providers.peft",
 ]
@@ -179,6 +180,9 @@ if env.int("AXES_PROXY_COUNT", default=0):
     AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
 
 LOGIN_URL = "accounts:login"
+# Password reset and "set your password" links, and invitation links, stop working after this long.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
+INVITATION_MAX_AGE_SECONDS = env.int("INVITATION_MAX_AGE_SECONDS", default=7 * 24 * 3600)
 LOGIN_REDIRECT_URL = "projects:list"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
@@ -237,6 +241,18 @@ FIELD_ENCRYPTION_KEYS = (
     if PRODUCTION
     else env.list("FIELD_ENCRYPTION_KEYS", default=[_DEV_FIELD_KEY])
 )
+
+# E-mail (invitations, password resets, job notifications) through Django's mail framework. EMAIL_URL is
+# django-environ's form, e.g. smtp+tls://user:password@smtp.example.com:587; unset prints mails to the
+# console, which is what `make run` shows.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+globals().update({name: value for name, value in _email.items() if value not in (None, "")})
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="finetune_portal <portal@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The address links in e-mails point at (mails sent by workers have no request to take it from).
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
+# Seconds a job-notification webhook may take to answer.
+NOTIFICATION_WEBHOOK_TIMEOUT = env.float("NOTIFICATION_WEBHOOK_TIMEOUT", default=10.0)
 
 # Celery: Redis when REDIS_URL is set, otherwise a filesystem broker that needs no server.
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -22,6 +22,10 @@ JSON = "application/json"
 logger = logging.getLogger(__name__)
 FAULT_MESSAGES = {
     "insufficient_quota": "You exceeded your current quota, please check your plan and billing details.",
+    "invalid_api_key": "Incorrect API key provided. You can find your API key at "
+    "https://platform.openai.com/account/api-keys.",
+    "insufficient_permissions": "You have insufficient permissions for this operation. "
+    "Missing scopes: api.fine_tuning.jobs.read.",
 }
 
 

@@ -51,3 +51,22 @@ class EncryptedTextField(models.TextField):
         if value is None or value == "":
             return value
         return encrypt_text(value)
+
+
+def encrypted_rows_reencrypt(*, skip: tuple[type[models.Model], ...] = ()) -> int:
+    """Re-encrypt every row of every model with an EncryptedTextField (but ``skip``) with the newest key,
+    so a secret an app adds later is rotated too. Returns how many rows."""
+    from django.apps import apps
+    from django.db import transaction
+
+    count = 0
+    for model in apps.get_models():
+        names = [field.name for field in model._meta.concrete_fields if isinstance(field, EncryptedTextField)]
+        if not names or model in skip:
+            continue
+        with transaction.atomic():
+            rows = list(model._default_manager.select_for_update())
+            for row in rows:
+                row.save(update_fields=names)
+        count += len(rows)
+    return count

@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from finetune_portal.core.audit import audit_log
+from finetune_portal.credentials.checks import CheckResult, credential_check
 from finetune_portal.credentials.models import ProviderCredential
 
 
@@ -99,6 +100,19 @@ def credential_revoke(*, credential: ProviderCredential, actor, reason: str = ""
             data={"reason": reason} if reason else {},
         )
     return credential
+
+
+def credential_test(*, credential: ProviderCredential, actor) -> CheckResult:
+    """Check the key at its provider and record that it was tested and how it went."""
+    result = credential_check(credential)
+    audit_log(
+        actor=actor,
+        action="credential.checked",
+        target=credential,
+        project=credential.project,
+        data={"ok": result.ok, "outcome": result.summary[:200]},
+    )
+    return result
 
 
 def credential_resolve(*, kind: str, project) -> ProviderCredential | None:

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from finetune_portal.credentials.forms import CredentialForm
 from finetune_portal.credentials.models import ProviderCredential
-from finetune_portal.credentials.services import credential_create, credential_revoke
+from finetune_portal.credentials.services import credential_create, credential_revoke, credential_test
 from finetune_portal.projects.access import get_project_access
 
 
@@ -63,16 +63,32 @@ def project_credentials(request, slug: str):
     )
 
 
-@require_POST
-def credential_revoke_view(request, credential_id: int):
+def _managed_credential(request, credential_id: int):
+    """The credential and its page, if the user manages it (site admins: site-wide ones)."""
     credential = get_object_or_404(ProviderCredential, pk=credential_id)
     if credential.project_id is None:
         _require_site_admin(request.user)
-        target = redirect("credentials:site")
-    else:
-        access = get_project_access(request.user, credential.project.slug)
-        access.require(access.can_manage_credentials)
-        target = redirect("credentials:project", slug=credential.project.slug)
+        return credential, redirect("credentials:site")
+    access = get_project_access(request.user, credential.project.slug)
+    access.require(access.can_manage_credentials)
+    return credential, redirect("credentials:project", slug=credential.project.slug)
+
+
+@require_POST
+def credential_test_view(request, credential_id: int):
+    credential, target = _managed_credential(request, credential_id)
+    if not credential.is_active:
+        messages.warning(request, f"{credential.label} is revoked; add a new key instead.")
+        return target
+    result = credential_test(credential=credential, actor=request.user)
+    text = f"{credential.label}: {result.summary}" + (f" ({result.detail})" if result.detail else "")
+    (messages.success if result.ok else messages.error)(request, text)
+    return target
+
+
+@require_POST
+def credential_revoke_view(request, credential_id: int):
+    credential, target = _managed_credential(request, credential_id)
     credential_revoke(credential=credential, actor=request.user)
     messages.success(request, f"Revoked {credential.label}.")
     return target

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
@@ -20,7 +21,10 @@ from finetune_portal.jobs.models import (
     JobTransition,
     MetricPoint,
 )
+from finetune_portal.jobs.signals import job_status_changed
 from finetune_portal.jobs.states import ALLOWED, IllegalTransition, JobStatus
+from finetune_portal.projects.models import Project
+from finetune_portal.projects.selectors import project_month_spend
 
 METRIC_FIELDS = metrics.STORED
 
@@ -57,6 +61,14 @@ def job_transition(
         FineTuningJob.objects.filter(pk=job.pk).update(**fields)
         JobTransition.objects.create(
             job_id=job.pk, from_status=current, to_status=target, reason=reason[:500], actor=actor
+        )
+        actor_id = getattr(actor, "pk", None)
+        # robust: a listener that fails is logged; the committed move stands and its caller goes on.
+        transaction.on_commit(
+            lambda: job_status_changed.send(
+                sender=FineTuningJob, job_id=job.pk, from_status=current, to_status=target, actor_id=actor_id
+            ),
+            robust=True,
         )
     for name, value in fields.items():
         setattr(job, name, value)
@@ -124,17 +136,30 @@ def job_create_once(*, project, token: str, save: Callable[[], FineTuningJob]) -
 
 
 def job_launch(*, job: FineTuningJob, actor) -> FineTuningJob:
-    """Queue a draft job and hand it to its provider's worker once the transaction commits."""
+    """Queue a draft job and hand it to its provider's worker once the transaction commits.
+
+    A job whose estimated cost would pass what is left of the project's monthly budget waits in
+    ``awaiting_approval`` instead, until an ML lead approves or rejects it. The project row is locked
+    while the spend is read and the job moves, so two launches at once cannot both slip under it.
+    """
     from finetune_portal.providers.registry import get_provider
 
     provider = get_provider(job.provider)
     with transaction.atomic():
-        launched = job_transition(
-            job=job, to=JobStatus.QUEUED, actor=actor, reason="Launched", expected=[JobStatus.DRAFT]
-        )
+        Project.objects.select_for_update().only("pk").get(pk=job.project_id)
+        spend = project_month_spend(job.project)
+        cost, remaining = job.estimated_cost, spend.remaining
+        target, reason, over_budget = JobStatus.QUEUED, "Launched", False
+        if cost is not None and remaining is not None and cost > remaining:
+            target, over_budget = JobStatus.AWAITING_APPROVAL, True
+            reason = (
+                f"Waits for approval: estimated {_usd(cost)}, {_usd(max(remaining, Decimal(0)))} left of the "
+                f"{_usd(spend.budget)} monthly budget"
+            )
+        launched = job_transition(job=job, to=target, actor=actor, reason=reason, expected=[JobStatus.DRAFT])
         if not launched:
             job.refresh_from_db(fields=["status"])
-            raise IllegalTransition(job.status, JobStatus.QUEUED)
+            raise IllegalTransition(job.status, target)
         audit_log(
             actor=actor,
             action="job.launched",
@@ -142,7 +167,69 @@ def job_launch(*, job: FineTuningJob, actor) -> FineTuningJob:
             project=job.project,
             data={"provider": job.provider, "method": job.method, "base_model": job.base_model},
         )
+        if over_budget:
+            audit_log(
+                actor=actor,
+                action="job.approval_requested",
+                target=job,
+                project=job.project,
+                data={"estimated_cost": _usd(cost), "remaining": _usd(remaining)},
+            )
+        else:
+            transaction.on_commit(lambda: _job_send(job, provider.enqueue_start, what="start"))
+    return job
+
+
+def _usd(amount: Decimal | None) -> str:
+    # As the pages show money: test runs cost fractions of a cent, which "$0.00" would hide.
+    if amount is None:
+        return "—"
+    return f"${amount:,.4f}" if 0 < amount < Decimal("0.01") else f"${amount:,.2f}"
+
+
+def job_approve(*, job: FineTuningJob, actor) -> FineTuningJob:
+    """Let a job that waits for approval go ahead: it is queued and handed to its worker."""
+    from finetune_portal.providers.registry import get_provider
+
+    provider = get_provider(job.provider)
+    with transaction.atomic():
+        approved = job_transition(
+            job=job,
+            to=JobStatus.QUEUED,
+            actor=actor,
+            reason=f"Approved by {actor}",
+            expected=[JobStatus.AWAITING_APPROVAL],
+        )
+        if not approved:
+            job.refresh_from_db(fields=["status"])
+            raise IllegalTransition(job.status, JobStatus.QUEUED)
+        audit_log(actor=actor, action="job.approved", target=job, project=job.project)
         transaction.on_commit(lambda: _job_send(job, provider.enqueue_start, what="start"))
+    return job
+
+
+def job_reject(*, job: FineTuningJob, actor, reason: str = "") -> FineTuningJob:
+    """Turn down a job that waits for approval: it ends cancelled, with the reason on its page."""
+    why = f"Rejected by {actor}" + (f": {reason.strip()}" if reason.strip() else "")
+    with transaction.atomic():
+        rejected = job_transition(
+            job=job,
+            to=JobStatus.CANCELLED,
+            actor=actor,
+            reason=why,
+            expected=[JobStatus.AWAITING_APPROVAL],
+            error_message=why[:2000],
+        )
+        if not rejected:
+            job.refresh_from_db(fields=["status"])
+            raise IllegalTransition(job.status, JobStatus.CANCELLED)
+        audit_log(
+            actor=actor,
+            action="job.rejected",
+            target=job,
+            project=job.project,
+            data={"reason": reason.strip()},
+        )
     return job
 
 

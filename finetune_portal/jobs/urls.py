@@ -17,5 +17,7 @@ urlpatterns = [
         name="checkpoint_download",
     ),
     path("<int:job_id>/pause/", views.job_pause_view, {"action": "pause"}, name="pause"),
+    path("<int:job_id>/approve/", views.job_approval_view, {"action": "approve"}, name="approve"),
+    path("<int:job_id>/reject/", views.job_approval_view, {"action": "reject"}, name="reject"),
     path("<int:job_id>/resume/", views.job_pause_view, {"action": "resume"}, name="resume"),
 ]

@@ -32,15 +32,18 @@ from finetune_portal.jobs.selectors.series import (
     metric_points_since,
 )
 from finetune_portal.jobs.services import (
+    job_approve,
     job_cancel,
     job_create_once,
     job_launch,
     job_pause,
+    job_reject,
     job_resume,
     launch_token_new,
 )
 from finetune_portal.jobs.states import IllegalTransition, JobStatus
 from finetune_portal.projects.access import get_project_access
+from finetune_portal.projects.selectors import project_month_spend
 from finetune_portal.providers.base import ProviderError, ProviderUnavailable
 from finetune_portal.providers.registry import (
     default_provider_key,
@@ -156,6 +159,7 @@ def job_detail(request, slug: str, job_id: int):
         "live_version": live_version,
         "fragment": fragment_key is not None,
         "provider_parts": _provider_parts(provider),
+        "can_approve": access.can_approve_jobs and job.status == JobStatus.AWAITING_APPROVAL,
     }
     if part in ("events", "live") or part is None:
         context["events"], context["step_log"], context["step_log_count"] = job_events_for_page(job)
@@ -169,6 +173,8 @@ def job_detail(request, slug: str, job_id: int):
         cache.set(fragment_key, content, timeout=FRAGMENT_CACHE_SECONDS)
         return _fragment_response(job, content)
     context["chart_urls"] = {"metrics": reverse("jobs:metrics", args=[slug, job.pk])}
+    if job.status == JobStatus.AWAITING_APPROVAL:
+        context["spend"] = project_month_spend(access.project)
     return render(request, "jobs/detail.html", context)
 
 
@@ -305,6 +311,26 @@ def job_pause_view(request, slug: str, job_id: int, action: str):
     return _back_to_job(request, slug, job)
 
 
+@require_POST
+def job_approval_view(request, slug: str, job_id: int, action: str):
+    """An ML lead approves (``action="approve"``) or rejects a launch that waits for approval."""
+    access = get_project_access(request.user, slug)
+    job = job_for_project(access.project, job_id)
+    access.require(access.can_approve_jobs)
+    try:
+        if action == "approve":
+            job_approve(job=job, actor=request.user)
+        else:
+            job_reject(job=job, actor=request.user, reason=request.POST.get("reason", "")[:500])
+    except IllegalTransition:
+        messages.warning(request, f"This job is {job.get_status_display().lower()}: nothing to {action}.")
+    except ProviderError as exc:
+        messages.error(request, f"Could not {action}: {exc.message}")
+    else:
+        messages.success(request, "Approved: the job is queued." if action == "approve" else "Rejected.")
+    return redirect("jobs:detail", slug=slug, job_id=job.pk)
+
+
 def _source_job(project, job_id: str | None):
     if not job_id:
         return None
@@ -363,6 +389,12 @@ def job_new(request, slug: str):
         except ProviderError as exc:
             messages.error(request, f"The job was saved as a draft but not launched: {exc.message}")
         else:
-            messages.success(request, f"{job.display_name} is queued.")
+            if job.status == JobStatus.AWAITING_APPROVAL:
+                messages.warning(
+                    request,
+                    f"{job.display_name} would pass this month's budget: it waits for an ML lead's approval.",
+                )
+            else:
+                messages.success(request, f"{job.display_name} is queued.")
         return redirect("jobs:detail", slug=slug, job_id=job.pk)
     return render(request, "jobs/new.html", {**context, "form": form})

@@ -40,6 +40,11 @@ class ProjectAccess:
         return self.has_role(Role.ADMIN)
 
     @property
+    def can_approve_jobs(self) -> bool:
+        """Let a launch over the monthly budget go ahead, or turn it down."""
+        return self.has_role(Role.ML_LEAD)
+
+    @property
     def can_manage_credentials(self) -> bool:
         return self.has_role(Role.ADMIN)
 

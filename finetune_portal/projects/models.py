@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from finetune_portal.core.models import TimeStampedModel
@@ -23,6 +24,16 @@ class Project(TimeStampedModel):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=64, unique=True)
     description = models.TextField(blank=True)
+    # Launches whose estimated cost would pass what is left this month wait for an ML lead's approval.
+    monthly_budget_usd = models.DecimalField(
+        "Monthly budget (USD)",
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Empty: no budget. Launches that would pass it wait for an ML lead's approval.",
+    )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
 
     class Meta:

@@ -18,6 +18,24 @@ def project_create(*, name: str, slug: str, description: str = "", creator) -> P
 
 
 @transaction.atomic
+def project_budget_set(*, project: Project, budget_usd, actor) -> Project:
+    """Set (or with None, remove) the project's monthly budget in USD."""
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    locked.monthly_budget_usd = budget_usd
+    locked.full_clean()
+    locked.save(update_fields=["monthly_budget_usd", "updated_at"])
+    audit_log(
+        actor=actor,
+        action="project.budget_set",
+        target=locked,
+        project=locked,
+        data={"budget": f"${budget_usd:,.2f}" if budget_usd is not None else "none"},
+    )
+    project.monthly_budget_usd = locked.monthly_budget_usd
+    return locked
+
+
+@transaction.atomic
 def membership_set(*, project: Project, username: str, role: str, actor) -> Membership:
     user = get_user_model().objects.get(username=username)
     current = Membership.objects.filter(project=project, user=user).first()

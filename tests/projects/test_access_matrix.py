@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 
+from finetune_portal.accounts.models import Invitation
+from finetune_portal.credentials.models import ProviderCredential
 from finetune_portal.jobs.states import JobStatus
 from tests.factories import PASSWORD, make_dataset, make_job, make_version
 
@@ -40,6 +42,23 @@ MATRIX = {
     "openai launch hints": ("get", (200, 200, 200, 200, 404)),
     "openai account": ("get", (403, 403, 200, 200, 404)),
     "openai import": ("post", (403, 403, 302, 302, 404)),
+    "profile": ("get", (200, 200, 200, 200, 200)),
+    "profile save": ("post", (302, 302, 302, 302, 302)),
+    "password change": ("get", (200, 200, 200, 200, 200)),
+    "create account": ("get", (403, 403, 403, 200, 403)),
+    "invite": ("get", (403, 403, 200, 200, 404)),
+    "invite send": ("post", (403, 403, 302, 302, 404)),
+    "invitation withdraw": ("post", (403, 403, 302, 302, 404)),
+    "project audit": ("get", (403, 403, 200, 200, 404)),
+    "project audit csv": ("get", (403, 403, 200, 200, 404)),
+    "site audit": ("get", (403, 403, 403, 200, 403)),
+    "budget set": ("post", (403, 403, 302, 302, 404)),
+    "approve job": ("post", (403, 302, 302, 302, 404)),
+    "reject job": ("post", (403, 302, 302, 302, 404)),
+    "notifications": ("get", (403, 403, 200, 200, 404)),
+    "webhook test": ("post", (403, 403, 302, 302, 404)),
+    "test project key": ("post", (403, 403, 302, 302, 404)),
+    "test site key": ("post", (403, 403, 403, 302, 403)),
 }
 
 
@@ -49,6 +68,19 @@ def page_request(name: str, cast):
     version = make_version(dataset)
     version_args = [slug, dataset.pk, version.number]
     own_job = make_job(cast.project, created_by=cast.member, status=JobStatus.QUEUED)
+    waiting_job = make_job(cast.project, created_by=cast.member, status=JobStatus.AWAITING_APPROVAL)
+    invitation = Invitation.objects.create(project=cast.project, email="maria@example.com", role="member")
+    # Nothing listens on port 1: a key test answers "unreachable" at once, never reaching a provider.
+    project_key = ProviderCredential.objects.create(
+        kind="openai",
+        project=cast.project,
+        label="k",
+        secret="sk-x-12345678",
+        base_url="http://127.0.0.1:1/v1",
+    )
+    site_key = ProviderCredential.objects.create(
+        kind="openai", label="k", secret="sk-x-12345678", base_url="http://127.0.0.1:1/v1"
+    )
     leads_job = make_job(cast.project, created_by=cast.ml_lead, status=JobStatus.QUEUED)
     return {
         "project list": (reverse("projects:list"), {}),
@@ -83,6 +115,26 @@ def page_request(name: str, cast):
         "openai account": (reverse("openai_provider:account", args=[slug]), {}),
         # With no credential configured the import answers with a message, never reaching a provider.
         "openai import": (reverse("openai_provider:import", args=[slug]), {}),
+        "profile": (reverse("accounts:profile"), {}),
+        "profile save": (reverse("accounts:profile"), {"section": "notifications", "job_failed": "on"}),
+        "password change": (reverse("accounts:password_change"), {}),
+        "create account": (reverse("accounts:user_new"), {}),
+        "invite": (reverse("accounts:invite", args=[slug]), {}),
+        "invite send": (
+            reverse("accounts:invite", args=[slug]),
+            {"email": "new@example.com", "role": "member"},
+        ),
+        "invitation withdraw": (reverse("accounts:invitation_revoke", args=[slug, invitation.pk]), {}),
+        "project audit": (reverse("projects:audit", args=[slug]), {}),
+        "project audit csv": (reverse("projects:audit", args=[slug]), {"format": "csv"}),
+        "site audit": (reverse("projects:audit_site"), {}),
+        "budget set": (reverse("projects:budget", args=[slug]), {"monthly_budget_usd": "100"}),
+        "approve job": (reverse("jobs:approve", args=[slug, waiting_job.pk]), {}),
+        "reject job": (reverse("jobs:reject", args=[slug, waiting_job.pk]), {"reason": "no"}),
+        "notifications": (reverse("notifications:project", args=[slug]), {}),
+        "webhook test": (reverse("notifications:webhook_test", args=[slug]), {}),
+        "test project key": (reverse("credentials:test", args=[project_key.pk]), {}),
+        "test site key": (reverse("credentials:test", args=[site_key.pk]), {}),
     }[name]
 
 
@@ -136,6 +188,14 @@ def test_another_projects_objects_answer_404_and_never_show_their_data(client, c
     assert response.status_code == 404
     foreign_job.refresh_from_db()
     assert foreign_job.status == "running"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url", [reverse_lazy("accounts:password_reset"), reverse_lazy("accounts:password_reset_done")]
+)
+def test_password_reset_pages_need_no_login(client, url):
+    assert client.get(url).status_code == 200
 
 
 @pytest.mark.django_db

@@ -10,6 +10,10 @@ class OpenAIProviderConfig(AppConfig):
 
     def ready(self) -> None:
         from finetune_portal.celery import register_periodic_task
+        from finetune_portal.credentials.checks import register_credential_check
+        from finetune_portal.providers.openai.key_check import openai_credential_check
+
+        register_credential_check("openai", openai_credential_check)
 
         # Beat only fans out: each due job gets its own short poll task on the openai queue.
         register_periodic_task(

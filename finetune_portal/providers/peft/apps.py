@@ -13,6 +13,8 @@ class PeftProviderConfig(AppConfig):
         from celery.signals import worker_ready
 
         from finetune_portal.celery import register_periodic_task
+        from finetune_portal.credentials.checks import register_credential_check
+        from finetune_portal.providers.peft.key_check import huggingface_credential_check
         from finetune_portal.providers.peft.signals import worker_report_hardware
 
         register_periodic_task(
@@ -21,4 +23,5 @@ class PeftProviderConfig(AppConfig):
             REAPER_INTERVAL_SECONDS,
             queue="default",
         )
+        register_credential_check("huggingface", huggingface_credential_check)
         worker_ready.connect(worker_report_hardware, dispatch_uid="peft-worker-report-hardware")

@@ -28,6 +28,8 @@ class FakeHub:
     repos: dict[str, FakeRepo] = field(default_factory=dict)
     gated: set[str] = field(default_factory=set)
     tokens_seen: list[str] = field(default_factory=list)
+    # token -> (user name, token role "read" / "write" / "fineGrained") that whoami knows.
+    accounts: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def client(self) -> httpx2.Client:
         return httpx2.Client(transport=httpx2.MockTransport(self.handle), follow_redirects=True)
@@ -49,6 +51,8 @@ class FakeHub:
                 repo_id, FakeRepo(private=body.get("visibility") == "private" or bool(body.get("private")))
             )
             return httpx2.Response(200, json={"url": f"{ENDPOINT}/{repo_id}", "name": repo_id})
+        if request.method == "GET" and path == "/api/whoami-v2":
+            return self._whoami(auth.removeprefix("Bearer "))
         if request.method == "POST" and path == "/api/validate-yaml":
             return httpx2.Response(200, json={})
         if parts[:2] == ["api", "models"]:
@@ -56,6 +60,19 @@ class FakeHub:
         if len(parts) >= 5 and parts[2] == "resolve":
             return self._resolve(request, "/".join(parts[:2]), "/".join(parts[4:]))
         return httpx2.Response(404, json={"error": f"fake hub: no route {request.method} {path}"})
+
+    def _whoami(self, token: str) -> httpx2.Response:
+        if token not in self.accounts:
+            return httpx2.Response(401, json={"error": "Invalid credentials in Authorization header"})
+        name, role = self.accounts[token]
+        return httpx2.Response(
+            200,
+            json={
+                "type": "user",
+                "name": name,
+                "auth": {"type": "access_token", "accessToken": {"role": role}},
+            },
+        )
 
     def _missing(self, repo_id: str) -> httpx2.Response | None:
         if repo_id in self.gated:

@@ -1,5 +1,7 @@
 from django.core.management.base import BaseCommand
 
+from finetune_portal.core.fields import encrypted_rows_reencrypt
+from finetune_portal.credentials.models import ProviderCredential
 from finetune_portal.credentials.services import credentials_reencrypt
 
 
@@ -11,4 +13,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         count = credentials_reencrypt()
-        self.stdout.write(self.style.SUCCESS(f"Re-encrypted {count} credential(s) with the newest key."))
+        # Other secrets (e.g. a project's notification webhook) are rotated with the same keys.
+        others = encrypted_rows_reencrypt(skip=(ProviderCredential,))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Re-encrypted {count} credential(s) and {others} other secret(s) with the newest key."
+            )
+        )
