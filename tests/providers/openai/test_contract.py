@@ -17,6 +17,7 @@ from finetune_portal.jobs.states import JobStatus
 from finetune_portal.providers.chat import ChatSettings
 from finetune_portal.providers.openai.catalog import is_shut_down
 from finetune_portal.providers.openai.importer import jobs_import
+from finetune_portal.providers.openai.provider import KEY
 from finetune_portal.providers.openai.submit import job_submit
 from finetune_portal.providers.openai.sync import job_poll
 from tests.contracts.openapi_contract import request_problems, response_problems, stream_problems
@@ -99,8 +100,9 @@ def _run_flows(cast, standin) -> None:
         frequency_penalty=0.1,
     )
     hello = [{"role": "user", "content": "Hello"}]
+    # Only OpenAI's models: the local provider's base models are served by its own model server.
     for model in served_models(project):
-        if not is_shut_down(model.provider_model, today=WIND_DOWN_DAY):
+        if model.provider == KEY and not is_shut_down(model.provider_model, today=WIND_DOWN_DAY):
             chat_complete(
                 project=project, user=None, model=model, messages=hello, settings=settings, source="api"
             )
