@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "finetune_portal.registry",
     "finetune_portal.credentials",
     "finetune_portal.inference",
+    "finetune_portal.playground",
     "finetune_portal.providers.openai",
     "finetune_portal.providers.peft",
 ]
