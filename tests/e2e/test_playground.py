@@ -31,6 +31,8 @@ def test_a_member_tries_a_model_next_to_a_base_then_runs_a_probe_on_both(
 
     log_in(cast.member)
     page.goto(f"/p/{slug}/jobs/{adapter.job_id}/")
+    page.locator("#job-outputs").scroll_into_view_if_needed()
+    screenshot("job-outputs-try-it")
     page.get_by_test_id("try-it").click()
     expect(page.locator(".pg-model").first).to_have_value(adapter.name)
 
