@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "finetune_portal.credentials",
     "finetune_portal.inference",
     "finetune_portal.notifications",
+    "finetune_portal.playground",
     "finetune_portal.providers.openai",
     "finetune_portal.providers.peft",
 ]

@@ -27,11 +27,14 @@ def chat_stream(
     messages: list[dict],
     settings: ChatSettings,
     source: str,
+    recorded: list[ChatAnswer] | None = None,
 ) -> Iterator[ChatEvent]:
     """Stream the model's answer as the provider gives it, then record it with its figures (latency,
     time to first token, tokens, tokens per second, cost). A provider's refusal is recorded and
-    re-raised; so is an answer its reader abandons half way (with what had arrived)."""
-    recorded: list[ChatAnswer] = []
+    re-raised; so is an answer its reader abandons half way (with what had arrived).
+
+    ``recorded``, when given, receives the ChatAnswer as soon as it is saved, so a caller that shows
+    the figures (or links to the answer) needs no second look-up."""
     yield from _answer(
         project=project,
         user=user,
@@ -39,7 +42,7 @@ def chat_stream(
         messages=messages,
         settings=settings,
         source=source,
-        recorded=recorded,
+        recorded=recorded if recorded is not None else [],
     )
 
 

@@ -36,6 +36,11 @@ class ProjectAccess:
         return self.has_role(Role.MEMBER)
 
     @property
+    def can_use_playground(self) -> bool:
+        """Chat with the project's models and run its probes (answers cost money: members, not guests)."""
+        return self.has_role(Role.MEMBER)
+
+    @property
     def can_manage_members(self) -> bool:
         return self.has_role(Role.ADMIN)
 
