@@ -73,6 +73,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "finetune_portal.urls"
 WSGI_APPLICATION = "finetune_portal.wsgi.application"
+ASGI_APPLICATION = "finetune_portal.asgi.application"
 
 TEMPLATES = [
     {
@@ -185,6 +186,9 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesyste
 CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND", default=REDIS_URL or f"file://{VAR_DIR / 'celery' / 'results'}"
 )
+# Live pages: writers publish "job N changed" on Redis pub/sub and every web process relays it to its open
+# streams. Unset (no REDIS_URL), each web process reads the watched jobs' state once a second instead.
+LIVE_REDIS_URL = env.str("LIVE_REDIS_URL", default=REDIS_URL)
 CELERY_FILESYSTEM_DIR = VAR_DIR / "celery" / "broker"
 CELERY_BEAT_SCHEDULE_FILE = VAR_DIR / "celery" / "beat-schedule"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

@@ -60,6 +60,14 @@ def _split_rows(
     return series, steps[-1]
 
 
+def series_of_points(points: Sequence[MetricPoint]) -> dict[str, list]:
+    """Unsaved or saved MetricPoint rows as the chart's JSON series ({name: [steps, values]})."""
+    ordered = sorted(points, key=lambda point: point.step)
+    rows = [(point.step, *(getattr(point, name) for name in CHART_SERIES)) for point in ordered]
+    series, _ = _split_rows(rows)
+    return {name: [xs, ys] for name, (xs, ys) in series.items() if xs}
+
+
 def metric_points_since(
     job_id: int, *, after_step: int | None, limit: int = POLL_BATCH_LIMIT
 ) -> tuple[SeriesSet, bool]:
