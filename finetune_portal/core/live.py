@@ -100,13 +100,14 @@ def live_publish_on_commit(*, topic: str, describe: Callable[[], State | None]) 
 class LiveSource:
     """One topic a stream watches: its SSE event name and how to read its current state.
 
-    ``read`` is a synchronous function (it queries the database) returning the state as a dict with
-    a ``version`` that changes whenever the state does, or None when the topic is gone.
+    ``read(previous)`` is a synchronous function (it queries the database) returning the state as a
+    dict with a ``version`` that changes whenever the state does, or None when the topic is gone.
+    ``previous`` is the state it returned last time (None at first), so it can add what is new since.
     """
 
     topic: str
     event: str
-    read: Callable[[], State | None]
+    read: Callable[[State | None], State | None]
 
 
 _RESYNC = object()
@@ -117,7 +118,7 @@ class LiveHub:
 
     def __init__(self) -> None:
         self._listeners: dict[str, set[asyncio.Queue]] = {}
-        self._readers: dict[str, Callable[[], State | None]] = {}
+        self._readers: dict[str, Callable[[State | None], State | None]] = {}
         self._pollers: dict[str, asyncio.Task] = {}
         self._subscriber: asyncio.Task | None = None
 
@@ -196,25 +197,25 @@ class LiveHub:
 
     async def _poll(self, topic: str) -> None:
         """The fallback without Redis: read the topic's state once a second, deliver it when it moved."""
-        version = None
+        last: State | None = None
         while topic in self._listeners:
             read = self._readers.get(topic)
             if read is not None:
                 try:
-                    state = await sync_to_async(_read_closing, thread_sensitive=True)(read)
+                    state = await sync_to_async(_read_closing, thread_sensitive=True)(read, last)
                 except Exception:
                     logger.exception("live fallback: reading %s failed", topic)
                     state = None
-                if state is not None and state.get("version") != version:
-                    if version is not None:
+                if state is not None and (last is None or state.get("version") != last.get("version")):
+                    if last is not None:
                         self._deliver(topic, (topic, state))
-                    version = state.get("version")
+                    last = state
             await asyncio.sleep(FALLBACK_POLL_SECONDS)
 
 
-def _read_closing(read: Callable[[], State | None]) -> State | None:
+def _read_closing(read: Callable[[State | None], State | None], previous: State | None) -> State | None:
     try:
-        return read()
+        return read(previous)
     finally:
         # Outside a request nothing else closes a connection past CONN_MAX_AGE (or a broken one).
         close_old_connections()
@@ -274,7 +275,7 @@ async def sse_stream(
                 continue
             if state is _RESYNC:
                 for source in sources if topic is None else [by_topic[topic]]:
-                    current = await sync_to_async(source.read)()
+                    current = await sync_to_async(source.read)(None)
                     if current is not None:
                         yield _event_for(source, current)
                 continue

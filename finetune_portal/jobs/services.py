@@ -22,9 +22,6 @@ from finetune_portal.jobs.models import (
 from finetune_portal.jobs.states import ALLOWED, IllegalTransition, JobStatus
 
 METRIC_FIELDS = metrics.STORED
-# New points up to this many travel inside the live event, so open charts need no request to show them;
-# a bigger batch only says how far the job got and each chart asks for the points it lacks.
-LIVE_INLINE_POINTS = 50
 
 
 def job_live_publish(
@@ -35,7 +32,7 @@ def job_live_publish(
     ``points``: the rows just stored, sent along when few; ``after`` is the newest step stored before
     them, so a chart that holds less knows to ask for the gap instead.
     """
-    from finetune_portal.jobs.selectors.live import job_live_state
+    from finetune_portal.jobs.selectors.live import LIVE_INLINE_POINTS, job_live_state
     from finetune_portal.jobs.selectors.series import series_of_points
 
     inline = None

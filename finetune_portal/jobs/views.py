@@ -168,7 +168,10 @@ def job_detail(request, slug: str, job_id: int):
         content = render(request, f"jobs/detail.html#{part}", context).content
         cache.set(fragment_key, content, timeout=FRAGMENT_CACHE_SECONDS)
         return _fragment_response(job, content)
-    context["chart_urls"] = {"metrics": reverse("jobs:metrics", args=[slug, job.pk])}
+    context["chart_urls"] = {
+        "metrics": reverse("jobs:metrics", args=[slug, job.pk]),
+        "live": f"{reverse('jobs:live', args=[slug])}?jobs={job.pk}",
+    }
     return render(request, "jobs/detail.html", context)
 
 

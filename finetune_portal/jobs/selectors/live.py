@@ -104,9 +104,28 @@ def _live_states(jobs: QuerySet[FineTuningJob]) -> dict[int, dict]:
     return states
 
 
-def job_live_state(job_id: int) -> dict | None:
-    """What the live stream says about a job: status, newest step and live version (one query)."""
-    return _live_states(FineTuningJob.objects.filter(pk=job_id)).get(job_id)
+# New points up to this many travel inside the live event, so open charts need no request to show them;
+# a bigger batch only says how far the job got and each chart asks for the points it lacks.
+LIVE_INLINE_POINTS = 50
+
+
+def job_live_state(job_id: int, previous: dict | None = None) -> dict | None:
+    """What the live stream says about a job: status, newest step and live version (one query).
+
+    With the ``previous`` state (the stream's own reading, without Redis) it adds the points recorded
+    since then when they are few, as a worker's publication does.
+    """
+    state = _live_states(FineTuningJob.objects.filter(pk=job_id)).get(job_id)
+    if state is None or previous is None:
+        return state
+    after = previous.get("last_step")
+    if after is not None and state["last_step"] is not None and state["last_step"] > after:
+        from finetune_portal.jobs.selectors.series import metric_points_since
+
+        points, has_more = metric_points_since(job_id, after_step=after, limit=LIVE_INLINE_POINTS)
+        if not has_more:
+            state["points"] = {"after": after, "series": points.as_json()["series"]}
+    return state
 
 
 def job_live_states_for_viewer(user, slug: str, job_ids: list[int]) -> dict[int, dict]:
