@@ -163,16 +163,16 @@ class LiveHub:
         from redis.exceptions import RedisError
 
         delay = 0.5
-        had_gap = False
         while self._listeners:
             client = aioredis.Redis.from_url(live_redis_url())
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(CHANNEL_PREFIX + "*")
                 delay = 0.5
-                if had_gap:
-                    for topic in list(self._listeners):
-                        self._deliver(topic, (topic, _RESYNC))
+                # What was published before this subscription (or during a gap) never arrives: every
+                # stream reads its topics' current state once (and sends it only if it moved).
+                for topic in list(self._listeners):
+                    self._deliver(topic, (topic, _RESYNC))
                 while self._listeners:
                     message = await pubsub.get_message(timeout=KEEPALIVE_SECONDS)
                     if message is None:
@@ -186,7 +186,6 @@ class LiveHub:
                     self._deliver(topic, (topic, state))
             except (RedisError, OSError) as exc:
                 logger.warning("live channel: Redis subscription lost (%s); retrying", exc)
-                had_gap = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
             finally:
@@ -207,8 +206,9 @@ class LiveHub:
                     logger.exception("live fallback: reading %s failed", topic)
                     state = None
                 if state is not None and (last is None or state.get("version") != last.get("version")):
-                    if last is not None:
-                        self._deliver(topic, (topic, state))
+                    # The first reading goes out too: a stream that read its state just before it
+                    # would otherwise miss a change made in between (streams drop what they sent).
+                    self._deliver(topic, (topic, state))
                     last = state
             await asyncio.sleep(FALLBACK_POLL_SECONDS)
 
@@ -243,22 +243,39 @@ def _event_for(source: LiveSource, state: State) -> str:
 async def sse_stream(
     sources: list[LiveSource],
     *,
-    initial: dict[str, State],
     last_event_id: str = "",
     still_allowed: Callable[[], bool],
 ) -> AsyncIterator[str]:
     """The text of one page's event stream: the states that moved since ``last_event_id``, then every
     change as it is published, keep-alive comments in between, and an ``end`` event when the viewer
-    may no longer see the topics (logged out, removed from the project)."""
+    may no longer see the topics (logged out, removed from the project).
+
+    It starts listening before it reads the current states, so a change made in between is sent
+    (perhaps twice: a state already sent to this stream is never sent again).
+    """
     by_topic = {source.topic: source for source in sources}
-    yield f"retry: {RETRY_MS}\n\n"
-    for first_topic, first_state in initial.items():
-        if f"{first_topic}:{first_state['version']}" != last_event_id:
-            yield _event_for(by_topic[first_topic], first_state)
+    sent: dict[str, str] = {}
+    for watched in by_topic:
+        if last_event_id.startswith(f"{watched}:"):
+            sent[watched] = last_event_id[len(watched) + 1 :]
+
+    def fresh(topic: str, state: State) -> str | None:
+        version = str(state.get("version"))
+        if sent.get(topic) == version:
+            return None
+        sent[topic] = version
+        return _event_for(by_topic[topic], state)
+
     hub = live_hub()
     loop = asyncio.get_running_loop()
     recheck_at = loop.time() + ACCESS_RECHECK_SECONDS
     async with hub.listen(sources) as queue:
+        yield f"retry: {RETRY_MS}\n\n"
+        for source in sources:
+            current = await sync_to_async(source.read)(None)
+            text = fresh(source.topic, current) if current is not None else None
+            if text:
+                yield text
         while True:
             topic: str | None = None
             state: Any = None
@@ -276,8 +293,11 @@ async def sse_stream(
             if state is _RESYNC:
                 for source in sources if topic is None else [by_topic[topic]]:
                     current = await sync_to_async(source.read)(None)
-                    if current is not None:
-                        yield _event_for(source, current)
+                    text = fresh(source.topic, current) if current is not None else None
+                    if text:
+                        yield text
                 continue
             if topic in by_topic:
-                yield _event_for(by_topic[topic], state)
+                text = fresh(topic, state)
+                if text:
+                    yield text

@@ -237,8 +237,6 @@ async def job_live(request, slug: str):
     hold a worker thread for as long as the page is open, so there it answers 204, which tells the
     browser not to reconnect: the page polls instead.
     """
-    if isinstance(request, WSGIRequest):
-        return HttpResponse(status=204)
     try:
         ids = sorted({int(part) for part in request.GET.get("jobs", "").split(",") if part.strip()})
     except ValueError:
@@ -246,11 +244,12 @@ async def job_live(request, slug: str):
     if not 1 <= len(ids) <= LIVE_MAX_JOBS:
         return HttpResponseBadRequest(f"Watch 1 to {LIVE_MAX_JOBS} jobs.")
     user = await request.auser()
-    states = await sync_to_async(job_live_states_for_viewer)(user, slug, ids)
+    await sync_to_async(job_live_states_for_viewer)(user, slug, ids)  # 404 unless they may see them all
+    if isinstance(request, WSGIRequest):
+        return HttpResponse(status=204)
     sources = [LiveSource(topic=f"job:{pk}", event="job", read=partial(job_live_state, pk)) for pk in ids]
     stream = sse_stream(
         sources,
-        initial={f"job:{pk}": state for pk, state in states.items()},
         last_event_id=request.headers.get("Last-Event-ID", ""),
         still_allowed=partial(viewer_may_watch, user.pk, request.session.session_key, slug, ids),
     )
