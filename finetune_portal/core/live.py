@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import weakref
@@ -26,7 +27,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connections, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -130,9 +131,9 @@ class LiveHub:
             self._listeners.setdefault(source.topic, set()).add(queue)
             self._readers.setdefault(source.topic, source.read)
             if not live_redis_url() and source.topic not in self._pollers:
-                self._pollers[source.topic] = asyncio.create_task(self._poll(source.topic))
+                self._pollers[source.topic] = _detached_task(self._poll(source.topic))
         if live_redis_url() and (self._subscriber is None or self._subscriber.done()):
-            self._subscriber = asyncio.create_task(self._subscribe())
+            self._subscriber = _detached_task(self._subscribe())
         try:
             yield queue
         finally:
@@ -213,6 +214,29 @@ class LiveHub:
             await asyncio.sleep(FALLBACK_POLL_SECONDS)
 
 
+def _detached_task(coroutine) -> asyncio.Task:
+    """A task that outlives the request that started it. In a fresh context its database work runs in
+    the process's one shared sync thread, not in the thread Django keeps for that request."""
+    return asyncio.create_task(coroutine, context=contextvars.Context())
+
+
+def _call_and_close(function: Callable[..., Any], *args: Any) -> Any:
+    """Run database work for an open stream and close the connection it opened.
+
+    Each open stream has a thread of its own (Django runs a request's sync code in one thread for as
+    long as the request lasts); a connection left open there would hold one database connection per
+    open page.
+    """
+    try:
+        return function(*args)
+    finally:
+        connections.close_all()
+
+
+async def in_stream_thread(function: Callable[..., Any], *args: Any) -> Any:
+    return await sync_to_async(_call_and_close)(function, *args)
+
+
 def _read_closing(read: Callable[[State | None], State | None], previous: State | None) -> State | None:
     try:
         return read(previous)
@@ -272,7 +296,7 @@ async def sse_stream(
     async with hub.listen(sources) as queue:
         yield f"retry: {RETRY_MS}\n\n"
         for source in sources:
-            current = await sync_to_async(source.read)(None)
+            current = await in_stream_thread(source.read, None)
             text = fresh(source.topic, current) if current is not None else None
             if text:
                 yield text
@@ -285,14 +309,14 @@ async def sse_stream(
                 yield ": keep-alive\n\n"
             if loop.time() >= recheck_at:
                 recheck_at = loop.time() + ACCESS_RECHECK_SECONDS
-                if not await sync_to_async(still_allowed)():
+                if not await in_stream_thread(still_allowed):
                     yield "event: end\ndata: {}\n\n"
                     return
             if state is None:
                 continue
             if state is _RESYNC:
                 for source in sources if topic is None else [by_topic[topic]]:
-                    current = await sync_to_async(source.read)(None)
+                    current = await in_stream_thread(source.read, None)
                     text = fresh(source.topic, current) if current is not None else None
                     if text:
                         yield text

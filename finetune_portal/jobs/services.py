@@ -249,7 +249,15 @@ def metric_points_record(*, job: FineTuningJob, points: Iterable[Mapping[str, An
     MetricPoint.objects.bulk_create(new_rows, ignore_conflicts=True, batch_size=1000)
     job_record_progress(job=job)
     job_live_publish(job.pk, points=new_rows, after=after)
+    _full_view_keep_current(job, newest_step=max(row.step for row in new_rows))
     return len(new_rows)
+
+
+def _full_view_keep_current(job: FineTuningJob, *, newest_step: int) -> None:
+    from finetune_portal.jobs.selectors.series import full_view_kept_by_writers, metric_points_full_view
+
+    if full_view_kept_by_writers(newest_step=newest_step):
+        transaction.on_commit(lambda: metric_points_full_view(job))
 
 
 def job_event_record(

@@ -3,7 +3,6 @@ from __future__ import annotations
 from functools import partial
 from urllib.parse import urlencode
 
-from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import ObjectDoesNotExist
@@ -22,7 +21,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
-from finetune_portal.core.live import LiveSource, sse_stream
+from finetune_portal.core.live import LiveSource, in_stream_thread, sse_stream
 from finetune_portal.core.storage import storage_folder_zip
 from finetune_portal.jobs.compare import RunSelectionError, comparison_build, comparison_csv, parse_run_ids
 from finetune_portal.jobs.list_filters import JobFilterForm
@@ -244,7 +243,8 @@ async def job_live(request, slug: str):
     if not 1 <= len(ids) <= LIVE_MAX_JOBS:
         return HttpResponseBadRequest(f"Watch 1 to {LIVE_MAX_JOBS} jobs.")
     user = await request.auser()
-    await sync_to_async(job_live_states_for_viewer)(user, slug, ids)  # 404 unless they may see them all
+    # 404 unless they may see them all; the connection the request opened is closed before it streams.
+    await in_stream_thread(job_live_states_for_viewer, user, slug, ids)
     if isinstance(request, WSGIRequest):
         return HttpResponse(status=204)
     sources = [LiveSource(topic=f"job:{pk}", event="job", read=partial(job_live_state, pk)) for pk in ids]

@@ -170,6 +170,19 @@ def metric_points_full_view(job: FineTuningJob, *, cap: int = POINTS_CAP) -> Ser
     return view
 
 
+def full_view_kept_by_writers(*, newest_step: int) -> bool:
+    """Whether a worker that records points should also bring the cached full view up to date.
+
+    Only with a cache the web processes share (a per-process memory cache would keep it in the worker
+    alone), and only for jobs long enough that building the view from nothing is slow: the page of a
+    job of 100,000 points then opens on a view the worker just extended, never on a cold build.
+    """
+    from django.conf import settings
+
+    backend = settings.CACHES["default"]["BACKEND"]
+    return newest_step > POINTS_CAP and not backend.endswith(("LocMemCache", "DummyCache"))
+
+
 def metric_points_in_range(job_id: int, *, from_step: int, to_step: int, cap: int = POINTS_CAP) -> SeriesSet:
     """Points with from_step <= step <= to_step: full resolution when a series fits under the cap."""
     rows = list(
