@@ -50,6 +50,9 @@ if USING_DEFAULT_DB:
     (ROOT / "var").mkdir(exist_ok=True)
     os.environ["DATABASE_URL"] = f"sqlite:///{ROOT / 'var' / 'bench_live.sqlite3'}"
 
+if os.environ.get("REDIS_URL"):
+    # The shared cache of docker-compose, for the server and for this process's writer alike.
+    os.environ.setdefault("CACHE_URL", os.environ["REDIS_URL"])
 VIEWER_COUNTS = [int(n) for n in os.environ.get("BENCH_VIEWERS", "50,200,500,1000").split(",")]
 MODES = [m.strip() for m in os.environ.get("BENCH_MODES", "stream,poll").split(",") if m.strip()]
 SECONDS_PER_RUN = float(os.environ.get("BENCH_SECONDS", "11"))
@@ -131,12 +134,10 @@ def server_env() -> dict:
     env = {
         **os.environ,
         "DEBUG": "false",
-        "CONN_MAX_AGE": os.environ.get("CONN_MAX_AGE", "60"),
+        "DATABASE_POOL": os.environ.get("DATABASE_POOL", "1"),  # as docker-compose runs it
         "ALLOWED_HOSTS": "127.0.0.1",
         "PYTHONWARNINGS": "ignore::UserWarning",  # whitenoise: no collected static files, none needed here
     }
-    if os.environ.get("REDIS_URL") and not os.environ.get("CACHE_URL"):
-        env["CACHE_URL"] = os.environ["REDIS_URL"]  # the shared cache of docker-compose
     return env
 
 
@@ -446,8 +447,9 @@ def start_writer(job_id: int, first_step: int, run: Run, clock: dict) -> threadi
         while next_at < clock["stop_at"] - 4:
             time.sleep(max(0.0, next_at - time.perf_counter()))
             step += 1
+            # Timed from before the write: the delay includes the write itself, never less than the truth.
+            run.written[step] = time.perf_counter()
             metric_points_record(job=job, points=[{"step": step, "train_loss": 0.3}])
-            run.written[step] = time.perf_counter()  # committed and published
             next_at += WRITE_INTERVAL
         connection.close()
 
