@@ -12,4 +12,5 @@ RUN DJANGO_ENV=development python manage.py collectstatic --noinput
 RUN useradd --create-home portal && mkdir -p /app/var && chown -R portal /app/var
 USER portal
 EXPOSE 8000
-CMD ["gunicorn", "finetune_portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]
+# ASGI (uvicorn workers under gunicorn): open live streams wait on the event loop, not in a thread each.
+CMD ["gunicorn", "finetune_portal.asgi:application", "--worker-class", "uvicorn_worker.UvicornWorker", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120", "--graceful-timeout", "10"]

@@ -84,6 +84,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "finetune_portal.urls"
 WSGI_APPLICATION = "finetune_portal.wsgi.application"
+ASGI_APPLICATION = "finetune_portal.asgi.application"
 
 TEMPLATES = [
     {
@@ -124,6 +125,16 @@ FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Under ASGI each request runs its sync code in a thread of its own, so a connection kept past the request
+# (CONN_MAX_AGE > 0) is stranded with that thread. On PostgreSQL, DATABASE_POOL=1 gives each process a
+# psycopg pool instead: connections go back to it after each request.
+if env.bool("DATABASE_POOL", default=False) and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("DATABASE_POOL_SIZE", default=10),
+        "timeout": 10,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let web, worker and beat share one SQLite file without "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -261,6 +272,9 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesyste
 CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND", default=REDIS_URL or f"file://{VAR_DIR / 'celery' / 'results'}"
 )
+# Live pages: writers publish "job N changed" on Redis pub/sub and every web process relays it to its open
+# streams. Unset (no REDIS_URL), each web process reads the watched jobs' state once a second instead.
+LIVE_REDIS_URL = env.str("LIVE_REDIS_URL", default=REDIS_URL)
 CELERY_FILESYSTEM_DIR = VAR_DIR / "celery" / "broker"
 CELERY_BEAT_SCHEDULE_FILE = VAR_DIR / "celery" / "beat-schedule"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

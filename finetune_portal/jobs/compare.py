@@ -161,6 +161,9 @@ def run_curves(summary: RunSummary) -> dict[str, Any]:
         "series": series,
         "steps_per_epoch": job_progress(summary.job).steps_per_epoch,
         "checkpoints": checkpoint_steps(summary.job.pk),
+        # Where the live stream's updates continue from.
+        "last_step": curves.last_step,
+        "final": summary.job.is_final,
     }
 
 

@@ -12,6 +12,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from finetune_portal.core.audit import audit_log
+from finetune_portal.core.live import live_channel_enabled, live_publish_on_commit
 from finetune_portal.jobs import metrics
 from finetune_portal.jobs.models import (
     Checkpoint,
@@ -27,6 +28,30 @@ from finetune_portal.projects.models import Project
 from finetune_portal.projects.selectors import project_month_spend
 
 METRIC_FIELDS = metrics.STORED
+
+
+def job_live_publish(
+    job_id: int, *, points: list[MetricPoint] | None = None, after: int | None = None
+) -> None:
+    """Tell open pages of the job (once the transaction commits) that it changed.
+
+    ``points``: the rows just stored, sent along when few; ``after`` is the newest step stored before
+    them, so a chart that holds less knows to ask for the gap instead.
+    """
+    from finetune_portal.jobs.selectors.live import LIVE_INLINE_POINTS, job_live_state
+    from finetune_portal.jobs.selectors.series import series_of_points
+
+    inline = None
+    if points and len(points) <= LIVE_INLINE_POINTS:
+        inline = {"after": after, "series": series_of_points(points)}
+
+    def describe():
+        state = job_live_state(job_id)
+        if state is not None and inline is not None:
+            state["points"] = inline
+        return state
+
+    live_publish_on_commit(topic=f"job:{job_id}", describe=describe)
 
 
 def job_transition(
@@ -70,6 +95,7 @@ def job_transition(
             ),
             robust=True,
         )
+        job_live_publish(job.pk)
     for name, value in fields.items():
         setattr(job, name, value)
     return True
@@ -100,6 +126,7 @@ def job_enter_imported(*, job: FineTuningJob, to: JobStatus | str, reason: str, 
         JobTransition.objects.create(
             job_id=job.pk, from_status=JobStatus.DRAFT, to_status=target, reason=reason[:500], actor=actor
         )
+        job_live_publish(job.pk)
     job.status, job.status_changed_at, job.updated_at = target, now, now
     return True
 
@@ -336,10 +363,28 @@ def metric_points_record(*, job: FineTuningJob, points: Iterable[Mapping[str, An
     new_rows = [row for step, row in rows.items() if step not in stored]
     if not new_rows:
         return 0
+    after = None
+    if live_channel_enabled():
+        first_new = min(row.step for row in new_rows)
+        after = (
+            MetricPoint.objects.filter(job_id=job.pk, step__lt=first_new)
+            .order_by("-step")
+            .values_list("step", flat=True)
+            .first()
+        )
     # A concurrent writer may still win a step; ignore_conflicts keeps its values.
     MetricPoint.objects.bulk_create(new_rows, ignore_conflicts=True, batch_size=1000)
     job_record_progress(job=job)
+    job_live_publish(job.pk, points=new_rows, after=after)
+    _full_view_keep_current(job, newest_step=max(row.step for row in new_rows))
     return len(new_rows)
+
+
+def _full_view_keep_current(job: FineTuningJob, *, newest_step: int) -> None:
+    from finetune_portal.jobs.selectors.series import full_view_kept_by_writers, metric_points_full_view
+
+    if full_view_kept_by_writers(newest_step=newest_step):
+        transaction.on_commit(lambda: metric_points_full_view(job))
 
 
 def job_event_record(
@@ -357,19 +402,22 @@ def job_event_record(
     data = dict(data or {})
     if not provider_event_id:
         JobEvent.objects.create(job_id=job.pk, level=level, message=message, created_at=created_at, data=data)
+        job_live_publish(job.pk)
         return True
     _, created = JobEvent.objects.get_or_create(
         job_id=job.pk,
         provider_event_id=provider_event_id,
         defaults={"level": level, "message": message, "created_at": created_at, "data": data},
     )
+    if created:
+        job_live_publish(job.pk)
     return created
 
 
 def checkpoint_record(
     *, job: FineTuningJob, step: int, provider_checkpoint_id: str = "", storage_uri: str = "", metrics=None
 ) -> Checkpoint:
-    checkpoint, _ = Checkpoint.objects.get_or_create(
+    checkpoint, created = Checkpoint.objects.get_or_create(
         job_id=job.pk,
         step=step,
         defaults={
@@ -378,4 +426,6 @@ def checkpoint_record(
             "metrics": dict(metrics or {}),
         },
     )
+    if created:
+        job_live_publish(job.pk)
     return checkpoint

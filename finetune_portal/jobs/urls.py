@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.job_list, name="list"),
     path("new/", views.job_new, name="new"),
     path("compare/", views.job_compare, name="compare"),
+    path("live/", views.job_live, name="live"),
     path("<int:job_id>/", views.job_detail, name="detail"),
     path("<int:job_id>/metrics/", views.job_metrics, name="metrics"),
     path("<int:job_id>/cancel/", views.job_cancel_view, name="cancel"),

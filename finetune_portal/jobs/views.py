@@ -1,17 +1,27 @@
 from __future__ import annotations
 
+from functools import partial
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import ObjectDoesNotExist
+from django.core.handlers.wsgi import WSGIRequest
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
+from finetune_portal.core.live import LiveSource, in_stream_thread, sse_stream
 from finetune_portal.core.storage import storage_folder_zip
 from finetune_portal.jobs.compare import RunSelectionError, comparison_build, comparison_csv, parse_run_ids
 from finetune_portal.jobs.list_filters import JobFilterForm
@@ -23,7 +33,14 @@ from finetune_portal.jobs.selectors.lists import (
     jobs_for_project,
     runs_progress,
 )
-from finetune_portal.jobs.selectors.live import job_live_version, job_live_version_for, job_poll_state
+from finetune_portal.jobs.selectors.live import (
+    job_live_state,
+    job_live_states_for_viewer,
+    job_live_version,
+    job_live_version_for,
+    job_poll_state,
+    viewer_may_watch,
+)
 from finetune_portal.jobs.selectors.series import (
     SeriesSet,
     checkpoint_steps,
@@ -172,7 +189,10 @@ def job_detail(request, slug: str, job_id: int):
         content = render(request, f"jobs/detail.html#{part}", context).content
         cache.set(fragment_key, content, timeout=FRAGMENT_CACHE_SECONDS)
         return _fragment_response(job, content)
-    context["chart_urls"] = {"metrics": reverse("jobs:metrics", args=[slug, job.pk])}
+    context["chart_urls"] = {
+        "metrics": reverse("jobs:metrics", args=[slug, job.pk]),
+        "live": f"{reverse('jobs:live', args=[slug])}?jobs={job.pk}",
+    }
     if job.status == JobStatus.AWAITING_APPROVAL:
         context["spend"] = project_month_spend(access.project)
     return render(request, "jobs/detail.html", context)
@@ -225,6 +245,43 @@ def job_metrics(request, slug: str, job_id: int):
             "steps_per_epoch": job_progress(job).steps_per_epoch,
         }
     )
+
+
+# A page watches at most this many jobs at once (the comparison page's limit).
+LIVE_MAX_JOBS = 10
+
+
+@require_GET
+async def job_live(request, slug: str):
+    """The Server-Sent Events stream of the job page or the comparison page (``?jobs=3,5``).
+
+    Each event is a job's state (status, newest step, live version, and the new points when few);
+    the page asks the metrics endpoint for anything it is missing. Under WSGI an open stream would
+    hold a worker thread for as long as the page is open, so there it answers 204, which tells the
+    browser not to reconnect: the page polls instead.
+    """
+    try:
+        ids = sorted({int(part) for part in request.GET.get("jobs", "").split(",") if part.strip()})
+    except ValueError:
+        return HttpResponseBadRequest("jobs must be a comma-separated list of job ids.")
+    if not 1 <= len(ids) <= LIVE_MAX_JOBS:
+        return HttpResponseBadRequest(f"Watch 1 to {LIVE_MAX_JOBS} jobs.")
+    user = await request.auser()
+    # 404 unless they may see them all; the connection the request opened is closed before it streams.
+    await in_stream_thread(job_live_states_for_viewer, user, slug, ids)
+    if isinstance(request, WSGIRequest):
+        return HttpResponse(status=204)
+    sources = [LiveSource(topic=f"job:{pk}", event="job", read=partial(job_live_state, pk)) for pk in ids]
+    stream = sse_stream(
+        sources,
+        last_event_id=request.headers.get("Last-Event-ID", ""),
+        still_allowed=partial(viewer_may_watch, user.pk, request.session.session_key, slug, ids),
+    )
+    response = StreamingHttpResponse(stream, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    # nginx buffers proxied responses unless told not to; a buffered stream never reaches the page.
+    response["X-Accel-Buffering"] = "no"
+    return response
 
 
 @require_GET

@@ -95,3 +95,50 @@ def broker():
 
     with memory_broker_if_filesystem(app):
         yield
+
+
+@pytest.fixture(scope="session")
+def asgi_live_server(live_server):
+    """The portal under uvicorn in a thread of this process, on the test database.
+
+    Django's live server is WSGI: there the live stream answers 204 and pages poll. Pages that should
+    stream are opened here instead. ``live_server`` comes first so the test database exists.
+    """
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from django.core.asgi import get_asgi_application
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        ASGIStaticFilesHandler(get_asgi_application()),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def streaming_context(browser, asgi_live_server):
+    """A browser context on the ASGI server (where the live stream works)."""
+    context = browser.new_context(base_url=asgi_live_server, viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()

@@ -159,7 +159,9 @@ class TestJobPage:
         assert "Learning-rate multiplier" in content
         assert "123,456" in content
         assert "Cancel job" in content
-        assert 'hx-trigger="live-changed, every 10s"' in content
+        # The status and events refresh when the live stream (or the fallback poll) says they changed.
+        assert 'hx-trigger="live-changed"' in content
+        assert f'data-live-url="{reverse("jobs:live", args=[cast.project.slug])}?jobs=' in content
 
     def test_the_events_fragment_is_newest_first_and_stops_when_final(self, member_client, cast):
         job = make_job(cast.project, status="running")

@@ -1,11 +1,13 @@
-"""What an open job page polls: whether there is anything new, and when its live parts changed."""
+"""What an open job page needs to stay current: the live stream's state of a job, whether there is
+anything new (the polling fallback), and when its live parts changed."""
 
 from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.http import Http404
 
-from finetune_portal.jobs.models import FineTuningJob, JobEvent, MetricPoint
+from finetune_portal.jobs.models import Checkpoint, FineTuningJob, JobEvent, MetricPoint
+from finetune_portal.jobs.states import JobStatus
 
 # New points alone refresh the status figures (step, time left, cost) at most this often: each refresh
 # renders the part once per open page, and the chart already shows every point as it arrives.
@@ -74,3 +76,88 @@ def live_version_token(updated_at, last_progress_at, newest_event_id) -> str:
 def job_live_version_for(job: FineTuningJob) -> str:
     newest_event = job.events.order_by("-id").values_list("id", flat=True).first()
     return live_version_token(job.updated_at, job.last_progress_at, newest_event)
+
+
+def _live_states(jobs: QuerySet[FineTuningJob]) -> dict[int, dict]:
+    newest_step = MetricPoint.objects.filter(job_id=OuterRef("pk")).order_by("-step").values("step")[:1]
+    newest_checkpoint = Checkpoint.objects.filter(job_id=OuterRef("pk")).order_by("-id").values("id")[:1]
+    rows = jobs.annotate(
+        newest_event=Subquery(_newest_event_id()),
+        newest_step=Subquery(newest_step),
+        newest_checkpoint=Subquery(newest_checkpoint),
+    ).values_list(
+        "pk", "status", "updated_at", "last_progress_at", "newest_event", "newest_step", "newest_checkpoint"
+    )
+    states = {}
+    for pk, status, updated_at, last_progress_at, newest_event, step, checkpoint in rows:
+        live = live_version_token(updated_at, last_progress_at, newest_event)
+        states[pk] = {
+            "job": pk,
+            "status": status,
+            "final": JobStatus(status).is_final,
+            "last_step": step,
+            "live": live,
+            "checkpoint": checkpoint,
+            # The stream's event id: it moves with a new point or checkpoint as well as with the live parts.
+            "version": f"{step or 0}/{checkpoint or 0}/{live}",
+        }
+    return states
+
+
+# New points up to this many travel inside the live event, so open charts need no request to show them;
+# a bigger batch only says how far the job got and each chart asks for the points it lacks.
+LIVE_INLINE_POINTS = 50
+
+
+def job_live_state(job_id: int, previous: dict | None = None) -> dict | None:
+    """What the live stream says about a job: status, newest step and live version (one query).
+
+    With the ``previous`` state (the stream's own reading, without Redis) it adds the points recorded
+    since then when they are few, as a worker's publication does.
+    """
+    state = _live_states(FineTuningJob.objects.filter(pk=job_id)).get(job_id)
+    if state is None or previous is None:
+        return state
+    after = previous.get("last_step")
+    if after is not None and state["last_step"] is not None and state["last_step"] > after:
+        from finetune_portal.jobs.selectors.series import metric_points_since
+
+        points, has_more = metric_points_since(job_id, after_step=after, limit=LIVE_INLINE_POINTS)
+        if not has_more:
+            state["points"] = {"after": after, "series": points.as_json()["series"]}
+    return state
+
+
+def job_live_states_for_viewer(user, slug: str, job_ids: list[int]) -> dict[int, dict]:
+    """The live states of the jobs the user may see (the same rule as the metrics endpoint); 404 when
+    any of them is missing or another project's."""
+    jobs = FineTuningJob.objects.filter(pk__in=job_ids, project__slug=slug)
+    if not getattr(user, "is_superuser", False):
+        jobs = jobs.filter(project__memberships__user=user)
+    states = _live_states(jobs)
+    if set(states) != set(job_ids):
+        raise Http404("No such job.")
+    return states
+
+
+def viewer_may_watch(user_id: int | None, session_key: str | None, slug: str, job_ids: list[int]) -> bool:
+    """Whether an open stream may go on: the session still logs this user in and they may still see
+    every job (a logout or a removal from the project ends the stream)."""
+    from django.conf import settings
+    from django.contrib.auth import SESSION_KEY, get_user_model
+    from django.contrib.sessions.backends.base import SessionBase
+    from django.utils.module_loading import import_string
+
+    if user_id is None or not session_key:
+        return False
+    store: SessionBase = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key)
+    if str(store.get(SESSION_KEY, "")) != str(user_id):
+        return False
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+    try:
+        job_live_states_for_viewer(user, slug, job_ids)
+    except Http404:
+        return False
+    return True

@@ -60,6 +60,14 @@ def _split_rows(
     return series, steps[-1]
 
 
+def series_of_points(points: Sequence[MetricPoint]) -> dict[str, list]:
+    """Unsaved or saved MetricPoint rows as the chart's JSON series ({name: [steps, values]})."""
+    ordered = sorted(points, key=lambda point: point.step)
+    rows = [(point.step, *(getattr(point, name) for name in CHART_SERIES)) for point in ordered]
+    series, _ = _split_rows(rows)
+    return {name: [xs, ys] for name, (xs, ys) in series.items() if xs}
+
+
 def metric_points_since(
     job_id: int, *, after_step: int | None, limit: int = POLL_BATCH_LIMIT
 ) -> tuple[SeriesSet, bool]:
@@ -160,6 +168,19 @@ def metric_points_full_view(job: FineTuningJob, *, cap: int = POINTS_CAP) -> Ser
         view = metric_points_overview(job_id, cap=cap)
     cache.set(key, {"count": stats["count"], "last": stats["last"], "view": view}, timeout=3600)
     return view
+
+
+def full_view_kept_by_writers(*, newest_step: int) -> bool:
+    """Whether a worker that records points should also bring the cached full view up to date.
+
+    Only with a cache the web processes share (a per-process memory cache would keep it in the worker
+    alone), and only for jobs long enough that building the view from nothing is slow: the page of a
+    job of 100,000 points then opens on a view the worker just extended, never on a cold build.
+    """
+    from django.conf import settings
+
+    backend = settings.CACHES["default"]["BACKEND"]
+    return newest_step > POINTS_CAP and not backend.endswith(("LocMemCache", "DummyCache"))
 
 
 def metric_points_in_range(job_id: int, *, from_step: int, to_step: int, cap: int = POINTS_CAP) -> SeriesSet:

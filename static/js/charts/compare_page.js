@@ -1,4 +1,5 @@
 /* The comparison page's chart: each run's train and validation curves of one chart group, overlaid.
+ * Runs still training grow as the page's live stream reports new points (the page does not poll).
  *
  * The chart element names the group (data-group); the page's metric table (``config``) says which of its
  * metrics is the train side, and each run says which metric stands for its validation side.
@@ -6,6 +7,7 @@
 import { Chart } from "./chart.js";
 import { bindControls, legend, readout } from "./controls.js";
 import { Store } from "./store.js";
+import { continues, openLive } from "../live.js";
 
 var SIDES = ["train", "valid"];
 
@@ -15,7 +17,8 @@ function trainMetricOf(metrics, group) {
   });
 }
 
-/* runs: [{label, colour, metrics_url, valid_metric, series: {train, valid}, steps_per_epoch}] */
+/* runs: [{id, label, colour, metrics_url, valid_metric, series: {train, valid}, steps_per_epoch,
+ *         last_step, final}] */
 export function mountCompare(el, runs, config) {
   var card = el.closest(".chart-card");
   var trainMetric = trainMetricOf(config.metrics, el.dataset.group);
@@ -92,6 +95,47 @@ export function mountCompare(el, runs, config) {
       chart.refresh();
       publish(chart.lines);
     });
+  }
+
+  /* A run's new points: appended to its train and validation curves. */
+  function append(run, series) {
+    if (series[trainMetric]) run.stores.train.append(series[trainMetric][0], series[trainMetric][1]);
+    if (run.valid_metric && series[run.valid_metric]) {
+      run.stores.valid.append(series[run.valid_metric][0], series[run.valid_metric][1]);
+    }
+  }
+
+  function catchUp(run) {
+    var after = run.last_step == null ? "" : run.last_step;
+    fetch(run.metrics_url + "?after_step=" + after, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok || r.status === 286 ? r.json() : null; })
+      .then(function (payload) {
+        if (!payload) return;
+        append(run, payload.series || {});
+        if (payload.last_step != null) run.last_step = payload.last_step;
+        redraw();
+        if (payload.has_more) catchUp(run);
+      });
+  }
+
+  function onState(job) {
+    var run = runs.find(function (r) { return r.id === job.job; });
+    if (!run) return;
+    if (job.points && continues(job.points, run.last_step)) {
+      append(run, job.points.series);
+      run.last_step = job.last_step;
+      redraw();
+    } else if (job.last_step != null && (run.last_step == null || job.last_step > run.last_step)) {
+      catchUp(run);
+    }
+    run.final = job.final;
+    if (stream && runs.every(function (r) { return r.final; })) stream.close();
+  }
+
+  var stream = null;
+  if (runs.some(function (r) { return !r.final; })) {
+    // Without the stream the page stays as loaded, as it always has: reloading it shows new points.
+    stream = openLive(el.dataset.liveUrl, { onState: onState, onFallback: function () { stream = null; } });
   }
 
   bindControls(card, chart);

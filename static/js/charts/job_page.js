@@ -1,6 +1,7 @@
-/* The job page's chart: loads the whole run once (downsampled by the server), then asks only for points
- * after the last step it holds, and stops asking when the server answers 286 (the job is final).
- * Zooming fetches the visible range at full resolution and merges it into what is held.
+/* The job page's chart: loads the whole run once (downsampled by the server), then follows the page's
+ * live stream: new points arrive inline, or the chart asks for the points after the last step it holds.
+ * Where the stream cannot work it polls for those points instead, and stops when the server answers
+ * 286 (the job is final). Zooming fetches the visible range at full resolution and merges it in.
  *
  * Which metrics exist, their labels, colours and chart tabs come from the page (``config``): this script
  * names none of them.
@@ -8,9 +9,14 @@
 import { Chart } from "./chart.js";
 import { bindControls, legend, readout } from "./controls.js";
 import { Store } from "./store.js";
+import { continues, openLive } from "../live.js";
 
 var POLL_MS = 2000;
 var HIDDEN_POLL_MS = 10000;
+// Without the stream, the status and events parts are asked every so often (204 when unchanged).
+var LIVE_PARTS_POLL_MS = 10000;
+// When the stream says the status and events changed, every open page asks for them: spread the asks.
+var LIVE_PARTS_SPREAD_MS = 1000;
 
 /* config: {metrics: {name: {label, colour, group, side}}, checkpoint_series: [name, ...]} */
 export function mountJob(el, config) {
@@ -23,6 +29,7 @@ export function mountJob(el, config) {
   var tabsShownWithPoints = Array.prototype.filter.call(tabs, function (tab) { return tab.hidden; });
   var firstTab = card.querySelector('[data-metric-tab][aria-current="page"]');
   var url = el.dataset.metricsUrl;
+  var liveUrl = el.dataset.liveUrl;
   var stores = {};
   names.forEach(function (name) { stores[name] = new Store(); });
   var state = {
@@ -104,11 +111,75 @@ export function mountJob(el, config) {
   function schedule(ms) { setTimeout(poll, ms); }
 
   /* The status and events parts refresh through HTMX; the chart's poll says when they changed. */
-  function refreshLiveParts(version) {
+  function refreshLiveParts(version, spread) {
     var live = document.getElementById("job-events");
-    if (version && live && live.dataset.liveVersion !== version && window.htmx) {
-      window.htmx.trigger(live, "live-changed");
+    if (!version || !live || live.dataset.liveVersion === version || !window.htmx) return;
+    setTimeout(function () {
+      var current = document.getElementById("job-events");
+      if (current && current.dataset.liveVersion !== version) window.htmx.trigger(current, "live-changed");
+    }, spread ? Math.random() * LIVE_PARTS_SPREAD_MS : 0);
+  }
+
+  /* The points after the last step held, in as many asks as the server needs (the stream's catch-up). */
+  var catchingUp = false, catchUpAgain = false;
+  function catchUp(from) {
+    if (catchingUp) { catchUpAgain = true; return; }
+    catchingUp = true;
+    var after = from !== undefined ? from : state.lastStep == null ? "" : state.lastStep;
+    fetch(url + "?after_step=" + after, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) {
+        if (!r.ok && r.status !== 286) throw new Error("HTTP " + r.status);
+        return r.json();
+      })
+      .then(function (payload) {
+        var before = state.lastStep;
+        take(payload, "append");
+        if (state.lastStep !== before || payload.checkpoints) redraw(!chart.plot); else publish();
+        catchingUp = false;
+        if (payload.has_more || catchUpAgain) { catchUpAgain = false; catchUp(); }
+      })
+      .catch(function () { catchingUp = false; });
+  }
+
+  var seenCheckpoint;
+  function onState(job) {
+    if (job.points && continues(job.points, state.lastStep)) {
+      var before = state.lastStep;
+      take({ series: job.points.series, last_step: job.last_step }, "append");
+      if (state.lastStep !== before) redraw(!chart.plot);
+    } else if (job.last_step != null && (state.lastStep == null || job.last_step > state.lastStep)) {
+      catchUp();
     }
+    if (seenCheckpoint !== undefined && job.checkpoint !== seenCheckpoint && state.lastStep != null) {
+      catchUp(state.lastStep - 1); // the answer lists the checkpoint steps
+    }
+    seenCheckpoint = job.checkpoint;
+    refreshLiveParts(job.live, true);
+    if (job.final) {
+      state.final = true;
+      publish();
+      if (stream) stream.close();
+    }
+  }
+
+  function pollLiveParts() {
+    if (state.final) return;
+    var live = document.getElementById("job-events");
+    if (live && window.htmx) window.htmx.trigger(live, "live-changed");
+    setTimeout(pollLiveParts, LIVE_PARTS_POLL_MS);
+  }
+
+  var stream = null;
+  function follow() {
+    stream = openLive(liveUrl, {
+      onState: onState,
+      onFallback: function () {
+        stream = null;
+        if (state.final) return;
+        schedule(0);
+        setTimeout(pollLiveParts, LIVE_PARTS_POLL_MS);
+      },
+    });
   }
 
   /* The events part is swapped whole every refresh: an opened training log stays open (and scrolled). */
@@ -166,6 +237,6 @@ export function mountJob(el, config) {
       take(payload, "append");
       if (payload.final) state.final = true;
       redraw(true);
-      if (!state.final) schedule(POLL_MS);
+      if (!state.final) follow();
     });
 }

@@ -1,0 +1,129 @@
+"""The live channel in a browser: pages follow a running job over one event stream, and poll when the
+stream is blocked."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from finetune_portal.jobs.services import job_event_record, job_transition, metric_points_record
+from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.test_job_page import worker_points
+from tests.factories import PASSWORD, make_job
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def running_job(cast):
+    job = make_job(cast.project, name="live-sft", created_by=cast.member, status="submitted")
+    job_transition(job=job, to="running", reason="Fine-tuning job started")
+    metric_points_record(job=job, points=worker_points(1, 120))
+    return job
+
+
+def log_in_on(page, user) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/")
+
+
+def polls(urls: list[str]) -> list[str]:
+    """Requests a polling page makes: the chart's "points after step N" and the live parts' refresh."""
+    return [url for url in urls if "after_step=" in url or "part=live" in url]
+
+
+def test_two_tabs_get_a_new_point_pushed_without_polling(streaming_context, cast, running_job):
+    requests: list[str] = []
+    streaming_context.on("request", lambda r: requests.append(r.url))
+    first = streaming_context.new_page()
+    log_in_on(first, cast.member)
+    second = streaming_context.new_page()
+    url = f"/p/{cast.project.slug}/jobs/{running_job.pk}/"
+    for tab in (first, second):
+        tab.goto(url)
+        expect(tab.locator("#loss-chart")).to_have_attribute("data-last-step", "120")
+    for tab in (first, second):
+        expect(tab.locator("html")).to_have_attribute("data-live", "streaming")
+    # Idle: an open page with nothing new asks the server nothing.
+    first.wait_for_timeout(2500)
+    assert polls(requests) == []
+
+    metric_points_record(job=running_job, points=worker_points(121, 125))
+
+    for tab in (first, second):
+        expect(tab.locator("#loss-chart")).to_have_attribute("data-last-step", "125")
+        expect(tab.locator('[data-figure="last-step"]')).to_have_text("125")
+    assert [url for url in requests if "after_step=" in url] == []
+    streams = [url for url in requests if "/jobs/live/" in url]
+    assert len(streams) == 2, streams  # one stream per tab
+
+    # Events and status moves refresh the HTMX parts through the same stream.
+    job_event_record(job=running_job, message="Step 125/600: training loss=0.58")
+    for tab in (first, second):
+        expect(tab.locator("#job-events li").first).to_contain_text("Step 125/600")
+    job_transition(job=running_job, to="succeeded", reason="Done")
+    for tab in (first, second):
+        expect(tab.locator("#job-status .badge")).to_have_text("Succeeded")
+        expect(tab.locator("#loss-chart")).to_have_attribute("data-final", "true")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    first.screenshot(path=str(ARTIFACTS / "job-page-live.png"), full_page=True)
+    phone = streaming_context.new_page()
+    phone.set_viewport_size({"width": 390, "height": 844})
+    phone.goto(url)
+    expect(phone.locator("#loss-chart")).to_have_attribute("data-last-step", "125")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.screenshot(path=str(ARTIFACTS / "job-page-live-phone.png"), full_page=True)
+
+
+def test_the_page_polls_when_the_stream_is_blocked(streaming_context, cast, running_job):
+    page = streaming_context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.route("**/jobs/live/**", lambda route: route.abort())
+    log_in_on(page, cast.member)
+    page.goto(f"/p/{cast.project.slug}/jobs/{running_job.pk}/")
+    expect(page.locator("#loss-chart")).to_have_attribute("data-last-step", "120")
+    expect(page.locator("html")).to_have_attribute("data-live", "polling")
+
+    metric_points_record(job=running_job, points=worker_points(121, 130))
+    job_event_record(job=running_job, message="Step 130/600: training loss=0.55")
+
+    expect(page.locator("#loss-chart")).to_have_attribute("data-last-step", "130")
+    expect(page.locator("#job-events li").first).to_contain_text("Step 130/600")
+    assert any("after_step=120" in url for url in requests)
+
+
+def test_a_stream_buffered_by_a_proxy_falls_back_to_polling(streaming_context, cast, running_job):
+    """A proxy that holds the stream back: the page hears nothing and polls instead."""
+    page = streaming_context.new_page()
+    page.route(
+        "**/jobs/live/**",
+        lambda route: route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=""),
+    )
+    log_in_on(page, cast.member)
+    page.goto(f"/p/{cast.project.slug}/jobs/{running_job.pk}/")
+    expect(page.locator("html")).to_have_attribute("data-live", "polling", timeout=20_000)
+    metric_points_record(job=running_job, points=worker_points(121, 122))
+    expect(page.locator("#loss-chart")).to_have_attribute("data-last-step", "122")
+
+
+def test_the_comparison_page_grows_with_the_stream(streaming_context, cast, running_job):
+    other = make_job(cast.project, name="finished", created_by=cast.member, status="succeeded")
+    metric_points_record(job=other, points=worker_points(1, 80))
+    page = streaming_context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    log_in_on(page, cast.member)
+    page.goto(f"/p/{cast.project.slug}/jobs/compare/?ids={running_job.pk},{other.pk}")
+    chart = page.locator("#compare-chart")
+    expect(page.locator("html")).to_have_attribute("data-live", "streaming")
+    before = int(chart.get_attribute("data-point-count"))
+
+    metric_points_record(job=running_job, points=worker_points(121, 130))
+
+    expect(chart).not_to_have_attribute("data-point-count", str(before))
+    assert int(chart.get_attribute("data-point-count")) > before
+    assert polls(requests) == []
