@@ -178,7 +178,7 @@ CONTENT_SECURITY_POLICY = {
 # the same user elsewhere, is not locked out. A site admin unlocks early in the Django admin (Axes,
 # Access attempts: delete the rows). The axes backend must come first: it refuses before any check.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "finetune_portal.core.auth_backends.AxesBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
