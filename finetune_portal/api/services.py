@@ -17,12 +17,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from finetune_portal.api.models import TOKEN_PREFIX, ApiToken
 from finetune_portal.core.audit import audit_log
 from finetune_portal.projects.access import project_access_for
+from finetune_portal.projects.models import Membership
 
 _KEY_SALT = "finetune_portal.api.ApiToken"
 # Writing last_used_at on every request would turn each read into a write; once a minute says enough.
@@ -102,12 +104,21 @@ def api_token_verify(*, raw: str) -> TokenCheck:
     lookup, _, secret = rest.partition("_")
     if prefix or not lookup or not secret:
         return TokenCheck(None, "This is not a portal API token (they start with ftp_).")
-    token = ApiToken.objects.select_related("user", "project").filter(lookup=lookup).first()
+    # One query per request: the token, its user and project, and whether the user is still a member.
+    token = (
+        ApiToken.objects.select_related("user", "project")
+        .annotate(
+            is_member=Exists(Membership.objects.filter(project=OuterRef("project"), user=OuterRef("user")))
+        )
+        .filter(lookup=lookup)
+        .first()
+    )
     if token is None or not any(hmac.compare_digest(token.digest, d) for d in _digests(raw)):
         return TokenCheck(None, "Incorrect API token provided.")
     if token.revoked_at is not None:
         return TokenCheck(None, "This API token was revoked.")
-    if not token.user.is_active or project_access_for(token.user, token.project) is None:
+    # Site admins may use any project, as everywhere in the portal (projects.access).
+    if not token.user.is_active or not (token.is_member or token.user.is_superuser):
         return TokenCheck(
             None, f"This API token's user is no longer a member of project {token.project.slug}."
         )
