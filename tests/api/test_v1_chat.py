@@ -325,3 +325,23 @@ def test_unknown_paths_and_methods_answer_in_openai_s_shape(live_server, raw_tok
     assert caught.value.status_code == 405
     assert caught.value.response.headers["allow"] == "POST"
     assert_error_matches(caught.value, "/v1/chat/completions")
+
+
+def test_requests_at_once_with_one_token_all_answer_and_are_all_recorded(sdk, scripted, adapter):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from finetune_portal.api.models import ApiToken
+
+    def ask(index: int) -> str:
+        stream = index % 2 == 0
+        if stream:
+            chunks = sdk.chat.completions.create(model=adapter.name, messages=HELLO, stream=True)
+            return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        return sdk.chat.completions.create(model=adapter.name, messages=HELLO).choices[0].message.content
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(ask, range(4)))
+
+    assert answers == ["Hello there"] * 4
+    assert ChatAnswer.objects.filter(source="api").count() == 4
+    assert ApiToken.objects.get().last_used_at is not None
