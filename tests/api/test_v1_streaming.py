@@ -83,6 +83,8 @@ def test_a_reader_that_leaves_stops_the_answer_which_is_recorded_as_abandoned(
             answer = _leave_after_the_first_piece(base_url, raw_token)
 
     assert answer.error == STOPPED_READING
-    assert answer.output.startswith("first then the rest")
+    # What had arrived is kept; depending on when the server noticed, the provider was stopped before
+    # or after it was let go on.
+    assert answer.output.startswith("first")
     # Far fewer pieces than the endless provider would have sent: it was stopped, not run out.
     assert len(answer.output) < len("first then the rest") + gated_provider.WAIT_SECONDS * 100
