@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "finetune_portal.inference",
     "finetune_portal.notifications",
     "finetune_portal.playground",
+    "finetune_portal.api",
     "finetune_portal.providers.openai",
     "finetune_portal.providers.peft",
 ]
@@ -116,6 +117,8 @@ SILENCED_SYSTEM_CHECKS = {
 }.get(_CACHE_BACKEND, [])
 # Chat answers a project may start, per django-ratelimit rate ("60/m", "500/h").
 INFERENCE_RATE_LIMIT = env.str("INFERENCE_RATE_LIMIT", default="60/m")
+# Largest request body /v1 reads (a long conversation is a few hundred KB; larger answers 413).
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=4 * 1024 * 1024)
 # Live pages poll every few seconds; reading the session from the cache saves a query per poll.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 

@@ -7,6 +7,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("finetune_portal.accounts.urls")),
     path("healthz", core_views.healthz, name="healthz"),
+    # The OpenAI-compatible endpoint (token auth, OpenAI's wire format) and the tokens page.
+    path("v1/", include("finetune_portal.api.v1.urls")),
+    path("account/tokens/", include("finetune_portal.api.urls")),
     path("credentials/", include("finetune_portal.credentials.urls")),
     path("", include("finetune_portal.projects.urls")),
     path("p/<slug:slug>/datasets/", include("finetune_portal.datasets.urls")),
