@@ -11,6 +11,7 @@ urlpatterns = [
     path("v1/", include("finetune_portal.api.v1.urls")),
     path("account/tokens/", include("finetune_portal.api.urls")),
     path("credentials/", include("finetune_portal.credentials.urls")),
+    path("", include("finetune_portal.exits.urls")),
     path("", include("finetune_portal.projects.urls")),
     path("p/<slug:slug>/datasets/", include("finetune_portal.datasets.urls")),
     path("p/<slug:slug>/jobs/", include("finetune_portal.jobs.urls")),

@@ -74,6 +74,11 @@ class FineTuningJob(TimeStampedModel):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="fine_tuning_jobs"
     )
+    # Lineage of a move between providers: the job (at a provider that shuts its models down) whose model
+    # this one retrains on the same data.
+    replaces = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaced_by"
+    )
 
     objects = JobQuerySet.as_manager()
 

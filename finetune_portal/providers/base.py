@@ -15,6 +15,7 @@ from datetime import date
 from decimal import Decimal
 from typing import ClassVar
 
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from finetune_portal.providers.chat import ChatEvent, ChatSettings, ServedModel
@@ -81,6 +82,28 @@ class Capabilities:
     checkpoints: bool = False
     # The provider answers chats (chat_stream): its fine-tuned models, checkpoints and base models.
     inference: bool = False
+
+
+@dataclass(frozen=True)
+class Sunset:
+    """The day a provider stops serving a model (and every model fine-tuned from it), and why."""
+
+    day: date
+    reason: str
+
+    @property
+    def days_left(self) -> int:
+        """Days until the shutdown day; 0 or less once the model no longer answers."""
+        return (self.day - sunset_today()).days
+
+    @property
+    def shut_down(self) -> bool:
+        return self.days_left <= 0
+
+
+def sunset_today() -> date:
+    """The day shutdowns are counted from (the one place tests pin it)."""
+    return timezone.localdate()
 
 
 # The tokenizer the portal approximates with when a provider's own one is unknown or unavailable.
@@ -193,6 +216,19 @@ class FineTuningProvider(ABC):
     def enqueue_resume(self, job_id: int) -> None:
         """Ask this provider's worker to resume a paused job (only where ``capabilities.pause``)."""
         raise ProviderUnavailable("This provider cannot resume a job.")
+
+    # The provider shuts models down on announced days (model_sunset answers for its models); pages about
+    # leaving such a provider list the models at stake.
+    has_sunsets: ClassVar[bool] = False
+
+    def model_sunset(self, model_id: str) -> Sunset | None:
+        """When this provider stops serving ``model_id`` (a base or a fine-tuned model), or None."""
+        return None
+
+    def retrain_initial(self, job) -> dict | None:
+        """This provider's launch-form values that retrain another provider's ``job`` here (the same data,
+        its settings mapped), recording that the new job replaces it; None: it cannot take such jobs."""
+        return None
 
     def chat_base_models(self, project) -> list[ServedModel]:
         """The base models the project can chat with at this provider (only where

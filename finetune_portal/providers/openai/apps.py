@@ -22,3 +22,10 @@ class OpenAIProviderConfig(AppConfig):
         register_periodic_task(
             "openai-reap-stuck-jobs", "finetune_portal.providers.openai.tasks.jobs_reap_task", 300, "openai"
         )
+        # OpenAI may announce or move a shutdown date in its models list; once a day is enough.
+        register_periodic_task(
+            "openai-shutdown-dates",
+            "finetune_portal.providers.openai.tasks.shutdown_dates_refresh_task",
+            24 * 3600,
+            "openai",
+        )

@@ -100,6 +100,10 @@ SHUTDOWN_ON: dict[str, date] = {
 }
 
 
+# From this day OpenAI takes no new fine-tuning jobs from anyone (reported from its deprecations page).
+FINE_TUNING_ENDS_ON = date(2027, 1, 6)
+
+
 def shutdown_on(model: str) -> date | None:
     """The day a model stops answering at OpenAI (a fine-tuned model or checkpoint follows its base), or
     None when no date is known."""

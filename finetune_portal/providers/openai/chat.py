@@ -26,7 +26,7 @@ from finetune_portal.providers.chat import (
     ServedModel,
     with_system_prompt,
 )
-from finetune_portal.providers.openai import catalog
+from finetune_portal.providers.openai import catalog, sunsets
 from finetune_portal.providers.openai.client import credential_for, credential_for_project, openai_client_for
 from finetune_portal.providers.openai.mapping import error_message_and_code
 
@@ -51,7 +51,7 @@ def chat_base_models(project, *, provider_key: str) -> list[ServedModel]:
             base_model=info.name,
         )
         for info in catalog.BASE_MODELS
-        if info.name in catalog.CHAT_MODELS and not catalog.is_shut_down(info.name, today=today)
+        if info.name in catalog.CHAT_MODELS and not sunsets.is_shut_down(info.name, on=today)
     ]
 
 
@@ -83,8 +83,8 @@ def chat_stream(
     *, project, model: ServedModel, messages: list[dict], settings: ChatSettings
 ) -> Iterator[ChatEvent]:
     today = timezone.localdate()
-    if catalog.is_shut_down(model.provider_model, today=today):
-        day = catalog.shutdown_on(model.provider_model)
+    day = sunsets.shutdown_date(model.provider_model)
+    if day is not None and today >= day:
         raise ModelShutDown(
             f"{model.name} no longer answers: OpenAI shut down "
             f"{catalog.base_model_of(model.provider_model)} and the models fine-tuned from it on "

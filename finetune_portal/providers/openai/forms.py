@@ -10,6 +10,7 @@ from typing import Any
 import openai
 from django import forms
 from django.urls import reverse
+from django.utils.html import format_html
 
 from finetune_portal.credentials.services import credential_resolve
 from finetune_portal.datasets.models import DatasetKind, DatasetVersion
@@ -17,7 +18,7 @@ from finetune_portal.datasets.selectors import versions_selectable_for_jobs
 from finetune_portal.jobs.models import Method
 from finetune_portal.jobs.selectors.lists import launch_settings_of
 from finetune_portal.jobs.services import job_create
-from finetune_portal.providers.openai import catalog
+from finetune_portal.providers.openai import catalog, sunsets
 from finetune_portal.providers.openai.dataset_profile import OpenAIDatasetProfile
 from finetune_portal.providers.openai.graders import grader_problems
 from finetune_portal.providers.openai.mapping import HYPERPARAMETERS
@@ -186,7 +187,32 @@ class OpenAIJobForm(forms.Form):
 
     @property
     def model_choices(self) -> list[catalog.BaseModelInfo]:
-        return catalog.base_models_for(self.chosen_method)
+        """The catalog's models for the method, less those OpenAI has shut down."""
+        today = sunsets.today()
+        return [
+            info
+            for info in catalog.base_models_for(self.chosen_method)
+            if not sunsets.is_shut_down(info.name, on=today)
+        ]
+
+    @property
+    def fine_tuning_closed(self) -> str | None:
+        """Why OpenAI takes no new jobs at all any more (shown above the form), or None."""
+        return sunsets.fine_tuning_refusal("", on=sunsets.today())
+
+    @property
+    def exit_url(self) -> str:
+        return reverse("exits:project", args=[self.project.slug])
+
+    @property
+    def chosen_sunset(self):
+        """When the chosen base model stops answering (the days left are shown beside it)."""
+        model = (
+            (self.data.get("base_model") if self.is_bound else None)
+            or self.initial.get("base_model")
+            or self.fields["base_model"].initial
+        )
+        return sunsets.model_sunset(model) if model else None
 
     @property
     def hints_url(self) -> str:
@@ -213,7 +239,13 @@ class OpenAIJobForm(forms.Form):
     # -- checks ------------------------------------------------------------------------------------
 
     def clean_base_model(self) -> str:
-        return self.cleaned_data["base_model"].strip()
+        model = self.cleaned_data["base_model"].strip()
+        refusal = sunsets.fine_tuning_refusal(model, on=sunsets.today())
+        if refusal:
+            raise forms.ValidationError(
+                format_html('{} <a href="{}">See what to do on the exit page</a>.', refusal, self.exit_url)
+            )
+        return model
 
     def clean_grader(self):
         text = self.cleaned_data["grader"].strip()

@@ -23,3 +23,15 @@ class UploadedFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_file_id} ({self.sha256[:12]})"
+
+
+class ModelShutdownDate(models.Model):
+    """A ``shutdown_date`` OpenAI announced for a model in ``GET /v1/models``: it overrides the catalog's
+    table, which holds the dates as reported on SHUTDOWNS_KNOWN_ON."""
+
+    model_id = models.CharField(max_length=255, unique=True)
+    shutdown_on = models.DateField()
+    read_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.model_id} shuts down {self.shutdown_on}"

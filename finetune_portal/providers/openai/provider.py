@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from functools import cached_property
 
 from finetune_portal.jobs.metrics import ACCURACY_CHART, TRAIN_LOSS, VALID_LOSS
-from finetune_portal.providers.base import Capabilities, FineTuningProvider
+from finetune_portal.providers.base import Capabilities, FineTuningProvider, Sunset
 from finetune_portal.providers.chat import ChatEvent, ChatSettings, ServedModel
 from finetune_portal.providers.openai.dataset_profile import OpenAIDatasetProfile
 
@@ -30,6 +30,13 @@ class OpenAIProvider(FineTuningProvider):
         "trained_tokens": "Billable tokens as OpenAI reports them: training tokens times epochs.",
         "cost": "Billed price for the trained tokens (an estimate until the job ends).",
     }
+
+    has_sunsets = True
+
+    def model_sunset(self, model_id: str) -> Sunset | None:
+        from finetune_portal.providers.openai.sunsets import model_sunset
+
+        return model_sunset(model_id)
 
     @cached_property
     def dataset_profile(self) -> OpenAIDatasetProfile:

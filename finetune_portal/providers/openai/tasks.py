@@ -119,3 +119,10 @@ def jobs_reap_task() -> dict[str, list[int]]:
 @shared_task(name=f"{PREFIX}.jobs_import_task")
 def jobs_import_task(credential_id: int, project_id: int, actor_id: int | None) -> int:
     return len(jobs_import_by_ids(credential_id=credential_id, project_id=project_id, actor_id=actor_id))
+
+
+@shared_task(name=f"{PREFIX}.shutdown_dates_refresh_task")
+def shutdown_dates_refresh_task() -> int:
+    from finetune_portal.providers.openai.sunsets import shutdown_dates_refresh
+
+    return shutdown_dates_refresh()

@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from finetune_portal.datasets.models import DatasetVersion
-from finetune_portal.jobs.models import Checkpoint, Method
+from finetune_portal.jobs.models import Checkpoint, FineTuningJob, Method
 from finetune_portal.jobs.selectors.lists import launch_settings_of
 from finetune_portal.jobs.services import job_create
 from finetune_portal.providers.peft.base_models import (
@@ -32,6 +32,7 @@ from finetune_portal.providers.peft.form_fields import (
 from finetune_portal.providers.peft.local_models import local_model_folder
 from finetune_portal.providers.peft.memory_fit import MEMORY_FIT_SETTINGS, memory_fit
 from finetune_portal.providers.peft.provider import KEY
+from finetune_portal.providers.peft.retrain import LEARNING_RATE_MAPPING
 from finetune_portal.providers.peft.selectors import versions_for_method
 
 
@@ -161,6 +162,11 @@ class PeftJobForm(forms.Form):
         help_text="Optional owner/name; created private, with a model card. Needs a Hugging Face credential.",
     )
 
+    # A retrain of another provider's job (see retrain.py): the lineage the new job records.
+    replaces = forms.ModelChoiceField(
+        queryset=FineTuningJob.objects.none(), required=False, widget=forms.HiddenInput
+    )
+
     @classmethod
     def initial_from_job(cls, job) -> dict[str, Any]:
         """The form filled in as ``job`` was launched, to run it again or change one setting."""
@@ -182,6 +188,7 @@ class PeftJobForm(forms.Form):
         versions = versions_for_method(project, method)
         self.fields["training_version"].queryset = versions
         self.fields["validation_version"].queryset = versions
+        self.fields["replaces"].queryset = FineTuningJob.objects.filter(project=project).exclude(provider=KEY)
         self.fields["start_from_checkpoint"].queryset = (
             Checkpoint.objects.filter(job__project=project, job__provider=KEY)
             .exclude(storage_uri="")
@@ -214,6 +221,11 @@ class PeftJobForm(forms.Form):
     @property
     def sections(self):
         return [(title, [self[name] for name in names]) for title, names in SECTIONS]
+
+    @property
+    def learning_rate_mapping(self) -> str:
+        """Shown when the form retrains another provider's job: how its learning rate was mapped."""
+        return LEARNING_RATE_MAPPING if self._current("replaces") else ""
 
     @property
     def suggested_models(self):
@@ -279,4 +291,5 @@ class PeftJobForm(forms.Form):
             validation_version=data["validation_version"],
             hyperparameters=hyperparameters,
             seed=data["seed"],
+            replaces=data.get("replaces"),
         )

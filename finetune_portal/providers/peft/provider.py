@@ -31,6 +31,11 @@ class PeftProvider(FineTuningProvider):
         "cost": "Local GPU time is not billed here; blank unless an estimate was set.",
     }
 
+    def retrain_initial(self, job) -> dict | None:
+        from finetune_portal.providers.peft.retrain import retrain_initial
+
+        return retrain_initial(job)
+
     @cached_property
     def dataset_profile(self) -> PeftDatasetProfile:
         return PeftDatasetProfile()
