@@ -14,6 +14,17 @@ from tests.providers.openai.conftest import GRADER, make_valid_version
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _before_the_wind_down(monkeypatch):
+    # These tests describe launches OpenAI still took: o4-mini (the one RFT model) shut down on 2026-10-23.
+    # The wind-down's refusals are in test_sunsets.py.
+    from datetime import date
+
+    from finetune_portal.providers import base
+
+    monkeypatch.setattr(base, "sunset_today", lambda: date(2026, 10, 1))
+
+
 def form(cast, **data):
     return OpenAIJobForm(data, project=cast.project, user=cast.member)
 
