@@ -45,3 +45,58 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+FILE_ID_PREFIX = "file-"
+JOB_ID_PREFIX = "ftjob-"
+
+
+class ApiFile(models.Model):
+    """A file uploaded through /v1/files: OpenAI's name for a dataset version of the token's project.
+
+    The public id is random, so it says nothing about how many files or versions any project holds.
+    Several uploads of the same bytes are several files of one version (the version is content-addressed).
+    """
+
+    public_id = models.CharField(max_length=40, unique=True)
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="api_files")
+    version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.CASCADE, related_name="api_files")
+    filename = models.CharField(max_length=255)
+    purpose = models.CharField(max_length=32)
+    byte_size = models.BigIntegerField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Deleted through the API: gone from /v1, while the dataset version stays in the project's history.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class ApiJob(models.Model):
+    """What a /v1 client asked for when it created a fine-tuning job, beside the portal's own job.
+
+    The job itself is an ordinary FineTuningJob (same state machine, pages and charts); this row keeps the
+    OpenAI-side names (its public id, the file ids) and what only the API has (metadata, the method echo).
+    """
+
+    public_id = models.CharField(max_length=40, unique=True)
+    job = models.OneToOneField("jobs.FineTuningJob", on_delete=models.CASCADE, related_name="api_job")
+    training_file = models.CharField(max_length=40)
+    validation_file = models.CharField(max_length=40, blank=True)
+    method = models.JSONField(default=dict)
+    hyperparameters = models.JSONField(default=dict)
+    metadata = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.public_id

@@ -202,3 +202,15 @@ def _parsed(text: str):
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return None
+
+
+def report_first_errors(report: dict, *, limit: int = 3) -> str:
+    """The first errors of a validation report in one line ("line 3: ...; line 7: ... (and 4 more)"), for
+    places that show a verdict without the report page: the API's file status, a failed job's message."""
+    errors = (report or {}).get("errors") or []
+    parts = [
+        (f"line {error['line']}: " if error.get("line") else "") + str(error.get("message", "")).strip()
+        for error in errors[:limit]
+    ]
+    more = int((report or {}).get("error_count") or len(errors)) - len(parts)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")

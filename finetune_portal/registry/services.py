@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from finetune_portal.jobs.models import FineTuningJob
-from finetune_portal.registry.models import FineTunedModel
+from finetune_portal.registry.models import FineTunedModel, ModelStatus
 
 
 def fine_tuned_model_record(
@@ -28,3 +28,13 @@ def fine_tuned_model_set_hub_repo(*, model: FineTunedModel, repo_id: str) -> Non
     """Record where the model was pushed on the Hugging Face Hub."""
     FineTunedModel.objects.filter(pk=model.pk).update(hf_repo_id=repo_id)
     model.hf_repo_id = repo_id
+
+
+def fine_tuned_model_delete(*, model: FineTunedModel, actor) -> None:
+    """Stop serving the model: it leaves the chat lists and /v1. Its row and lineage stay (the job's page
+    still tells what was trained); weights held by a provider are not touched."""
+    from finetune_portal.core.audit import audit_log
+
+    FineTunedModel.objects.filter(pk=model.pk).update(status=ModelStatus.DELETED)
+    model.status = ModelStatus.DELETED
+    audit_log(actor=actor, action="model.deleted", target=model, project=model.job.project)

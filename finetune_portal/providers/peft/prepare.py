@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from finetune_portal.core.storage import storage_folder_download
+from finetune_portal.datasets.models import DatasetVersion, VersionStatus
+from finetune_portal.datasets.selectors import report_first_errors
 from finetune_portal.jobs.models import Checkpoint, FineTuningJob
 from finetune_portal.jobs.services import job_event_record
 from finetune_portal.providers.base import ProviderError
@@ -69,6 +71,7 @@ def _job_rows(job: FineTuningJob) -> tuple[list[dict[str, Any]], list[dict[str, 
     train_version = job.training_version
     if train_version is None:
         raise ProviderError("The job has no training data.", permanent=True, code="dataset_missing")
+    _refuse_invalid(train_version, role="training")
     check_kind_fits(method=job.method, kind=train_version.dataset.kind)
     train_rows = rows_from_jsonl(
         version_bytes(train_version), kind=train_version.dataset.kind, method=job.method
@@ -76,11 +79,24 @@ def _job_rows(job: FineTuningJob) -> tuple[list[dict[str, Any]], list[dict[str, 
     valid_rows: list[dict[str, Any]] = []
     if job.validation_version is not None:
         valid_version = job.validation_version
+        _refuse_invalid(valid_version, role="validation")
         check_kind_fits(method=job.method, kind=valid_version.dataset.kind, role="validation")
         valid_rows = rows_from_jsonl(
             version_bytes(valid_version), kind=valid_version.dataset.kind, method=job.method
         )
     return train_rows, valid_rows
+
+
+def _refuse_invalid(version: DatasetVersion, *, role: str) -> None:
+    """A version that failed validation is not trained on (the launch form offers only valid ones, but a
+    job created through the API may name a file whose validation had not finished)."""
+    if version.status == VersionStatus.INVALID:
+        raise ProviderError(
+            f"The {role} file is invalid: {report_first_errors(version.validation_report)}",
+            permanent=True,
+            hint="Fix these lines and upload the file again.",
+            code=f"invalid_{role}_file",
+        )
 
 
 def _model_path(job: FineTuningJob, *, texts: list[str]) -> tuple[Path, SourceKind]:
