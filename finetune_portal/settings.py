@@ -120,6 +120,10 @@ SILENCED_SYSTEM_CHECKS = {
 INFERENCE_RATE_LIMIT = env.str("INFERENCE_RATE_LIMIT", default="60/m")
 # Largest request body /v1 reads (a long conversation is a few hundred KB; larger answers 413).
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=4 * 1024 * 1024)
+# The provider that trains what /v1/fine_tuning/jobs is asked for: the team's own GPUs.
+API_FINE_TUNING_PROVIDER = env("API_FINE_TUNING_PROVIDER", default="local_peft")
+# Uploads to /v1/files up to this size are validated during the request, as OpenAI's come back processed.
+API_FILE_INLINE_VALIDATION_BYTES = env.int("API_FILE_INLINE_VALIDATION_BYTES", default=32 * 1024 * 1024)
 # Live pages poll every few seconds; reading the session from the cache saves a query per poll.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 

@@ -23,15 +23,12 @@ from finetune_portal.datasets.uploads import dataset_upload
 from finetune_portal.datasets.versions import dataset_create, dataset_version_validate
 
 FINE_TUNE = "fine-tune"
-# Files up to this size are validated inside the upload request, so they come back "processed" (or
-# "error") as OpenAI's do; larger ones are validated by the worker and read "uploaded" until then.
-DEFAULT_INLINE_VALIDATION_BYTES = 32 * 1024 * 1024
 _SNIFF_BYTES = 1024 * 1024
 
 
 def training_provider_key() -> str:
     """The provider that trains what /v1 is asked to fine-tune: the team's own GPUs."""
-    return getattr(settings, "API_FINE_TUNING_PROVIDER", "local_peft")
+    return settings.API_FINE_TUNING_PROVIDER
 
 
 def public_id(prefix: str) -> str:
@@ -93,7 +90,7 @@ def api_file_upload(*, project, user, uploaded_file) -> ApiFile:
     _, version, _ = dataset_upload(
         dataset=dataset, uploaded_file=uploaded_file, user=user, target=training_provider_key()
     )
-    limit = getattr(settings, "API_FILE_INLINE_VALIDATION_BYTES", DEFAULT_INLINE_VALIDATION_BYTES)
+    limit = settings.API_FILE_INLINE_VALIDATION_BYTES
     if not version.is_settled and version.byte_size <= limit:
         # The same service the worker runs; the worker's copy of the task then finds it settled.
         dataset_version_validate(version_id=version.pk)
