@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from time import monotonic
+from time import monotonic_ns
 
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
@@ -31,8 +31,10 @@ class Channel(filesystem.Channel):
         return Path(folder)
 
     def _put(self, queue, payload, **kwargs):
-        # The name kombu's consumer expects: "<ms>_<uuid>.<queue>.msg", sorted oldest first.
-        name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        # The name kombu's consumer expects, "<time>_<uuid>.<queue>.msg": it takes the first in sorted
+        # order. kombu's own names use milliseconds, so messages sent within one millisecond come out in
+        # uuid order; zero-padded nanoseconds of the system-wide monotonic clock keep them in send order.
+        name = f"{monotonic_ns():020d}_{uuid.uuid4()}.{queue}.msg"
         folder = Path(self.data_folder_out)
         # A leading dot puts the queue name out of the consumer's reach until the rename.
         partial = folder / f".{name}.partial"

@@ -114,3 +114,17 @@ def test_a_broker_without_a_control_folder_is_refused_instead_of_writing_into_th
         conn.SimpleQueue("gpu")
 
     assert list(cwd.iterdir()) == []
+
+
+def test_messages_sent_within_one_millisecond_are_taken_in_the_order_sent(tmp_path):
+    with connection(tmp_path) as conn:
+        queue = conn.SimpleQueue("gpu")
+        for number in range(200):  # small messages: many are written within each millisecond
+            queue.put({"number": number})
+        taken = []
+        for _ in range(200):
+            message = queue.get(timeout=1)
+            taken.append(message.payload["number"])
+            message.ack()
+
+    assert taken == list(range(200))
