@@ -74,3 +74,22 @@ def test_the_guides_script_trains_on_own_gpus_and_the_model_answers(portal, gpu_
     assert answer.model == job.fine_tuned_model
     assert answer.choices[0].message.content
     assert 1 <= answer.usage.completion_tokens <= 6
+
+
+def test_a_job_on_an_invalid_file_fails_with_the_files_line_errors(portal, gpu_worker, tmp_path):
+    client = portal
+    bad = chat_jsonl(range(11)) + b'{"messages": [{"role": "user", "content": "no answer"}]}\n'
+    uploaded = client.files.create(file=("train.jsonl", bad), purpose="fine-tune")
+    assert uploaded.status == "error"
+
+    job = client.fine_tuning.jobs.create(training_file=uploaded.id, model="demo:tiny")
+    deadline = time.monotonic() + 120
+    while job.status not in ("succeeded", "failed", "cancelled"):
+        assert time.monotonic() < deadline, f"still {job.status}"
+        time.sleep(0.5)
+        job = client.fine_tuning.jobs.retrieve(job.id)
+
+    assert job.status == "failed"
+    assert job.error.code == "invalid_training_file"
+    assert "line 12" in job.error.message
+    assert job.fine_tuned_model is None
