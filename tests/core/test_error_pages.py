@@ -67,3 +67,25 @@ def test_under_debug_a_views_404_still_gets_the_portal_page(client, cast, settin
 
     assert response.status_code == 404
     assert "Back to your projects" in response.content.decode()
+
+
+def test_under_debug_an_address_that_matches_no_url_gets_the_portal_page_too(client, cast, settings):
+    settings.DEBUG = True  # as under make run
+    client.force_login(cast.member)
+
+    response = client.get("/no/such/page/")
+
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert 'class="topbar"' in page
+    assert "Back to your projects" in page
+    assert "URLconf" not in page, "Django's technical page lists the URL patterns"
+
+
+def test_under_debug_a_missing_trailing_slash_is_still_redirected(client, cast, settings):
+    settings.DEBUG = True
+    client.force_login(cast.member)
+
+    response = client.get(reverse("jobs:list", args=[cast.project.slug]).rstrip("/"))
+
+    assert response.status_code == 301
