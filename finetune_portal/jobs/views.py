@@ -24,6 +24,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 from finetune_portal.core.live import LiveSource, in_stream_thread, sse_stream
 from finetune_portal.core.storage import storage_folder_zip
 from finetune_portal.jobs.compare import RunSelectionError, comparison_build, comparison_csv, parse_run_ids
+from finetune_portal.jobs.launch_once import job_create_once, launch_token_new
 from finetune_portal.jobs.list_filters import JobFilterForm
 from finetune_portal.jobs.selectors.lists import (
     job_events_for_page,
@@ -51,12 +52,10 @@ from finetune_portal.jobs.selectors.series import (
 from finetune_portal.jobs.services import (
     job_approve,
     job_cancel,
-    job_create_once,
     job_launch,
     job_pause,
     job_reject,
     job_resume,
-    launch_token_new,
 )
 from finetune_portal.jobs.states import IllegalTransition, JobStatus
 from finetune_portal.projects.access import get_project_access
