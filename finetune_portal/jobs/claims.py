@@ -19,7 +19,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from finetune_portal.jobs.models import EventLevel, FineTuningJob
-from finetune_portal.jobs.services import job_event_record, job_transition
+from finetune_portal.jobs.recording import job_event_record
+from finetune_portal.jobs.services import job_transition
 from finetune_portal.jobs.states import JobStatus
 
 logger = logging.getLogger(__name__)

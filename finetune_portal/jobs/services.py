@@ -2,56 +2,30 @@
 
 from __future__ import annotations
 
-import re
-import secrets
-from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal
+from collections.abc import Iterable
 from typing import Any
 
-from django.db import IntegrityError, models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from finetune_portal.core.audit import audit_log
-from finetune_portal.core.live import live_channel_enabled, live_publish_on_commit
-from finetune_portal.jobs import metrics
-from finetune_portal.jobs.models import (
-    Checkpoint,
-    EventLevel,
-    FineTuningJob,
-    JobEvent,
-    JobTransition,
-    MetricPoint,
+from finetune_portal.jobs.budget import launch_budget_check
+from finetune_portal.jobs.models import EventLevel, FineTuningJob, JobTransition
+
+# Providers, other apps and tests import the recording services from here (they lived here before
+# jobs/recording.py took them); code inside jobs imports them from there.
+from finetune_portal.jobs.recording import (  # noqa: F401
+    METRIC_FIELDS,
+    checkpoint_record,
+    job_event_record,
+    job_live_publish,
+    job_record_progress,
+    job_trained_tokens_record,
+    metric_points_record,
 )
 from finetune_portal.jobs.signals import job_status_changed
 from finetune_portal.jobs.states import ALLOWED, IllegalTransition, JobStatus
 from finetune_portal.projects.models import Project
-from finetune_portal.projects.selectors import project_month_spend
-
-METRIC_FIELDS = metrics.STORED
-
-
-def job_live_publish(
-    job_id: int, *, points: list[MetricPoint] | None = None, after: int | None = None
-) -> None:
-    """Tell open pages of the job (once the transaction commits) that it changed.
-
-    ``points``: the rows just stored, sent along when few; ``after`` is the newest step stored before
-    them, so a chart that holds less knows to ask for the gap instead.
-    """
-    from finetune_portal.jobs.selectors.live import LIVE_INLINE_POINTS, job_live_state
-    from finetune_portal.jobs.selectors.series import series_of_points
-
-    inline = None
-    if points and len(points) <= LIVE_INLINE_POINTS:
-        inline = {"after": after, "series": series_of_points(points)}
-
-    def describe():
-        state = job_live_state(job_id)
-        if state is not None and inline is not None:
-            state["points"] = inline
-        return state
-
-    live_publish_on_commit(topic=f"job:{job_id}", describe=describe)
 
 
 def job_transition(
@@ -131,37 +105,6 @@ def job_enter_imported(*, job: FineTuningJob, to: JobStatus | str, reason: str, 
     return True
 
 
-LAUNCH_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-
-
-def launch_token_new() -> str:
-    """A one-time token for one rendering of a launch form."""
-    return secrets.token_urlsafe(24)
-
-
-def job_create_once(*, project, token: str, save: Callable[[], FineTuningJob]) -> tuple[FineTuningJob, bool]:
-    """Create a job with ``save`` (the launch form's) once per form token.
-
-    Returns (the new job, True), or (the job an earlier submission of the same form created, False) when
-    the token was used already, even by a submission still running: the token is written in the same
-    transaction as the job, and the unique constraint lets only one of them commit. A token that is not
-    one the portal makes is ignored (the job is created).
-    """
-    if not LAUNCH_TOKEN.match(token or ""):
-        return save(), True
-    try:
-        with transaction.atomic():
-            job = save()
-            FineTuningJob.objects.filter(pk=job.pk).update(launch_token=token)
-            job.launch_token = token
-    except IntegrityError:
-        earlier = FineTuningJob.objects.filter(project=project, launch_token=token).first()
-        if earlier is None:
-            raise
-        return earlier, False
-    return job, True
-
-
 def job_launch(*, job: FineTuningJob, actor) -> FineTuningJob:
     """Queue a draft job and hand it to its provider's worker once the transaction commits.
 
@@ -174,16 +117,11 @@ def job_launch(*, job: FineTuningJob, actor) -> FineTuningJob:
     provider = get_provider(job.provider)
     with transaction.atomic():
         Project.objects.select_for_update().only("pk").get(pk=job.project_id)
-        spend = project_month_spend(job.project)
-        cost, remaining = job.estimated_cost, spend.remaining
-        target, reason, over_budget = JobStatus.QUEUED, "Launched", False
-        if cost is not None and remaining is not None and cost > remaining:
-            target, over_budget = JobStatus.AWAITING_APPROVAL, True
-            reason = (
-                f"Waits for approval: estimated {_usd(cost)}, {_usd(max(remaining, Decimal(0)))} left of the "
-                f"{_usd(spend.budget)} monthly budget"
-            )
-        launched = job_transition(job=job, to=target, actor=actor, reason=reason, expected=[JobStatus.DRAFT])
+        budget = launch_budget_check(job)
+        target = JobStatus.AWAITING_APPROVAL if budget.over_budget else JobStatus.QUEUED
+        launched = job_transition(
+            job=job, to=target, actor=actor, reason=budget.reason, expected=[JobStatus.DRAFT]
+        )
         if not launched:
             job.refresh_from_db(fields=["status"])
             raise IllegalTransition(job.status, target)
@@ -194,24 +132,17 @@ def job_launch(*, job: FineTuningJob, actor) -> FineTuningJob:
             project=job.project,
             data={"provider": job.provider, "method": job.method, "base_model": job.base_model},
         )
-        if over_budget:
+        if budget.over_budget:
             audit_log(
                 actor=actor,
                 action="job.approval_requested",
                 target=job,
                 project=job.project,
-                data={"estimated_cost": _usd(cost), "remaining": _usd(remaining)},
+                data=budget.audit_data(),
             )
         else:
             transaction.on_commit(lambda: _job_send(job, provider.enqueue_start, what="start"))
     return job
-
-
-def _usd(amount: Decimal | None) -> str:
-    # As the pages show money: test runs cost fractions of a cent, which "$0.00" would hide.
-    if amount is None:
-        return "—"
-    return f"${amount:,.4f}" if 0 < amount < Decimal("0.01") else f"${amount:,.2f}"
 
 
 def job_approve(*, job: FineTuningJob, actor) -> FineTuningJob:
@@ -330,102 +261,3 @@ def _job_pause_or_resume(*, job: FineTuningJob, actor, pause: bool) -> None:
         audit_log(actor=actor, action=f"job.{verb}_requested", target=job, project=job.project)
         job_event_record(job=job, message=f"{verb.capitalize()} requested by {actor}.")
         transaction.on_commit(lambda: _job_send(job, enqueue, what=f"{verb} request", reaped=False))
-
-
-def job_record_progress(*, job: FineTuningJob) -> None:
-    FineTuningJob.objects.filter(pk=job.pk).update(last_progress_at=timezone.now())
-
-
-def job_trained_tokens_record(*, job: FineTuningJob, tokens: int) -> None:
-    """Tokens trained so far by a running job; a count never goes down (a late, older report is ignored)."""
-    FineTuningJob.objects.filter(pk=job.pk).filter(
-        models.Q(trained_tokens__isnull=True) | models.Q(trained_tokens__lt=tokens)
-    ).update(trained_tokens=tokens)
-
-
-def metric_points_record(*, job: FineTuningJob, points: Iterable[Mapping[str, Any]]) -> int:
-    """Store points by step; a step already stored keeps its values, so redelivery never duplicates."""
-    rows: dict[int, MetricPoint] = {}
-    for point in points:
-        step = int(point["step"])
-        values = {name: point.get(name) for name in METRIC_FIELDS}
-        extra = {k: v for k, v in point.items() if k not in METRIC_FIELDS and k != "step"}
-        rows.setdefault(step, MetricPoint(job_id=job.pk, step=step, extra=extra, **values))
-    if not rows:
-        return 0
-    # Look only at the incoming steps' range (on the (job, step) index), never at the whole run: this
-    # runs for every logged step of a long job.
-    stored = set(
-        MetricPoint.objects.filter(job_id=job.pk, step__gte=min(rows), step__lte=max(rows)).values_list(
-            "step", flat=True
-        )
-    )
-    new_rows = [row for step, row in rows.items() if step not in stored]
-    if not new_rows:
-        return 0
-    after = None
-    if live_channel_enabled():
-        first_new = min(row.step for row in new_rows)
-        after = (
-            MetricPoint.objects.filter(job_id=job.pk, step__lt=first_new)
-            .order_by("-step")
-            .values_list("step", flat=True)
-            .first()
-        )
-    # A concurrent writer may still win a step; ignore_conflicts keeps its values.
-    MetricPoint.objects.bulk_create(new_rows, ignore_conflicts=True, batch_size=1000)
-    job_record_progress(job=job)
-    job_live_publish(job.pk, points=new_rows, after=after)
-    _full_view_keep_current(job, newest_step=max(row.step for row in new_rows))
-    return len(new_rows)
-
-
-def _full_view_keep_current(job: FineTuningJob, *, newest_step: int) -> None:
-    from finetune_portal.jobs.selectors.series import full_view_kept_by_writers, metric_points_full_view
-
-    if full_view_kept_by_writers(newest_step=newest_step):
-        transaction.on_commit(lambda: metric_points_full_view(job))
-
-
-def job_event_record(
-    *,
-    job: FineTuningJob,
-    message: str,
-    level: str = EventLevel.INFO,
-    provider_event_id: str = "",
-    created_at=None,
-    data: Mapping[str, Any] | None = None,
-) -> bool:
-    """Store one event; an event id already stored for this job is ignored. Returns True when new."""
-    level = level if level in EventLevel.values else EventLevel.INFO
-    created_at = created_at or timezone.now()
-    data = dict(data or {})
-    if not provider_event_id:
-        JobEvent.objects.create(job_id=job.pk, level=level, message=message, created_at=created_at, data=data)
-        job_live_publish(job.pk)
-        return True
-    _, created = JobEvent.objects.get_or_create(
-        job_id=job.pk,
-        provider_event_id=provider_event_id,
-        defaults={"level": level, "message": message, "created_at": created_at, "data": data},
-    )
-    if created:
-        job_live_publish(job.pk)
-    return created
-
-
-def checkpoint_record(
-    *, job: FineTuningJob, step: int, provider_checkpoint_id: str = "", storage_uri: str = "", metrics=None
-) -> Checkpoint:
-    checkpoint, created = Checkpoint.objects.get_or_create(
-        job_id=job.pk,
-        step=step,
-        defaults={
-            "provider_checkpoint_id": provider_checkpoint_id,
-            "storage_uri": storage_uri,
-            "metrics": dict(metrics or {}),
-        },
-    )
-    if created:
-        job_live_publish(job.pk)
-    return checkpoint

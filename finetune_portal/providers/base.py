@@ -183,8 +183,8 @@ class FineTuningProvider(ABC):
     # The launch form's import path: a Django form taking (data, project=, user=, initial=) whose save()
     # returns a draft job, with a classmethod initial_from_job(job). Loaded only when a page needs it.
     launch_form: ClassVar[str]
-    # The folder of this provider's job-page parts ("<folder>/job_<part>.html"); jobs/views.py names the
-    # parts, and a part a provider does not have falls back to the page's neutral wording.
+    # The folder of this provider's job-page parts ("<folder>/job_<part>.html"); jobs/views/detail.py
+    # names the parts, and a part a provider does not have falls back to the page's neutral wording.
     template_folder: ClassVar[str] = ""
     # What a comparison figure means for this provider: figure -> note (keys in jobs/compare.py).
     metric_notes: ClassVar[dict[str, str]] = {}
