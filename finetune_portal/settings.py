@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "finetune_portal.inference",
     "finetune_portal.notifications",
     "finetune_portal.playground",
+    "finetune_portal.evaluations",
     "finetune_portal.api",
     "finetune_portal.providers.openai",
     "finetune_portal.providers.peft",
