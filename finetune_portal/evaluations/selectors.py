@@ -68,7 +68,7 @@ def worst_items(evaluation: Evaluation, *, limit: int = 50) -> list[dict]:
 def model_evaluations(project, model_name: str) -> list[dict]:
     """The finished evaluations a model took part in, with its number in each."""
     found = []
-    for evaluation in project_evaluations(project).filter(model_names__contains=[model_name])[:20]:
+    for evaluation in project_evaluations(project).filter(outputs__model_name=model_name).distinct()[:20]:
         value = (evaluation.results or {}).get("models", {}).get(model_name, {}).get("value")
         found.append({"evaluation": evaluation, "value": value})
     return found

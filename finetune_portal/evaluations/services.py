@@ -186,9 +186,10 @@ def _reusable(evaluation: Evaluation, model: ServedModel) -> dict[int, Evaluatio
             judge_model=evaluation.judge_model,
             rubric=evaluation.rubric,
             status=EvaluationStatus.SUCCEEDED,
-            model_names__contains=[model.name],
+            outputs__model_name=model.name,
         )
         .exclude(pk=evaluation.pk)
+        .distinct()
         .order_by("-created_at")
         .first()
     )
@@ -245,8 +246,9 @@ def _claim(evaluation_id: int, limit: int) -> list[int]:
     """Claim up to ``limit`` outputs by compare-and-set, so two deliveries of a batch never ask the
     same question twice."""
     now = timezone.now()
+    # A stale row that already has its answer is claimed too: it is only scored, never asked again.
     claimable = Q(status=OutputStatus.PENDING) | Q(
-        status=OutputStatus.RUNNING, answer__isnull=True, claimed_at__lt=now - STALE_CLAIM
+        status=OutputStatus.RUNNING, claimed_at__lt=now - STALE_CLAIM
     )
     candidates = list(
         EvaluationOutput.objects.filter(claimable, evaluation_id=evaluation_id)
