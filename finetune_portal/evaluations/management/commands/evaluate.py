@@ -29,6 +29,12 @@ class UsageError(CommandError):
 
 class Command(BaseCommand):
     help = "Evaluate models on a dataset version and wait for the result (runs in this process)."
+    # --version names the dataset version here, not the program's version: ours replaces Django's.
+    suppressed_base_arguments = {"--version"}
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        kwargs.setdefault("conflict_handler", "resolve")
+        return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True, help="The project's slug.")
@@ -40,11 +46,6 @@ class Command(BaseCommand):
         parser.add_argument("--max-tokens", type=int, default=128)
         parser.add_argument("--cost-cap", default=None, help="Refuse when the estimate passes this (USD).")
         parser.add_argument("--json", action="store_true", help="Print the whole result as JSON.")
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        # argparse's own usage errors exit 2 already; keep them on stderr without a traceback.
-        return parser
 
     def handle(self, *args, **options):
         project = Project.objects.filter(slug=options["project"]).first()
