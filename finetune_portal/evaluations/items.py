@@ -50,9 +50,9 @@ def _item(kind: str, example: dict) -> tuple[list[dict], str] | None:
     return None
 
 
-def version_items(version: DatasetVersion) -> list[tuple[list[dict], str]]:
-    """Every example of the version as (messages asked, reference); an example with no reference is
-    skipped (it cannot be scored)."""
+def version_items(version: DatasetVersion) -> list[tuple[int, list[dict], str]]:
+    """Every example of the version as (its place in the file from 0, messages asked, reference); an
+    example with no reference is skipped (it cannot be scored)."""
     kind = version.dataset.kind
     if kind not in EVALUABLE_KINDS:
         raise EvaluationInputError(
@@ -62,16 +62,16 @@ def version_items(version: DatasetVersion) -> list[tuple[list[dict], str]]:
         )
     if version.status != VersionStatus.VALID:
         raise EvaluationInputError(f"{version} is not a valid version yet.", field="version")
-    items: list[tuple[list[dict], str]] = []
+    items: list[tuple[int, list[dict], str]] = []
     with local_copy(version) as path:
-        for line in example_lines(path):
+        for place, line in enumerate(example_lines(path)):
             try:
                 example = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
             item = _item(kind, example) if isinstance(example, dict) else None
             if item is not None:
-                items.append(item)
+                items.append((place, *item))
             if len(items) > MAX_ITEMS:
                 raise EvaluationInputError(
                     f"{version} has more than {MAX_ITEMS} examples; evaluate a smaller version.",
@@ -80,3 +80,24 @@ def version_items(version: DatasetVersion) -> list[tuple[list[dict], str]]:
     if not items:
         raise EvaluationInputError(f"{version} has no example with a reference answer.", field="version")
     return items
+
+
+def with_fixed_reference(version: DatasetVersion, place: int, reference: str) -> bytes:
+    """The version's lines with the reference of the example at ``place`` replaced."""
+    kind = version.dataset.kind
+    lines = []
+    with local_copy(version) as path:
+        for index, line in enumerate(example_lines(path)):
+            if index == place:
+                example = orjson.loads(line)
+                if kind == DatasetKind.CHAT:
+                    messages = example["messages"]
+                    last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
+                    messages[last] = {**messages[last], "content": reference}
+                elif kind == DatasetKind.COMPLETION:
+                    example["completion"] = " " + reference.lstrip()
+                else:
+                    example["output"] = reference
+                line = orjson.dumps(example)
+            lines.append(line)
+    return b"\n".join(lines) + b"\n"

@@ -4,6 +4,8 @@ batches that any worker may pick up again, cancelling, and the summary and verdi
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from datetime import timedelta
 from decimal import Decimal
 from functools import partial
@@ -54,7 +56,7 @@ def _count_tokens(texts: list[str]) -> list[int]:
 def cost_estimate(
     *,
     models: list[ServedModel],
-    items: list[tuple[list[dict], str]],
+    items: list[tuple[int, list[dict], str]],
     max_tokens: int,
     judge: ServedModel | None = None,
     rubric: str = "",
@@ -62,9 +64,9 @@ def cost_estimate(
     """The most the answers can cost at the providers' chat prices: every item's prompt tokens plus
     ``max_tokens`` out per model (and the judge's reading of each answer). None when nothing is billed
     per token."""
-    prompts = _count_tokens(["\n".join(str(m["content"]) for m in messages) for messages, _ in items])
-    references = _count_tokens([reference for _, reference in items])
-    prompt_tokens = sum(prompts) + 4 * sum(len(messages) for messages, _ in items)
+    prompts = _count_tokens(["\n".join(str(m["content"]) for m in messages) for _, messages, _ in items])
+    references = _count_tokens([reference for _, _, reference in items])
+    prompt_tokens = sum(prompts) + 4 * sum(len(messages) for _, messages, _ in items)
     total: Decimal | None = None
     for model in models:
         cost = get_provider(model.provider).chat_cost_estimate(model, prompt_tokens, max_tokens * len(items))
@@ -155,8 +157,8 @@ def evaluation_start(
             created_by=user,
         )
         rows = EvaluationItem.objects.bulk_create(
-            EvaluationItem(evaluation=evaluation, index=i, messages=messages, reference=reference)
-            for i, (messages, reference) in enumerate(items)
+            EvaluationItem(evaluation=evaluation, index=place, messages=messages, reference=reference)
+            for place, messages, reference in items
         )
         reused = {m.name: _reusable(evaluation, m) for m in models if m.kind == BASE}
         EvaluationOutput.objects.bulk_create(
@@ -433,3 +435,50 @@ def _summarize(evaluation: Evaluation) -> None:
         results["judge"] = {"model": evaluation.judge_model, "rubric": evaluation.rubric}
     evaluation.results = results
     Evaluation.objects.filter(pk=evaluation.pk).update(results=results)
+
+
+def evaluation_item_fix(*, evaluation: Evaluation, item: EvaluationItem, reference: str, user):
+    """A new version of the evaluated dataset with this item's reference corrected (its parent the
+    evaluated version). Returns (version, created): the same fix twice is the same version."""
+    from finetune_portal.datasets.errors import DatasetInputError
+    from finetune_portal.datasets.versions import dataset_version_store
+    from finetune_portal.evaluations.items import with_fixed_reference
+
+    reference = (reference or "").strip()
+    if not reference:
+        raise EvaluationInputError("The corrected reference is empty.", field="reference")
+    version = evaluation.version
+    content = with_fixed_reference(version, item.index, reference)
+    handle, path = tempfile.mkstemp(suffix=".jsonl")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+        with transaction.atomic():
+            try:
+                fixed, created = dataset_version_store(
+                    dataset=version.dataset,
+                    local_path=path,
+                    user=user,
+                    original_filename=f"{version.dataset.name}-v{version.number}-fix-{item.index}.jsonl",
+                    note=(
+                        f"v{version.number} with example {item.index + 1} corrected "
+                        f"after evaluation {evaluation.pk}"
+                    ),
+                    parent=version,
+                    split_role=version.split_role,
+                    target=version.validation_target,
+                    base_model=version.validation_base_model,
+                )
+            except DatasetInputError as exc:
+                raise EvaluationInputError(str(exc)) from exc
+            if created:
+                audit_log(
+                    actor=user,
+                    action="evaluation.item.fix",
+                    target=fixed,
+                    project=evaluation.project,
+                    data={"evaluation": evaluation.pk, "item": item.index},
+                )
+    finally:
+        os.unlink(path)
+    return fixed, created
