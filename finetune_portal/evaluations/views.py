@@ -121,7 +121,7 @@ def evaluation_detail(request, slug: str, evaluation_id: int):
     access = _access(request, slug)
     evaluation = _evaluation(access, evaluation_id)
     context = _detail_context(access, evaluation)
-    context["items"] = worst_items(evaluation)
+    context["items"] = worst_items(evaluation, limit=20)
     context["fix_form"] = FixForm()
     return render(request, "evaluations/detail.html", context)
 

@@ -47,7 +47,9 @@ def test_the_form_starts_an_evaluation_and_the_page_shows_the_verdict_and_worst_
     assert f"{READER} is better than {POSITIVE} by 66.7 points" in page
     assert "hx-trigger" not in page
     # worst first: an item the positive-only model got wrong comes before the rest
-    assert page.index("Example 2") < page.index("Example 1<")
+    assert "The 20 lowest-scored of 30" in page
+    assert "<td>2</td>" in page, "a review the positive-only model got wrong is shown"
+    assert "<td>1</td>" not in page, "a review both got right is not among the 20 worst"
     assert "Open in playground" in page
     assert 'class="heatmap"' in page
 
