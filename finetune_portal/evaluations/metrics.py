@@ -103,16 +103,28 @@ def rouge_l(output: str, reference: str) -> float:
     return float(_rouge().score(reference, output)["rougeL"].fmeasure)
 
 
-def sentence_bleu(output: str, reference: str) -> float:
-    import sacrebleu
+# One scorer object each, made once: sacrebleu's sentence_* helpers build a new one per call, which is
+# most of their time over thousands of items.
+@lru_cache(maxsize=1)
+def _sentence_bleu():
+    from sacrebleu.metrics import BLEU
 
-    return float(sacrebleu.sentence_bleu(output, [reference]).score)
+    return BLEU(effective_order=True)
+
+
+@lru_cache(maxsize=1)
+def _chrf():
+    from sacrebleu.metrics import CHRF
+
+    return CHRF()
+
+
+def sentence_bleu(output: str, reference: str) -> float:
+    return float(_sentence_bleu().sentence_score(output, [reference]).score)
 
 
 def sentence_chrf(output: str, reference: str) -> float:
-    import sacrebleu
-
-    return float(sacrebleu.sentence_chrf(output, [reference]).score)
+    return float(_chrf().sentence_score(output, [reference]).score)
 
 
 def corpus_bleu(outputs: list[str], references: list[str]) -> float:

@@ -18,7 +18,7 @@ class EvaluationStatus(models.TextChoices):
 
 class Evaluation(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="evaluations")
-    version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.CASCADE, related_name="+")
     metric = models.CharField(max_length=16, choices=[(k, m.label) for k, m in METRICS.items()])
     model_names = models.JSONField(
         help_text="Served model names, in the order they are compared (A, B, ...)."
@@ -105,6 +105,7 @@ class EvaluationOutput(models.Model):
     note = models.TextField(blank=True, help_text="The judge's reason, or why the answer scored as it did.")
     error = models.TextField(blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claim = models.CharField(max_length=32, blank=True, help_text="The token of the batch holding the row.")
 
     class Meta:
         ordering = ["item__index", "id"]

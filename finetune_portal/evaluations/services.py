@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from functools import partial
@@ -35,7 +36,7 @@ from finetune_portal.providers.registry import get_provider
 logger = logging.getLogger(__name__)
 
 SOURCE = "evaluation"
-BATCH_SIZE = 8
+BATCH_SIZE = 16
 # An output claimed this long ago by a worker that never settled it (the worker died) may be claimed
 # again by the redelivered batch.
 STALE_CLAIM = timedelta(minutes=15)
@@ -64,6 +65,9 @@ def cost_estimate(
     """The most the answers can cost at the providers' chat prices: every item's prompt tokens plus
     ``max_tokens`` out per model (and the judge's reading of each answer). None when nothing is billed
     per token."""
+    priced = [*models, *([judge] if judge is not None else [])]
+    if all(get_provider(m.provider).chat_cost_estimate(m, 1, 1) is None for m in priced):
+        return None  # nothing here is billed per token: no need to count
     prompts = _count_tokens(["\n".join(str(m["content"]) for m in messages) for _, messages, _ in items])
     references = _count_tokens([reference for _, _, reference in items])
     prompt_tokens = sum(prompts) + 4 * sum(len(messages) for _, messages, _ in items)
@@ -244,9 +248,10 @@ def evaluation_cancel(*, evaluation: Evaluation, user) -> bool:
 # --- answering ------------------------------------------------------------------------------------
 
 
-def _claim(evaluation_id: int, limit: int) -> list[int]:
-    """Claim up to ``limit`` outputs by compare-and-set, so two deliveries of a batch never ask the
-    same question twice."""
+def _claim(evaluation_id: int, limit: int) -> list[EvaluationOutput]:
+    """Claim up to ``limit`` outputs in one compare-and-set: the update only takes rows still claimable
+    and marks them with this claim's own token, so two deliveries of a batch never ask the same
+    question twice."""
     now = timezone.now()
     # A stale row that already has its answer is claimed too: it is only scored, never asked again.
     claimable = Q(status=OutputStatus.PENDING) | Q(
@@ -255,18 +260,17 @@ def _claim(evaluation_id: int, limit: int) -> list[int]:
     candidates = list(
         EvaluationOutput.objects.filter(claimable, evaluation_id=evaluation_id)
         .order_by("item__index", "id")
-        .values_list("pk", "status", "claimed_at")[: limit * 2]
+        .values_list("pk", flat=True)[:limit]
     )
-    claimed: list[int] = []
-    for pk, status, claimed_at in candidates:
-        if len(claimed) >= limit:
-            break
-        won = EvaluationOutput.objects.filter(pk=pk, status=status, claimed_at=claimed_at).update(
-            status=OutputStatus.RUNNING, claimed_at=now
-        )
-        if won:
-            claimed.append(pk)
-    return claimed
+    token = uuid.uuid4().hex
+    EvaluationOutput.objects.filter(claimable, pk__in=candidates).update(
+        status=OutputStatus.RUNNING, claimed_at=now, claim=token
+    )
+    return list(
+        EvaluationOutput.objects.filter(claim=token, status=OutputStatus.RUNNING)
+        .select_related("item", "judge_answer")
+        .order_by("item__index", "id")
+    )
 
 
 def _ask(evaluation: Evaluation, model: ServedModel, messages: list[dict], max_tokens: int) -> ChatAnswer:
@@ -298,11 +302,13 @@ def _answer_one(evaluation: Evaluation, row: EvaluationOutput, models: dict[str,
     if row.answer_id is None:
         answer = _ask(evaluation, model, list(row.item.messages), evaluation.max_tokens)
         row.answer, row.output = answer, answer.output
-        row.save(update_fields=["answer", "output"])
         if answer.error:
             row.status, row.error = OutputStatus.FAILED, answer.error
-            row.save(update_fields=["status", "error"])
+            row.save(update_fields=["answer", "output", "status", "error"])
             return
+        if evaluation.metric == metrics.JUDGE:
+            # Kept before the judge is asked (a second paid call), so a retry never asks the model again.
+            row.save(update_fields=["answer", "output"])
     if evaluation.metric == metrics.JUDGE:
         judge = models[evaluation.judge_model]
         if judge is None:
@@ -333,7 +339,8 @@ def _answer_one(evaluation: Evaluation, row: EvaluationOutput, models: dict[str,
             evaluation.metric, row.output, row.item.reference, schema=evaluation.json_schema
         )
     row.status = OutputStatus.DONE if row.score is not None else OutputStatus.FAILED
-    row.save(update_fields=["score", "note", "error", "status"])
+    # Scoring takes microseconds: the answer and its score are written together.
+    row.save(update_fields=["answer", "output", "score", "note", "error", "status"])
 
 
 def evaluation_run_batch(*, evaluation_id: int, size: int = BATCH_SIZE) -> bool:
@@ -345,13 +352,12 @@ def evaluation_run_batch(*, evaluation_id: int, size: int = BATCH_SIZE) -> bool:
         return False
     names = [*evaluation.model_names, *([evaluation.judge_model] if evaluation.judge_model else [])]
     models = {name: served_model_get(evaluation.project, name) for name in names}
-    for pk in _claim(evaluation_id, size):
+    for row in _claim(evaluation_id, size):
         if Evaluation.objects.filter(pk=evaluation_id, status=EvaluationStatus.CANCELLED).exists():
-            EvaluationOutput.objects.filter(pk=pk, status=OutputStatus.RUNNING).update(
+            EvaluationOutput.objects.filter(pk=row.pk, status=OutputStatus.RUNNING).update(
                 status=OutputStatus.PENDING
             )
             continue
-        row = EvaluationOutput.objects.select_related("item", "judge_answer").get(pk=pk)
         try:
             _answer_one(evaluation, row, models)
         except ProviderError as exc:
