@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from finetune_portal.exits.selectors import exit_rows
+from finetune_portal.jobs.launch_once import launch_token_new
 from finetune_portal.jobs.selectors.lists import job_for_project
-from finetune_portal.jobs.services import launch_token_new
 from finetune_portal.projects.access import get_project_access
 from finetune_portal.projects.models import Project
 from finetune_portal.providers.registry import all_providers, provider_choices

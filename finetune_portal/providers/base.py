@@ -235,6 +235,13 @@ class FineTuningProvider(ABC):
         ``capabilities.inference``)."""
         return []
 
+    def chat_cost_estimate(
+        self, model: ServedModel, prompt_tokens: int, completion_tokens: int
+    ) -> Decimal | None:
+        """What answers of that many tokens would cost with this model at the provider's chat prices;
+        None when answers are not billed per token (own GPUs) or the prices are unknown."""
+        return None
+
     def chat_stream(
         self, *, project, model: ServedModel, messages: list[dict], settings: ChatSettings
     ) -> Iterator[ChatEvent]:

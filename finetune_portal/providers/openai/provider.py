@@ -4,6 +4,7 @@ and how job ids reach the openai queue (the jobs services call these once their 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from functools import cached_property
 
 from finetune_portal.jobs.metrics import ACCURACY_CHART, TRAIN_LOSS, VALID_LOSS
@@ -67,6 +68,15 @@ class OpenAIProvider(FineTuningProvider):
         from finetune_portal.providers.openai.chat import chat_base_models
 
         return chat_base_models(project, provider_key=self.key)
+
+    def chat_cost_estimate(
+        self, model: ServedModel, prompt_tokens: int, completion_tokens: int
+    ) -> Decimal | None:
+        from finetune_portal.providers.openai.catalog import chat_cost
+
+        return chat_cost(
+            model.provider_model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
 
     def chat_stream(
         self, *, project, model: ServedModel, messages: list[dict], settings: ChatSettings
