@@ -25,6 +25,11 @@ TRAIN_KEYS = key_map(
         "grad_norm": metrics.GRAD_NORM,
         "mean_token_accuracy": metrics.TRAIN_TOKEN_ACCURACY,
         "epoch": metrics.EPOCH,
+        # TRL's DPOTrainer logs its implicit rewards under these names.
+        "rewards/margins": metrics.DPO_REWARD_MARGIN,
+        "rewards/chosen": metrics.DPO_REWARD_CHOSEN,
+        "rewards/rejected": metrics.DPO_REWARD_REJECTED,
+        "rewards/accuracies": metrics.DPO_REWARD_ACCURACY,
     }
 )
 EVAL_KEYS = key_map(
@@ -168,6 +173,8 @@ def _base_precision(model) -> str:
         return "unknown precision"
     if getattr(model, "is_loaded_in_4bit", False):
         return "4-bit NF4"
+    if getattr(model, "is_loaded_in_8bit", False):
+        return "8-bit (LLM.int8)"
     parameter = next(model.parameters(), None)
     return str(parameter.dtype).removeprefix("torch.") if parameter is not None else "unknown precision"
 
