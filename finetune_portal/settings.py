@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "finetune_portal.notifications",
     "finetune_portal.playground",
     "finetune_portal.api",
+    "finetune_portal.sweeps",
     "finetune_portal.providers.openai",
     "finetune_portal.providers.peft",
 ]
