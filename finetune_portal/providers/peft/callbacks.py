@@ -145,7 +145,7 @@ def portal_callback(reporter: Reporter):
                     key=f"{STEP_LOG_EVENT_PREFIX}{step}",
                     data=point,
                 )
-            if is_eval or not control.should_evaluate:
+            if is_eval or not (control.should_evaluate or _epoch_evaluation_due(args, state)):
                 self._flush()
 
         def on_evaluate(self, args, state, control, **kwargs):
@@ -155,16 +155,32 @@ def portal_callback(reporter: Reporter):
         def on_save(self, args, state, control, **kwargs):
             if not state.is_world_process_zero:
                 return
-            self._flush()
+            if not _epoch_evaluation_due(args, state):
+                # At the run's last step the trainer saves before its epoch-end evaluation: keep the point
+                # open for the validation loss.
+                self._flush()
+            current = {**self.last_metrics, **{k: v for k, v in (self.pending or {}).items() if k != "step"}}
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if folder.exists():
-                reporter.checkpoint(step=state.global_step, folder=folder, metrics=dict(self.last_metrics))
+                reporter.checkpoint(step=state.global_step, folder=folder, metrics=current)
 
         def on_train_end(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
                 self._flush()
 
     return PortalCallback()
+
+
+def _epoch_evaluation_due(args, state) -> bool:
+    """Whether this step ends an epoch of a run that evaluates once per epoch.
+
+    The trainer decides to evaluate at an epoch's end only after it has logged that step's training loss,
+    so ``control.should_evaluate`` is still False then; the point waits for the validation loss instead.
+    """
+    strategy = getattr(args, "eval_strategy", "no")
+    if getattr(strategy, "value", strategy) != "epoch" or state.epoch is None:
+        return False
+    return abs(state.epoch - round(state.epoch)) < 1e-6
 
 
 def _base_precision(model) -> str:

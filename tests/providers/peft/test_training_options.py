@@ -212,3 +212,16 @@ def test_a_dpo_run_records_its_reward_metrics(cast, dpo_versions):
         last.dpo_reward_chosen - last.dpo_reward_rejected, abs=1e-4
     )
     assert 0 <= last.dpo_reward_accuracy <= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_once_per_epoch_evaluation_is_stored_with_its_steps_point(cast, chat_versions):
+    # 50 examples in batches of 5: 10 steps an epoch; the trainer decides to evaluate only after it has
+    # logged the epoch's last step, and the validation loss must still land on that step's point.
+    job, outcome = run_queued_job(
+        cast, versions=chat_versions, hyperparameters={"max_steps": 0, "epochs": 2, "eval_steps": 0}
+    )
+
+    assert outcome == "succeeded", job.error_message
+    evaluated = MetricPoint.objects.filter(job=job, valid_loss__isnull=False).values_list("step", flat=True)
+    assert sorted(evaluated) == [10, 20]
