@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 WIDTH, HEIGHT = 640, 300
-LEFT, RIGHT, TOP, BOTTOM = 64, 24, 16, 44
+LEFT, RIGHT, TOP, BOTTOM = 84, 28, 20, 56
 
 
 @dataclass(frozen=True)
