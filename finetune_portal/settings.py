@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "finetune_portal.exits",
     "finetune_portal.evaluations",
     "finetune_portal.api",
+    "finetune_portal.sweeps",
     "finetune_portal.providers.openai",
     "finetune_portal.providers.peft",
 ]

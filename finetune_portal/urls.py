@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("finetune_portal.projects.urls")),
     path("p/<slug:slug>/datasets/", include("finetune_portal.datasets.urls")),
     path("p/<slug:slug>/jobs/", include("finetune_portal.jobs.urls")),
+    path("p/<slug:slug>/sweeps/", include("finetune_portal.sweeps.urls")),
     path("p/<slug:slug>/models/", include("finetune_portal.registry.urls")),
     path("p/<slug:slug>/playground/", include("finetune_portal.playground.urls")),
     path("p/<slug:slug>/evaluations/", include("finetune_portal.evaluations.urls")),

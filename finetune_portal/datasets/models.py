@@ -12,6 +12,7 @@ class DatasetKind(models.TextChoices):
     CHAT = "chat", "Chat (SFT)"
     COMPLETION = "completion", "Prompt / completion"
     ALPACA = "alpaca", "Alpaca"
+    TEXT = "text", "Plain text (causal LM)"
     DPO = "dpo", "DPO preference"
     VISION = "vision", "Vision chat"
     RFT = "rft", "Reinforcement (RFT)"

@@ -76,6 +76,8 @@ class PreviewExample:
                 {"role": "user", "content": data.get("prompt")},
                 {"role": "assistant", "content": data.get("completion")},
             ]
+        elif isinstance(data.get("text"), str) and len(data) == 1:
+            messages = [{"role": "text", "content": data["text"]}]
         elif "instruction" in data:
             prompt = data.get("instruction") or ""
             if data.get("input"):

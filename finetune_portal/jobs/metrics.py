@@ -30,9 +30,15 @@ TRAIN_TOKEN_ACCURACY = "train_mean_token_accuracy"  # noqa: S105 (a metric name,
 VALID_TOKEN_ACCURACY = "valid_mean_token_accuracy"  # noqa: S105 (a metric name, not a secret)
 LEARNING_RATE = "learning_rate"
 GRAD_NORM = "grad_norm"
+DPO_REWARD_MARGIN = "dpo_reward_margin"
+DPO_REWARD_CHOSEN = "dpo_reward_chosen"
+DPO_REWARD_REJECTED = "dpo_reward_rejected"
+DPO_REWARD_ACCURACY = "dpo_reward_accuracy"
 
 LOSS_CHART = "loss"
 ACCURACY_CHART = "accuracy"
+# DPO's own training signal: how far the policy prefers the chosen answer over the rejected one.
+DPO_CHART = "dpo"
 
 # Colours from the Okabe-Ito palette, which stays distinguishable for colour-blind readers.
 METRICS: tuple[Metric, ...] = (
@@ -58,6 +64,17 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(LEARNING_RATE, "Learning rate"),
     Metric(GRAD_NORM, "Gradient norm"),
+    Metric(DPO_REWARD_MARGIN, "Reward margin", chart=DPO_CHART, colour="#000000", side="train"),
+    Metric(DPO_REWARD_CHOSEN, "Chosen reward", chart=DPO_CHART, colour="#009E73", side="train"),
+    Metric(DPO_REWARD_REJECTED, "Rejected reward", chart=DPO_CHART, colour="#D55E00", side="train"),
+    Metric(
+        DPO_REWARD_ACCURACY,
+        "Preference accuracy",
+        unit="share",
+        chart=DPO_CHART,
+        colour="#0072B2",
+        side="train",
+    ),
 )
 
 BY_NAME: dict[str, Metric] = {metric.name: metric for metric in METRICS}

@@ -178,6 +178,10 @@ class MetricPoint(models.Model):
     valid_mean_token_accuracy = models.FloatField(null=True, blank=True)
     learning_rate = models.FloatField(null=True, blank=True)
     grad_norm = models.FloatField(null=True, blank=True)
+    dpo_reward_margin = models.FloatField(null=True, blank=True)
+    dpo_reward_chosen = models.FloatField(null=True, blank=True)
+    dpo_reward_rejected = models.FloatField(null=True, blank=True)
+    dpo_reward_accuracy = models.FloatField(null=True, blank=True)
     extra = models.JSONField(default=dict, blank=True)
     recorded_at = models.DateTimeField(auto_now_add=True)
 

@@ -356,7 +356,7 @@ def test_rft_needs_reference_fields_for_the_grader(tmp_path):
 
 
 def test_auto_detection_fails_clearly_on_unknown_keys(tmp_path):
-    report = validate_file(write(tmp_path, lines_of([{"text": "hello"}] * 10)), kind="auto")
+    report = validate_file(write(tmp_path, lines_of([{"body": "hello"}] * 10)), kind="auto")
     assert report["valid"] is False
     assert report["kind"] is None
     assert "Could not tell the dataset kind" in report["errors"][0]["message"]
@@ -481,7 +481,7 @@ def test_a_chat_file_with_an_extra_key_on_every_line_is_chat_and_the_key_is_name
             2,
             "line 2 has keys 'promt', 'complection': did you mean 'prompt' or 'completion'?",
         ),
-        (lines_of([{"text": "hello"}] * 10), 1, "line 1 has keys 'text', none of a known kind"),
+        (lines_of([{"body": "hello"}] * 10), 1, "line 1 has keys 'body', none of a known kind"),
         (lines_of(['"just a string"']), 1, "line 1 is a string, not a JSON object"),
         (json.dumps(chats(10)).encode(), 1, "the file is one JSON array, not one object per line"),
         (json.dumps(chats(10), indent=2).encode(), 1, "the file is one JSON array, not one object per line"),

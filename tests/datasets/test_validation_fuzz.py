@@ -58,6 +58,7 @@ SEEDS = {
     ],
     "completion": [{"prompt": "Q: 2+2?", "completion": " 4"}],
     "alpaca": [{"system": "Be brief.", "instruction": "Add", "input": "2 and 2", "output": "4"}],
+    "text": [{"text": "Open Settings, then Security, to reset a PIN."}],
     "dpo": [
         {
             "input": {

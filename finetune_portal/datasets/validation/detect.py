@@ -51,6 +51,7 @@ KNOWN_TOP_KEYS = (
     "system",
     "preferred_output",
     "non_preferred_output",
+    "text",
 )
 _MAX_KEYS_SHOWN = 6
 

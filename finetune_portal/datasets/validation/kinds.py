@@ -29,6 +29,7 @@ KIND_LABELS = {
     "completion": "prompt/completion",
     "alpaca": "Alpaca",
     "dpo": "DPO",
+    "text": "plain text",
 }
 
 
@@ -59,6 +60,8 @@ def shape_of(example) -> str | None:
         return "alpaca"
     if "prompt" in example or "completion" in example:
         return "completion"
+    if "text" in example:
+        return "text"
     return None
 
 
@@ -69,12 +72,14 @@ FAMILY = {
     "completion": "completion",
     "alpaca": "alpaca",
     "dpo": "dpo",
+    "text": "text",
 }
 _FAMILY_LABEL = {
     "messages": "chat (messages)",
     "completion": "prompt/completion",
     "alpaca": "Alpaca",
     "dpo": "DPO",
+    "text": "plain text",
 }
 
 
@@ -201,6 +206,7 @@ def _reject_unknown(example: dict, allowed: frozenset[str], checked: Checked) ->
 _COMPLETION_KEYS = frozenset({"prompt", "completion"})
 _ALPACA_KEYS = frozenset({"instruction", "input", "output", "system"})
 _DPO_KEYS = frozenset({"input", "preferred_output", "non_preferred_output"})
+_TEXT_KEYS = frozenset({"text"})
 
 
 def check_completion(example) -> Checked:
@@ -281,6 +287,19 @@ def check_dpo(example) -> Checked:
     return checked
 
 
+def check_text(example) -> Checked:
+    """A plain ``{"text": ...}`` line: causal-LM training learns every token of it."""
+    checked = Checked()
+    if not _require_object(example, checked):
+        return checked
+    _reject_unknown(example, _TEXT_KEYS, checked)
+    text = _string_field(example, "text", checked, required=True, non_empty=True)
+    if text is not None:
+        checked.texts.append(text)
+    checked.system = True  # plain text has no system message to miss
+    return checked
+
+
 CHECKERS = {
     "chat": check_chat,
     "vision": check_vision,
@@ -288,5 +307,6 @@ CHECKERS = {
     "completion": check_completion,
     "alpaca": check_alpaca,
     "dpo": check_dpo,
+    "text": check_text,
 }
 KINDS = tuple(CHECKERS)

@@ -75,7 +75,12 @@ def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.0f}%"
 
 
-ADAPTER_LABELS = {"lora": "LoRA adapter", "qlora": "QLoRA adapter", "full": "Fully fine-tuned weights"}
+ADAPTER_LABELS = {
+    "lora": "LoRA adapter",
+    "qlora": "QLoRA adapter",
+    "qlora8": "QLoRA (8-bit) adapter",
+    "full": "Fully fine-tuned weights",
+}
 
 
 @register.filter

@@ -162,7 +162,7 @@ class OpenAIJobForm(forms.Form):
         self.user = user
         valid = (
             versions_selectable_for_jobs(project)
-            .exclude(dataset__kind=DatasetKind.ALPACA)
+            .exclude(dataset__kind__in=[DatasetKind.ALPACA, DatasetKind.TEXT])
             .order_by("dataset__name", "-number")
         )
         self.fields["training_version"].queryset = valid

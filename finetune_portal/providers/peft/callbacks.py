@@ -25,6 +25,11 @@ TRAIN_KEYS = key_map(
         "grad_norm": metrics.GRAD_NORM,
         "mean_token_accuracy": metrics.TRAIN_TOKEN_ACCURACY,
         "epoch": metrics.EPOCH,
+        # TRL's DPOTrainer logs its implicit rewards under these names.
+        "rewards/margins": metrics.DPO_REWARD_MARGIN,
+        "rewards/chosen": metrics.DPO_REWARD_CHOSEN,
+        "rewards/rejected": metrics.DPO_REWARD_REJECTED,
+        "rewards/accuracies": metrics.DPO_REWARD_ACCURACY,
     }
 )
 EVAL_KEYS = key_map(
@@ -140,7 +145,7 @@ def portal_callback(reporter: Reporter):
                     key=f"{STEP_LOG_EVENT_PREFIX}{step}",
                     data=point,
                 )
-            if is_eval or not control.should_evaluate:
+            if is_eval or not (control.should_evaluate or _epoch_evaluation_due(args, state)):
                 self._flush()
 
         def on_evaluate(self, args, state, control, **kwargs):
@@ -150,10 +155,14 @@ def portal_callback(reporter: Reporter):
         def on_save(self, args, state, control, **kwargs):
             if not state.is_world_process_zero:
                 return
-            self._flush()
+            if not _epoch_evaluation_due(args, state):
+                # At the run's last step the trainer saves before its epoch-end evaluation: keep the point
+                # open for the validation loss.
+                self._flush()
+            current = {**self.last_metrics, **{k: v for k, v in (self.pending or {}).items() if k != "step"}}
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if folder.exists():
-                reporter.checkpoint(step=state.global_step, folder=folder, metrics=dict(self.last_metrics))
+                reporter.checkpoint(step=state.global_step, folder=folder, metrics=current)
 
         def on_train_end(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
@@ -162,12 +171,26 @@ def portal_callback(reporter: Reporter):
     return PortalCallback()
 
 
+def _epoch_evaluation_due(args, state) -> bool:
+    """Whether this step ends an epoch of a run that evaluates once per epoch.
+
+    The trainer decides to evaluate at an epoch's end only after it has logged that step's training loss,
+    so ``control.should_evaluate`` is still False then; the point waits for the validation loss instead.
+    """
+    strategy = getattr(args, "eval_strategy", "no")
+    if getattr(strategy, "value", strategy) != "epoch" or state.epoch is None:
+        return False
+    return abs(state.epoch - round(state.epoch)) < 1e-6
+
+
 def _base_precision(model) -> str:
     """How the base model's weights are held: "4-bit NF4" under QLoRA, else their dtype."""
     if model is None:
         return "unknown precision"
     if getattr(model, "is_loaded_in_4bit", False):
         return "4-bit NF4"
+    if getattr(model, "is_loaded_in_8bit", False):
+        return "8-bit (LLM.int8)"
     parameter = next(model.parameters(), None)
     return str(parameter.dtype).removeprefix("torch.") if parameter is not None else "unknown precision"
 

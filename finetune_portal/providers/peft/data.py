@@ -12,7 +12,7 @@ from finetune_portal.providers.base import ProviderError
 
 # Which dataset kinds each method trains on. Completion and Alpaca rows become chat/prompt-completion rows.
 KINDS_FOR_METHOD: dict[str, tuple[str, ...]] = {
-    "sft": ("chat", "completion", "alpaca"),
+    "sft": ("chat", "completion", "alpaca", "text"),
     "dpo": ("dpo",),
 }
 
@@ -23,6 +23,7 @@ _KIND_WORDS = {
     "dpo": "a DPO preference dataset",
     "vision": "a vision chat dataset",
     "rft": "a reinforcement (RFT) dataset",
+    "text": "a plain-text dataset",
 }
 
 
@@ -65,6 +66,9 @@ def _sft_row(kind: str, record: dict[str, Any]) -> dict[str, Any]:
         return {"messages": [_message(m) for m in record["messages"]]}
     if kind == "completion":
         return {"prompt": str(record["prompt"]), "completion": str(record["completion"])}
+    if kind == "text":
+        # TRL's SFTTrainer trains a "text" column as plain causal language modelling.
+        return {"text": str(record["text"])}
     if kind == "alpaca":
         instruction = str(record["instruction"])
         extra = str(record.get("input") or "")
@@ -124,7 +128,7 @@ def texts_of(rows: list[dict[str, Any]]) -> list[str]:
     """All the text in the rows: what the tiny demo model's tokenizer is trained on."""
     texts: list[str] = []
     for row in rows:
-        for key in ("messages", "prompt", "chosen", "rejected", "completion"):
+        for key in ("messages", "prompt", "chosen", "rejected", "completion", "text"):
             value = row.get(key)
             if isinstance(value, str):
                 texts.append(value)

@@ -69,8 +69,8 @@ class PeftJobForm(forms.Form):
     adapter = forms.ChoiceField(
         choices=ADAPTERS,
         initial=DEFAULTS["adapter"],
-        help_text="LoRA trains a small adapter on a frozen base; QLoRA does so on a 4-bit base; full trains "
-        "every weight.",
+        help_text="LoRA trains a small adapter on a frozen base; QLoRA does so on a 4-bit base (CUDA only) "
+        "or an 8-bit one (CPU or CUDA, via bitsandbytes); full trains every weight.",
     )
     lora_rank = forms.IntegerField(
         min_value=1, max_value=1024, initial=DEFAULTS["lora_rank"], label="LoRA rank"
@@ -105,6 +105,12 @@ class PeftJobForm(forms.Form):
         initial=DEFAULTS["warmup_ratio"],
         help_text="Share of steps spent warming up.",
     )
+    weight_decay = forms.FloatField(
+        min_value=0,
+        max_value=1,
+        initial=DEFAULTS["weight_decay"],
+        help_text="AdamW's decoupled weight decay; 0 turns it off, 0.01 is a common choice.",
+    )
     batch_size = forms.IntegerField(
         min_value=1, max_value=1024, initial=DEFAULTS["batch_size"], label="Per-device batch size"
     )
@@ -135,6 +141,35 @@ class PeftJobForm(forms.Form):
         initial=DEFAULTS["save_steps"],
         label="Checkpoint every N steps",
         help_text="0: each epoch.",
+    )
+    save_total_limit = forms.IntegerField(
+        min_value=0,
+        max_value=1000,
+        initial=DEFAULTS["save_total_limit"],
+        label="Checkpoints to keep",
+        help_text="Older checkpoints are deleted on the worker (the best one is kept too); 0 keeps all.",
+    )
+    early_stopping_patience = forms.IntegerField(
+        min_value=0,
+        max_value=1000,
+        initial=DEFAULTS["early_stopping_patience"],
+        label="Early-stopping patience",
+        help_text="Stop after this many evaluations without a better validation loss; 0 never stops early. "
+        "Needs validation data.",
+    )
+    early_stopping_threshold = forms.FloatField(
+        min_value=0,
+        max_value=100,
+        initial=DEFAULTS["early_stopping_threshold"],
+        label="Early-stopping threshold",
+        help_text="How much the validation loss must fall to count as better.",
+    )
+    load_best_model_at_end = forms.BooleanField(
+        required=False,
+        initial=DEFAULTS["load_best_model_at_end"],
+        label="Keep the best checkpoint",
+        help_text="The result is the checkpoint with the lowest validation loss, not the last one. Needs "
+        "validation data; checkpoints are then saved at each evaluation.",
     )
     dpo_beta = forms.FloatField(
         min_value=0.001, max_value=10, initial=DEFAULTS["dpo_beta"], label="DPO beta", help_text="DPO only."
@@ -266,6 +301,14 @@ class PeftJobForm(forms.Form):
                     "start_from_checkpoint",
                     f"This checkpoint was trained on {checkpoint.job.base_model}; use that base model.",
                 )
+        if not valid:
+            needs_validation = {
+                "early_stopping_patience": bool(cleaned.get("early_stopping_patience")),
+                "load_best_model_at_end": bool(cleaned.get("load_best_model_at_end")),
+            }
+            for name, asked in needs_validation.items():
+                if asked:
+                    self.add_error(name, "This compares validation losses: choose validation data too.")
         several_gpus = (cleaned.get("gpus") or 1) > 1
         if several_gpus and cleaned.get("sharding") == "fsdp" and cleaned.get("adapter") == "qlora":
             self.add_error("sharding", "QLoRA's 4-bit weights are not sharded with FSDP: use DDP, or LoRA.")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune_portal.providers.base import ProviderError
+from finetune_portal.providers.peft.training_config import LORA_ADAPTERS
 
 # What a causal LM needs; no *.py, since remote code is never trusted, and no duplicate weight formats.
 MODEL_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken", "tokenizer*"]
@@ -112,14 +113,14 @@ def model_card(
     from huggingface_hub import ModelCard, ModelCardData
 
     data = ModelCardData(
-        library_name="peft" if adapter in ("lora", "qlora") else "transformers",
+        library_name="peft" if adapter in LORA_ADAPTERS else "transformers",
         base_model=base_model if base_model_on_hub else None,
         pipeline_tag="text-generation",
-        tags=["finetune-portal", "trl", method, *(["lora"] if adapter in ("lora", "qlora") else [])],
+        tags=["finetune-portal", "trl", method, *(["lora"] if adapter in LORA_ADAPTERS else [])],
     )
     settings_rows = "\n".join(f"| {name} | {value} |" for name, value in sorted(hyperparameters.items()))
     result_rows = "\n".join(f"| {name} | {value} |" for name, value in results.items() if value is not None)
-    if adapter in ("lora", "qlora"):
+    if adapter in LORA_ADAPTERS:
         loader, loader_module = "AutoPeftModelForCausalLM", "peft"
     else:
         loader, loader_module = "AutoModelForCausalLM", "transformers"
@@ -130,6 +131,7 @@ def model_card(
     summary = {
         "lora": f"A LoRA adapter for `{base_model}`, trained with {method.upper()} (TRL).",
         "qlora": f"A QLoRA adapter for `{base_model}`, trained with {method.upper()} (TRL).",
+        "qlora8": f"A LoRA adapter trained on an 8-bit `{base_model}` with {method.upper()} (TRL).",
     }.get(adapter, f"A full fine-tune of `{base_model}`, trained with {method.upper()} (TRL).")
     body = f"""
 # {repo_id.rsplit("/", 1)[-1]}

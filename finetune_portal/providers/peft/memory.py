@@ -51,7 +51,12 @@ def estimate_training_memory(
     shards: int = 1,
 ) -> MemoryEstimate:
     """Per GPU. ``shards``: GPUs that FSDP splits weights, gradients and optimizer state across."""
-    weight_bytes_per_param = {"qlora": 0.55, "lora": 2 if bf16 else 4, "full": 2 if bf16 else 4}[adapter]
+    weight_bytes_per_param = {
+        "qlora": 0.55,
+        "qlora8": 1.05,
+        "lora": 2 if bf16 else 4,
+        "full": 2 if bf16 else 4,
+    }[adapter]
     weights = int(shape.parameters * weight_bytes_per_param)
     if adapter == "full":
         trainable = shape.parameters

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from finetune_portal.providers.base import ProviderError
 from finetune_portal.providers.peft.demo_models import CHATML_TEMPLATE
-from finetune_portal.providers.peft.training_config import fsdp_requested
+from finetune_portal.providers.peft.training_config import QUANTIZED_ADAPTERS, fsdp_requested
 
 if TYPE_CHECKING:
     from finetune_portal.providers.peft.trainer import Reporter, TrainingSpec
@@ -35,21 +35,28 @@ def check_hardware(spec: TrainingSpec, *, cuda: bool) -> None:
                 hint="Use QLoRA with DDP, or LoRA or full fine-tuning with FSDP.",
                 code="qlora_with_fsdp",
             )
-    if spec.adapter == "qlora":
-        if not cuda and not spec.cpu_stands_in_for_gpu:
-            raise ProviderError(
-                "QLoRA (4-bit) needs a CUDA GPU, and this worker has none.",
-                permanent=True,
-                hint="Choose LoRA or full fine-tuning for a CPU worker, or run the job on a GPU worker.",
-                code="qlora_needs_gpu",
-            )
-        if importlib.util.find_spec("bitsandbytes") is None:
-            raise ProviderError(
-                "QLoRA needs the bitsandbytes package, which is not installed on this GPU worker.",
-                permanent=True,
-                hint="pip install bitsandbytes on the worker, or choose LoRA.",
-                code="qlora_needs_bitsandbytes",
-            )
+    if spec.adapter in QUANTIZED_ADAPTERS and importlib.util.find_spec("bitsandbytes") is None:
+        raise ProviderError(
+            "QLoRA needs the bitsandbytes package, which is not installed on this GPU worker.",
+            permanent=True,
+            hint="pip install bitsandbytes on the worker, or choose LoRA.",
+            code="qlora_needs_bitsandbytes",
+        )
+    if spec.adapter == "qlora8" and fsdp_requested(spec):
+        raise ProviderError(
+            "QLoRA's 8-bit weights are not sharded with FSDP here.",
+            permanent=True,
+            hint="Use QLoRA with DDP, or LoRA or full fine-tuning with FSDP.",
+            code="qlora_with_fsdp",
+        )
+    # bitsandbytes 0.50 has CPU kernels for 8-bit weights, so 8-bit QLoRA also runs on a CPU worker.
+    if spec.adapter == "qlora" and not cuda and not spec.cpu_stands_in_for_gpu:
+        raise ProviderError(
+            "QLoRA (4-bit) needs a CUDA GPU, and this worker has none.",
+            permanent=True,
+            hint="Choose LoRA or full fine-tuning for a CPU worker, or run the job on a GPU worker.",
+            code="qlora_needs_gpu",
+        )
 
 
 def prepare_tokenizer(spec: TrainingSpec, reporter: Reporter):
@@ -99,8 +106,14 @@ def load_base_model(spec: TrainingSpec, *, cuda: bool, bf16: bool):
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=kwargs["dtype"],
         )
+    elif spec.adapter == "qlora8":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+        if not cuda:
+            kwargs["device_map"] = {"": "cpu"}
     model = AutoModelForCausalLM.from_pretrained(spec.model_path, **kwargs)
-    if spec.adapter == "qlora":
+    if spec.adapter in QUANTIZED_ADAPTERS:
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(

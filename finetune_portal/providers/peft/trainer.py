@@ -21,6 +21,7 @@ from finetune_portal.providers.peft.model_loading import (
     prepare_tokenizer,
 )
 from finetune_portal.providers.peft.training_config import (
+    LORA_ADAPTERS,
     lora_config,
     needs_activation_checkpointing,
     trainer_config,
@@ -37,7 +38,7 @@ class TrainingSpec:
     train_rows: list[dict[str, Any]]
     output_dir: str
     valid_rows: list[dict[str, Any]] = field(default_factory=list)
-    adapter: str = "lora"  # "lora", "qlora" or "full"
+    adapter: str = "lora"  # "lora", "qlora" (4-bit base), "qlora8" (8-bit base) or "full"
     lora_rank: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -56,6 +57,11 @@ class TrainingSpec:
     eval_steps: int = 0  # 0: once per epoch
     save_steps: int = 0  # 0: once per epoch
     dpo_beta: float = 0.1
+    weight_decay: float = 0.0
+    save_total_limit: int = 3  # 0: keep every checkpoint
+    early_stopping_patience: int = 0  # evaluations without improvement; 0: never stop early
+    early_stopping_threshold: float = 0.0
+    load_best_model_at_end: bool = False
     logging_steps: int = 1
     gradient_checkpointing: bool | None = None  # None: on a GPU only when memory needs it; off on CPU
     # With several GPUs: "ddp" keeps a whole copy of the model on each; "fsdp" shards weights, gradients
@@ -130,7 +136,17 @@ def run_training(spec: TrainingSpec, reporter: Reporter) -> TrainingOutcome:
     eval_dataset = Dataset.from_list(spec.valid_rows) if spec.valid_rows else None
     args = trainer_config(spec, cuda=cuda, bf16=bf16, has_eval=eval_dataset is not None)
     callback = portal_callback(reporter)
-    fresh_adapter = spec.adapter in ("lora", "qlora") and not spec.start_adapter_path
+    callbacks: list[Any] = [callback]
+    if spec.early_stopping_patience > 0 and eval_dataset is not None:
+        from transformers import EarlyStoppingCallback
+
+        callbacks.append(
+            EarlyStoppingCallback(
+                early_stopping_patience=spec.early_stopping_patience,
+                early_stopping_threshold=spec.early_stopping_threshold,
+            )
+        )
+    fresh_adapter = spec.adapter in LORA_ADAPTERS and not spec.start_adapter_path
     peft_config = lora_config(spec) if fresh_adapter else None
 
     if spec.method == "dpo":
@@ -144,7 +160,7 @@ def run_training(spec: TrainingSpec, reporter: Reporter) -> TrainingOutcome:
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[callback],
+        callbacks=callbacks,
     )
     from transformers.trainer_callback import PrinterCallback
 
@@ -160,6 +176,27 @@ def run_training(spec: TrainingSpec, reporter: Reporter) -> TrainingOutcome:
             raise out_of_memory_error(spec) from exc
         raise
 
+    state = trainer.state
+    if (
+        not callback.stopped_by_request
+        and len(callbacks) > 1
+        and state.max_steps
+        and state.global_step < state.max_steps
+    ):
+        reporter.event(
+            f"Stopped early at step {state.global_step} of {state.max_steps}: the validation loss did not "
+            f"improve for {spec.early_stopping_patience} evaluation(s).",
+            key="early-stopped",
+            data={"step": int(state.global_step), "max_steps": int(state.max_steps)},
+        )
+    if spec.load_best_model_at_end and state.best_model_checkpoint:
+        best_step = Path(state.best_model_checkpoint).name.removeprefix("checkpoint-")
+        reporter.event(
+            f"Kept the best checkpoint (step {best_step}, validation loss {state.best_metric:.4f}) as the "
+            "result.",
+            key="best-checkpoint",
+            data={"checkpoint": best_step, "valid_loss": state.best_metric},
+        )
     final = Path(spec.output_dir) / "final"
     trainer.save_model(str(final))
     if trainer.is_world_process_zero():

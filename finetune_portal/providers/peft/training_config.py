@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from finetune_portal.providers.peft.trainer import TrainingSpec
 
+# The adapters that train LoRA weights on a frozen base; they differ in the base's precision.
+LORA_ADAPTERS = ("lora", "qlora", "qlora8")
+QUANTIZED_ADAPTERS = {"qlora": 4, "qlora8": 8}
+
 
 def lora_config(spec: TrainingSpec):
     from peft import LoraConfig
@@ -43,6 +47,11 @@ def trainer_config(spec: TrainingSpec, *, cuda: bool, bf16: bool, has_eval: bool
     # An interval longer than the run would never evaluate (or save); fall back to once per epoch.
     per_epoch = spec.eval_steps <= 0 or spec.eval_steps > total_steps
     save_per_epoch = spec.save_steps <= 0 or spec.save_steps > total_steps
+    save_steps = spec.save_steps
+    load_best = spec.load_best_model_at_end and has_eval
+    if load_best:
+        # The trainer can only go back to a checkpoint saved where it evaluated: save at each evaluation.
+        save_per_epoch, save_steps = per_epoch, spec.eval_steps
     common: dict[str, Any] = {
         "output_dir": spec.output_dir,
         "num_train_epochs": spec.epochs,
@@ -63,8 +72,9 @@ def trainer_config(spec: TrainingSpec, *, cuda: bool, bf16: bool, has_eval: bool
         "eval_strategy": ("epoch" if per_epoch else "steps") if has_eval else "no",
         "eval_steps": None if per_epoch else spec.eval_steps,
         "save_strategy": "epoch" if save_per_epoch else "steps",
-        "save_steps": 500 if save_per_epoch else spec.save_steps,
-        "save_total_limit": 2,
+        "save_steps": 500 if save_per_epoch else save_steps,
+        "save_total_limit": spec.save_total_limit if spec.save_total_limit > 0 else None,
+        "weight_decay": spec.weight_decay,
         "report_to": "none",
         "disable_tqdm": True,
         # TRL defaults to bf16, which a CPU cannot do; fp16 is the fallback for older GPUs.
@@ -77,6 +87,11 @@ def trainer_config(spec: TrainingSpec, *, cuda: bool, bf16: bool, has_eval: bool
         "use_liger_kernel": spec.use_liger_kernel,
         "dataloader_pin_memory": cuda,
     }
+    if has_eval and (load_best or spec.early_stopping_patience > 0):
+        # Early stopping and "keep the best" both judge checkpoints by the validation loss.
+        common["metric_for_best_model"] = "eval_loss"
+        common["greater_is_better"] = False
+        common["load_best_model_at_end"] = load_best
     if fsdp_requested(spec):
         # FSDP2; layers are wrapped by the model's own _no_split_modules. A full state dict saves the
         # adapter (or model) as one ordinary file, as a single-GPU run does. FSDP checkpoints activations

@@ -45,8 +45,8 @@ def test_preference_data_for_an_sft_job_fails_with_the_kinds_named(cast, dpo_ver
 
     assert outcome == "failed"
     assert job.error_message == (
-        "An SFT job needs a chat dataset or a prompt/completion dataset or an Alpaca dataset, "
-        "but the training data is a DPO preference dataset."
+        "An SFT job needs a chat dataset or a prompt/completion dataset or an Alpaca dataset or a "
+        "plain-text dataset, but the training data is a DPO preference dataset."
     )
 
 

@@ -99,7 +99,7 @@ def test_dpo_job_trains_on_preference_pairs(cast, dpo_versions, gpu_worker):
     assert [p.step for p in points] == list(range(1, 11))
     assert points[-1].train_loss < points[0].train_loss
     assert {p.step for p in points if p.valid_loss is not None} == {5, 10}
-    assert points[-1].extra["rewards/accuracies"] > 0.5
+    assert points[-1].dpo_reward_accuracy > 0.5
     assert FineTunedModel.objects.filter(job=job, base_model="demo:tiny").exists()
 
 
