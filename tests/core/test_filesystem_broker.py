@@ -53,6 +53,11 @@ def test_a_consumer_polling_while_messages_are_written_receives_every_one_whole(
                 received.append(message.payload)
                 message.ack()
 
+    # Declared before the consumer starts: threads of one process share kombu's binding state, so a
+    # consumer still writing the binding would make the producer skip it and route its first message
+    # nowhere (separate processes each write their own).
+    with connection(tmp_path) as conn:
+        conn.SimpleQueue("gpu")
     consumer = threading.Thread(target=consume)
     consumer.start()
     try:
@@ -128,3 +133,34 @@ def test_messages_sent_within_one_millisecond_are_taken_in_the_order_sent(tmp_pa
             message.ack()
 
     assert taken == list(range(200))
+
+
+def test_an_exchange_table_is_never_read_half_made(tmp_path):
+    """kombu created a table file empty and wrote it after: a process reading it then (publishing, or
+    declaring the same queue) failed to decode "" and lost its message or its worker."""
+    errors = []
+    stop = threading.Event()
+    table = tmp_path / "control" / "gpu.exchange"
+    with connection(tmp_path) as writing, connection(tmp_path) as reading:
+        writer, reader = writing.default_channel, reading.default_channel
+
+        def read():
+            while not stop.is_set():
+                try:
+                    reader.get_table("gpu")
+                except Exception as exc:
+                    errors.append(exc)
+                    return
+
+        thread = threading.Thread(target=read)
+        thread.start()
+        try:
+            for _ in range(300):
+                table.unlink(missing_ok=True)  # each bind creates the table anew
+                writer._queue_bind("gpu", "gpu", "", "gpu")
+        finally:
+            stop.set()
+            thread.join()
+        assert [q.queue for q in reader.get_table("gpu")] == ["gpu"]
+
+    assert errors == []
