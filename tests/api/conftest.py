@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from decimal import Decimal
-
 import openai
 import pytest
 from django.core.cache import cache
@@ -9,7 +7,6 @@ from django.core.cache import cache
 from finetune_portal.api.services import api_token_create
 from finetune_portal.inference.catalog import served_model_of
 from finetune_portal.jobs.states import JobStatus
-from finetune_portal.providers.chat import ChatDone
 from finetune_portal.registry.services import fine_tuned_model_record
 from tests.api import gated_provider
 from tests.factories import make_job
@@ -32,13 +29,7 @@ def _fresh_cache():
 @pytest.fixture
 def scripted(settings):
     """The scripted chat provider (and one that waits on the test) installed beside OpenAI."""
-    provider = chat_provider.ScriptedChatProvider
-    provider.script = [(0.0, "Hel"), (0.0, "lo "), (0.0, "there")]
-    provider.done = ChatDone("stop", prompt_tokens=12, completion_tokens=3, cost_usd=Decimal("0.0025"))
-    provider.fail_after = None
-    provider.clock = None
-    provider.calls = []
-    provider.closed = []
+    provider = chat_provider.ScriptedChatProvider.reset()
     gated_provider.GatedChatProvider.reset()
     settings.FINETUNE_PROVIDERS = [OPENAI, chat_provider.PATH, gated_provider.PATH]
     return provider

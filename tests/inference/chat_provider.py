@@ -42,6 +42,18 @@ class ScriptedChatProvider(FineTuningProvider):
     calls: list[dict] = []
     closed: list[bool] = []
 
+    @classmethod
+    def reset(cls) -> type[ScriptedChatProvider]:
+        """The answer most tests want ("Hello there" in three pieces, 12 tokens in, 3 out) and no
+        record of earlier calls."""
+        cls.script = [(0.0, "Hel"), (0.0, "lo "), (0.0, "there")]
+        cls.done = ChatDone("stop", prompt_tokens=12, completion_tokens=3, cost_usd=Decimal("0.0025"))
+        cls.fail_after = None
+        cls.clock = None
+        cls.calls = []
+        cls.closed = []
+        return cls
+
     def enqueue_start(self, job_id: int) -> None:
         pass
 

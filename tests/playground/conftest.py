@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from django.core.cache import cache
 
 from finetune_portal.inference.catalog import served_model_of
 from finetune_portal.jobs.services import checkpoint_record
 from finetune_portal.jobs.states import JobStatus
-from finetune_portal.providers.chat import ChatDone
 from finetune_portal.registry.services import fine_tuned_model_record
 from tests.factories import make_job
 from tests.inference import chat_provider
@@ -29,13 +26,7 @@ def _fresh_cache():
 @pytest.fixture
 def scripted(settings):
     """The scripted chat provider (tests/inference) and the paced one, installed beside OpenAI."""
-    provider = chat_provider.ScriptedChatProvider
-    provider.script = [(0.0, "Hel"), (0.0, "lo "), (0.0, "there")]
-    provider.done = ChatDone("stop", prompt_tokens=12, completion_tokens=3, cost_usd=Decimal("0.0025"))
-    provider.fail_after = None
-    provider.clock = None
-    provider.calls = []
-    provider.closed = []
+    provider = chat_provider.ScriptedChatProvider.reset()
     paced = paced_provider.PacedChatProvider
     paced.pieces, paced.seconds_per_piece, paced.gate = ["Hel", "lo ", "there"], 0.0, None
     settings.FINETUNE_PROVIDERS = [OPENAI, chat_provider.PATH, paced_provider.PATH]
