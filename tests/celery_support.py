@@ -58,3 +58,11 @@ def wait_for(predicate, timeout: float = 20.0) -> None:
             pass
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def task_sends(callbacks) -> list:
+    """The on-commit callbacks that hand work to a queue, leaving out the live pages' notices (published
+    on commit too when Redis carries them)."""
+    return [
+        callback for callback in callbacks if not callback.__qualname__.startswith("live_publish_on_commit")
+    ]

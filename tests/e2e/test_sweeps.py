@@ -62,7 +62,7 @@ def test_the_sweep_page_on_a_desktop_and_a_phone(page, log_in, screenshot, cast)
     assert page.locator("svg.scatter circle").count() == 3
     screenshot("sweep-page-desktop")
 
-    page.get_by_role("link", name="lora_rank").click()
+    page.get_by_role("link", name="lora_rank", exact=True).click()
     page.wait_for_url("**?x=lora_rank")
     assert page.locator("svg.scatter .tick.x").all_text_contents() == ["4", "8"]
 

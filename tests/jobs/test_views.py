@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from finetune_portal.jobs.services import checkpoint_record, job_event_record, metric_points_record
-from tests.celery_support import DEAD_BROKER, broker_for_test
+from tests.celery_support import DEAD_BROKER, broker_for_test, task_sends
 from tests.factories import PASSWORD, make_dataset, make_job, make_version
 
 pytestmark = pytest.mark.django_db
@@ -476,7 +476,7 @@ class TestPauseAndResume:
             response = member_client.post(url, follow=True)
 
         assert "Pause requested; the status changes when OpenAI confirms." in response.content.decode()
-        assert len(sent) == 1
+        assert len(task_sends(sent)) == 1
         assert AuditEntry.objects.filter(action="job.pause_requested", target_id=str(job.pk)).exists()
         job.refresh_from_db()
         assert job.status == "running", "the status follows OpenAI's answer, not the click"
