@@ -57,7 +57,7 @@ def chat_complete(
 ) -> ChatAnswer:
     """The same as chat_stream, collected: the recorded answer (provider errors are raised)."""
     recorded: list[ChatAnswer] = []
-    for _ in _answer(
+    for _ in chat_stream(
         project=project,
         user=user,
         model=model,

@@ -25,7 +25,7 @@ from django.core.files.storage import default_storage
 
 from finetune_portal.core.storage import storage_folder_download
 from finetune_portal.providers.base import ProviderError
-from finetune_portal.providers.chat import ChatDelta, ChatDone, ChatSettings
+from finetune_portal.providers.chat import ChatDelta, ChatDone, ChatSettings, with_system_prompt
 from finetune_portal.providers.peft import conf
 
 _lock = threading.Lock()
@@ -71,7 +71,7 @@ def engine_chat_stream(
     without one, ``base_model`` is asked. Errors are ProviderErrors with the server's words.
     """
     server = engine_server()
-    messages = _with_system_prompt(messages, settings.system_prompt)
+    messages = with_system_prompt(messages, settings)
     engine_model = model_name if adapter_uri else (base_model or model_name)
     if adapter_uri:
         _adapter_ensure(server, name=model_name, uri=adapter_uri, base_model=base_model)
@@ -88,12 +88,6 @@ def engine_chat_stream(
         except openai.NotFoundError as again:
             raise _not_found(server, engine_model, again) from again
     yield from _events(server, stream)
-
-
-def _with_system_prompt(messages: list[dict], system_prompt: str) -> list[dict]:
-    if system_prompt and not any(message.get("role") in ("system", "developer") for message in messages):
-        return [{"role": "system", "content": system_prompt}, *messages]
-    return list(messages)
 
 
 def _client(server: EngineServer) -> openai.OpenAI:
