@@ -271,10 +271,17 @@ _email = env.email_url("EMAIL_URL", default="consolemail://")
 globals().update({name: value for name, value in _email.items() if value not in (None, "")})
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="finetune_portal <portal@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# A mail server that stops answering must not hold a request or a worker without end.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 # The address links in e-mails point at (mails sent by workers have no request to take it from).
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 # Seconds a job-notification webhook may take to answer.
 NOTIFICATION_WEBHOOK_TIMEOUT = env.float("NOTIFICATION_WEBHOOK_TIMEOUT", default=10.0)
+# Post to webhooks on this machine (127.0.0.1, localhost): off, so a project admin cannot reach services
+# listening on loopback; link-local and reserved addresses are always refused, private ranges allowed.
+NOTIFICATION_WEBHOOK_ALLOW_LOOPBACK = env.bool("NOTIFICATION_WEBHOOK_ALLOW_LOOPBACK", default=False)
+# A notification left "sending" this long was claimed by a worker that died; it is sent again.
+NOTIFICATION_SENDING_STALE_SECONDS = env.int("NOTIFICATION_SENDING_STALE_SECONDS", default=900)
 
 # Celery: Redis when REDIS_URL is set, otherwise a filesystem broker that needs no server.
 REDIS_URL = env.str("REDIS_URL", default="")

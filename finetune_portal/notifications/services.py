@@ -7,11 +7,8 @@ so a redelivered task (a worker restart, a lost ack) never sends a second copy.
 
 from __future__ import annotations
 
-import json
 import logging
 import smtplib
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -35,15 +32,12 @@ from finetune_portal.notifications.models import (
     Notification,
     ProjectWebhook,
 )
+from finetune_portal.notifications.webhook import DeliveryFailed, webhook_post
 from finetune_portal.projects.models import Membership, Project, Role
 
 logger = logging.getLogger(__name__)
 
 WEBHOOK_KEY = "webhook"
-
-
-class DeliveryFailed(Exception):
-    """The mail server or the webhook did not take the message; worth trying again later."""
 
 
 def job_event_for(*, to_status: str, actor_id: int | None, created_by_id: int | None) -> JobEvent | None:
@@ -160,31 +154,13 @@ def _first_line(message: Message) -> str:
     return "\n".join(lines[:3])
 
 
-def webhook_post(*, project_id: int, text: str) -> None:
-    """POST Slack-compatible JSON ({"text": ...}) to the project's webhook."""
-    hook = ProjectWebhook.objects.filter(project_id=project_id).first()
-    if hook is None:
-        return
-    request = urllib.request.Request(  # noqa: S310 - an http(s) URL a project admin configured
-        hook.url,
-        data=json.dumps({"text": text}).encode(),
-        headers={"Content-Type": "application/json", "User-Agent": "finetune_portal"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=settings.NOTIFICATION_WEBHOOK_TIMEOUT) as answer:  # noqa: S310
-            answer.read(1024)
-    except urllib.error.HTTPError as exc:
-        raise DeliveryFailed(f"The webhook answered HTTP {exc.code}.") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DeliveryFailed(f"The webhook could not be reached: {reason}.") from exc
-
-
 def notification_send(*, notification_id: int, last_try: bool = False) -> str:
     """Send one notification unless another task has it or sent it. Returns "sent", "skipped",
     "retry" (put back to pending, try later) or "failed" (``last_try``: given up)."""
-    claimed = Notification.objects.filter(pk=notification_id, status=DeliveryStatus.PENDING).update(
+    claimable = Q(status=DeliveryStatus.PENDING) | Q(
+        status=DeliveryStatus.SENDING, updated_at__lt=_stale_cutoff()
+    )
+    claimed = Notification.objects.filter(claimable, pk=notification_id).update(
         status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
     )
     if not claimed:
@@ -205,11 +181,21 @@ def notification_send(*, notification_id: int, last_try: bool = False) -> str:
     return "sent"
 
 
+def _stale_cutoff():
+    """A row "sending" since before this was claimed by a worker that died mid-send (a send is bounded by
+    the webhook and mail timeouts, far below this), so it may be claimed again."""
+    return timezone.now() - timedelta(seconds=settings.NOTIFICATION_SENDING_STALE_SECONDS)
+
+
 def notifications_waiting(*, older_than: timedelta) -> list[int]:
-    """Rows still pending well after their event (the broker was down, or a retry was lost)."""
+    """Rows still pending well after their event (the broker was down, or a retry was lost), and rows left
+    "sending" by a worker that died."""
     cutoff = timezone.now() - older_than
     return list(
-        Notification.objects.filter(status=DeliveryStatus.PENDING, updated_at__lt=cutoff)
+        Notification.objects.filter(
+            Q(status=DeliveryStatus.PENDING, updated_at__lt=cutoff)
+            | Q(status=DeliveryStatus.SENDING, updated_at__lt=_stale_cutoff())
+        )
         .order_by("pk")
         .values_list("pk", flat=True)[:500]
     )

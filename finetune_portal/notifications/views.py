@@ -7,7 +7,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from finetune_portal.notifications.forms import WebhookForm
 from finetune_portal.notifications.models import ProjectWebhook
-from finetune_portal.notifications.services import DeliveryFailed, project_webhook_set, webhook_post
+from finetune_portal.notifications.services import project_webhook_set
+from finetune_portal.notifications.webhook import DeliveryFailed, webhook_post
 from finetune_portal.projects.access import get_project_access
 
 

@@ -29,6 +29,7 @@ class Hook:
     def __init__(self):
         self.bodies: list[dict] = []
         self.status = 200
+        self.location = ""  # answer with a redirect there
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -36,6 +37,8 @@ class Hook:
                 length = int(self.headers["Content-Length"])
                 hook.bodies.append(json.loads(self.rfile.read(length)))
                 self.send_response(hook.status)
+                if hook.location:
+                    self.send_header("Location", hook.location)
                 self.end_headers()
                 self.wfile.write(b"ok")
 
@@ -53,7 +56,8 @@ class Hook:
 
 
 @pytest.fixture
-def hook():
+def hook(settings):
+    settings.NOTIFICATION_WEBHOOK_ALLOW_LOOPBACK = True  # the stand-in chat server listens on loopback
     server = Hook()
     yield server
     server.close()
@@ -204,7 +208,8 @@ def test_a_failing_webhook_is_tried_again_and_then_given_up(
 
 
 @pytest.mark.django_db
-def test_an_unreachable_webhook_fails_in_words(cast):
+def test_an_unreachable_webhook_fails_in_words(cast, settings):
+    settings.NOTIFICATION_WEBHOOK_ALLOW_LOOPBACK = True
     project_webhook_set(project=cast.project, url="http://127.0.0.1:1/hook", actor=cast.admin)
     job = make_job(cast.project, created_by=cast.member, status="failed")
     row = Notification.objects.create(job=job, event="failed", channel="webhook", recipient_key="webhook")
