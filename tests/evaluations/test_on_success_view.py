@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
 
 from finetune_portal.core.models import AuditEntry
@@ -60,6 +64,35 @@ def test_sending_the_form_twice_attaches_once(member, tuned_job, reviews):
     assert "already attached" in again.content.decode()
     assert EvaluationOnSuccess.objects.count() == 1
     assert AuditEntry.objects.filter(action="evaluation.attach").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_four_concurrent_submissions_attach_once(cast, tuned_job, reviews):
+    job = tuned_job(status=JobStatus.RUNNING)
+    start = threading.Barrier(4)
+    answers: list = [None] * 4
+
+    def submit(i: int) -> None:
+        try:
+            client = Client()
+            client.force_login(cast.member)
+            start.wait()
+            answers[i] = _attach(client, job, reviews, **HTMX)
+        except Exception as exc:
+            answers[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert [getattr(a, "status_code", a) for a in answers] == [200] * 4
+    assert EvaluationOnSuccess.objects.filter(job=job).count() == 1
+    notices = sorted("already attached" in a.content.decode() for a in answers)
+    assert notices == [False, True, True, True], "one request attached it, the others found it"
 
 
 def test_without_javascript_the_post_returns_to_the_job_page_with_a_message(member, cast, tuned_job, reviews):
