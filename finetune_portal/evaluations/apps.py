@@ -8,3 +8,9 @@ class EvaluationsConfig(AppConfig):
 
     def ready(self) -> None:
         from finetune_portal.evaluations import receivers  # noqa: F401  (connects the job listener)
+        from finetune_portal.evaluations.scores import comparison_rows, job_scores
+        from finetune_portal.jobs.outside_results import register_comparison_rows, register_job_scores
+
+        # The comparison page's evaluation rows and the sweep page's score column.
+        register_comparison_rows("evaluations", comparison_rows)
+        register_job_scores("evaluations", job_scores)

@@ -5,9 +5,23 @@ from decimal import Decimal
 
 from django import forms
 
-from finetune_portal.datasets.models import DatasetVersion, VersionStatus
+from finetune_portal.datasets.models import DatasetVersion, SplitRole, VersionStatus
 from finetune_portal.evaluations.items import EVALUABLE_KINDS
-from finetune_portal.evaluations.metrics import METRICS
+from finetune_portal.evaluations.metrics import JUDGE, METRICS
+
+
+def evaluable_versions(project):
+    """The project's valid, unarchived versions of a kind an evaluation reads."""
+    return (
+        DatasetVersion.objects.filter(
+            dataset__project=project,
+            dataset__kind__in=EVALUABLE_KINDS,
+            status=VersionStatus.VALID,
+            archived_at__isnull=True,
+        )
+        .select_related("dataset")
+        .order_by("dataset__name", "-number")
+    )
 
 
 class EvaluationForm(forms.Form):
@@ -38,16 +52,7 @@ class EvaluationForm(forms.Form):
 
     def __init__(self, *args, project, served, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["version"].queryset = (
-            DatasetVersion.objects.filter(
-                dataset__project=project,
-                dataset__kind__in=EVALUABLE_KINDS,
-                status=VersionStatus.VALID,
-                archived_at__isnull=True,
-            )
-            .select_related("dataset")
-            .order_by("dataset__name", "-number")
-        )
+        self.fields["version"].queryset = evaluable_versions(project)
         choices = [(m.name, m.label) for m in served]
         self.fields["models"].choices = choices
         self.fields["judge_model"].choices = [("", "—"), *choices]
@@ -67,3 +72,24 @@ class EvaluationForm(forms.Form):
 
 class FixForm(forms.Form):
     reference = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class EvaluateOnSuccessForm(forms.Form):
+    """ "When this job succeeds, evaluate it (and its base) on this version." A judge needs a rubric and
+    a judge model, which the evaluations page asks for; here, the metrics that need none."""
+
+    version = forms.ModelChoiceField(queryset=DatasetVersion.objects.none(), label="Dataset version")
+    metric = forms.ChoiceField(
+        choices=[(k, f"{m.label} · {m.task}") for k, m in METRICS.items() if k != JUDGE]
+    )
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        versions = evaluable_versions(project)
+        self.fields["version"].queryset = versions
+        # The held-out set is the natural choice: the newest validation version, else the newest one.
+        default = versions.filter(split_role=SplitRole.VALIDATION).order_by("-created_at").first()
+        if default is None:
+            default = versions.order_by("-created_at").first()
+        if default is not None:
+            self.fields["version"].initial = default.pk

@@ -7,13 +7,16 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from finetune_portal.evaluations.forms import EvaluationForm, FixForm
+from finetune_portal.evaluations.forms import EvaluateOnSuccessForm, EvaluationForm, FixForm
 from finetune_portal.evaluations.items import EvaluationInputError
+from finetune_portal.evaluations.job_panel import job_panel_context
 from finetune_portal.evaluations.models import Evaluation, EvaluationItem
+from finetune_portal.evaluations.on_success import evaluation_on_success_add
 from finetune_portal.evaluations.selectors import evaluation_result_json, project_evaluations, worst_items
 from finetune_portal.evaluations.services import evaluation_cancel, evaluation_item_fix, evaluation_start
 from finetune_portal.evaluations.services import evaluation_progress as progress_of
 from finetune_portal.inference.catalog import served_models
+from finetune_portal.jobs.selectors.lists import job_for_project
 from finetune_portal.projects.access import ProjectAccess, get_project_access
 
 
@@ -176,3 +179,39 @@ def evaluation_fix_view(request, slug: str, evaluation_id: int, index: int):
         return redirect("evaluations:detail", slug=slug, evaluation_id=evaluation.pk)
     messages.success(request, f"{version} {'made' if created else 'already had this fix'}.")
     return redirect("datasets:version", slug=slug, dataset_id=version.dataset_id, number=version.number)
+
+
+@require_POST
+def evaluation_on_success_view(request, slug: str, job_id: int):
+    """Attach "when this job succeeds, evaluate it and its base on version X" from the job's page. HTMX
+    gets the page's evaluations section back; a plain form post goes back to the job's page."""
+    access = _access(request, slug)
+    job = job_for_project(access.project, job_id)
+    form = EvaluateOnSuccessForm(request.POST, project=access.project)
+    notice = error = ""
+    if form.is_valid():
+        try:
+            attached, created = evaluation_on_success_add(
+                job=job,
+                version=form.cleaned_data["version"],
+                metric=form.cleaned_data["metric"],
+                user=request.user,
+            )
+        except EvaluationInputError as exc:
+            if exc.field in form.fields:
+                form.add_error(exc.field, exc.message)
+            else:
+                error = exc.message
+        else:
+            what = f"{attached.get_metric_display()} on {attached.version}"
+            notice = f"{what}: {'attached' if created else 'already attached'}."
+            form = None
+    if not request.htmx:
+        if notice:
+            messages.success(request, notice)
+        else:
+            messages.error(request, error or " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("jobs:detail", slug=slug, job_id=job.pk)
+    context = job_panel_context(access, job, form=form, notice=notice, error=error)
+    # 200 even with errors: htmx swaps only successful answers, and the form must show what is wrong.
+    return render(request, "evaluations/parts/job_panel.html", context)

@@ -1,29 +1,24 @@
-"""Side-by-side runs: which settings differ, how each run ended, and the same table as CSV."""
+"""Side-by-side runs: which runs, the whole comparison (figures, results other apps add, settings) and
+the same table as CSV. Per-run figures live in compare_runs, settings and notes in compare_settings."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.http import Http404
-from django.urls import reverse
 
-from finetune_portal.jobs import metrics
-from finetune_portal.jobs.models import FineTuningJob, MetricPoint
-from finetune_portal.jobs.selectors.lists import job_progress, jobs_for_project
-from finetune_portal.jobs.selectors.series import checkpoint_steps, metric_points_full_view
-from finetune_portal.jobs.setting_names import VOCABULARY, Setting, job_settings, setting_label
-from finetune_portal.providers.registry import all_providers
+from finetune_portal.jobs.compare_runs import MISSING, RUN_COLOURS, RunSummary, run_curves, run_summary
+from finetune_portal.jobs.compare_settings import MetricNote, SettingRow, metric_notes, settings_rows
+from finetune_portal.jobs.models import FineTuningJob
+from finetune_portal.jobs.outside_results import ResultRow, comparison_result_rows
+from finetune_portal.jobs.selectors.lists import jobs_for_project
 
 MIN_RUNS = 2
 MAX_RUNS = 10
-MISSING = "—"
 
 
 class RunSelectionError(ValueError):
@@ -53,225 +48,7 @@ def runs_for_comparison(project, ids: Sequence[int]) -> list[FineTuningJob]:
     return [found[pk] for pk in ids]
 
 
-# --- what each run reports -----------------------------------------------------------------------------
-
-
-def validation_metric(job_id: int) -> str | None:
-    """The validation series that stands for a run: the whole-set figure when the run has one."""
-    points = MetricPoint.objects.filter(job_id=job_id)
-    for name in (metrics.FULL_VALID_LOSS, metrics.VALID_LOSS):
-        if points.filter(**{f"{name}__isnull": False}).exists():
-            return name
-    return None
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    job: FineTuningJob
-    colour: str
-    valid_metric: str | None
-    best_valid_loss: float | None
-    best_valid_step: int | None
-    final_valid_loss: float | None
-    final_train_loss: float | None
-    duration: timedelta | None
-    cost: Decimal | None
-    cost_is_final: bool
-
-    @property
-    def dataset_label(self) -> str:
-        version = self.job.training_version
-        return f"{version.dataset.name} v{version.number}" if version else MISSING
-
-    @property
-    def validation_dataset_label(self) -> str:
-        version = self.job.validation_version
-        return f"{version.dataset.name} v{version.number}" if version else MISSING
-
-
-# Ten line colours, told apart with normal vision and under simulated protanopia, deuteranopia and
-# tritanopia (CIELAB distance of every pair; tests/jobs/test_palette.py): Okabe-Ito's blue, vermillion and
-# green first, then the colours farthest from those already taken. Vermillion beside a dark green, as an
-# earlier palette had, looks the same to a protanope.
-RUN_COLOURS = (
-    "#0072B2",
-    "#D55E00",
-    "#009E73",
-    "#000000",
-    "#332288",
-    "#17BECF",
-    "#882255",
-    "#E69F00",
-    "#CC79A7",
-    "#8C564B",
-)
-
-
-def _latest_value(job_id: int, metric: str) -> float | None:
-    return (
-        MetricPoint.objects.filter(job_id=job_id, **{f"{metric}__isnull": False})
-        .order_by("-step")
-        .values_list(metric, flat=True)
-        .first()
-    )
-
-
-def run_summary(job: FineTuningJob, colour: str) -> RunSummary:
-    metric = validation_metric(job.pk)
-    best_value = best_step = final_value = None
-    if metric:
-        best = (
-            MetricPoint.objects.filter(job_id=job.pk, **{f"{metric}__isnull": False})
-            .order_by(metric, "step")
-            .values_list(metric, "step")
-            .first()
-        )
-        best_value, best_step = best
-        final_value = _latest_value(job.pk, metric)
-    progress = job_progress(job)
-    return RunSummary(
-        job=job,
-        colour=colour,
-        valid_metric=metric,
-        best_valid_loss=best_value,
-        best_valid_step=best_step,
-        final_valid_loss=final_value,
-        final_train_loss=_latest_value(job.pk, metrics.TRAIN_LOSS),
-        duration=progress.elapsed,
-        cost=progress.cost_so_far,
-        cost_is_final=progress.cost_is_final,
-    )
-
-
-def run_curves(summary: RunSummary) -> dict[str, Any]:
-    """One run's downsampled train and validation curves for the overlaid chart."""
-    curves = metric_points_full_view(summary.job)
-    series = {}
-    if curves.series.get("train_loss", ([], []))[0]:
-        series["train"] = list(curves.series["train_loss"])
-    if summary.valid_metric and curves.series[summary.valid_metric][0]:
-        series["valid"] = list(curves.series[summary.valid_metric])
-    return {
-        "id": summary.job.pk,
-        # A zoomed chart asks this for the visible steps at full resolution.
-        "metrics_url": reverse("jobs:metrics", args=[summary.job.project.slug, summary.job.pk]),
-        "valid_metric": summary.valid_metric,
-        "label": f"#{summary.job.pk} {summary.job.display_name}",
-        "colour": summary.colour,
-        "series": series,
-        "steps_per_epoch": job_progress(summary.job).steps_per_epoch,
-        "checkpoints": checkpoint_steps(summary.job.pk),
-        # Where the live stream's updates continue from.
-        "last_step": curves.last_step,
-        "final": summary.job.is_final,
-    }
-
-
-# --- hyperparameters -----------------------------------------------------------------------------------
-
-
-_ABSENT = object()
-
-
-def _comparable(value: Any) -> tuple:
-    """A key under which equal settings match: 3 and 3.0 are the same, "3" and 3 are not."""
-    if value is _ABSENT:
-        return ("absent",)
-    if isinstance(value, bool) or value is None:
-        return ("const", value)
-    if isinstance(value, int | float | Decimal):
-        return ("number", float(value))
-    return ("json", json.dumps(value, sort_keys=True, default=str))
-
-
-def _display(value: Any) -> str:
-    if isinstance(value, Setting):
-        shown = _display(value.value)
-        return f"{shown} (auto)" if value.resolved_by_provider else shown
-    if value is _ABSENT or value is None:
-        return MISSING
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list | dict):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
-
-
-@dataclass(frozen=True)
-class SettingRow:
-    name: str
-    values: list[str]
-    differs: bool
-
-
-def _row(name: str, raw_values: Sequence[Any]) -> SettingRow:
-    """A row of values; values a provider resolved compare by the value it used."""
-    comparable = {_comparable(v.value if isinstance(v, Setting) else v) for v in raw_values}
-    return SettingRow(name=name, values=[_display(v) for v in raw_values], differs=len(comparable) > 1)
-
-
-def settings_rows(jobs: Sequence[FineTuningJob]) -> list[SettingRow]:
-    """One row per setting any run has, under its label; equal settings of two providers share a row. A
-    run without the setting shows a dash, which counts as different."""
-    per_job = [job_settings(job) for job in jobs]
-    rows = [
-        _row("Provider", [job.get_provider_display() for job in jobs]),
-        _row("Method", [job.get_method_display() for job in jobs]),
-        _row("Base model", [job.base_model for job in jobs]),
-        _row(
-            "Training data",
-            [
-                f"{job.training_version.dataset.name} v{job.training_version.number}"
-                if job.training_version
-                else _ABSENT
-                for job in jobs
-            ],
-        ),
-    ]
-    known = [name for name in VOCABULARY if any(name in settings for settings in per_job)]
-    others = sorted({name for settings in per_job for name in settings} - set(VOCABULARY))
-    rows += [
-        _row(setting_label(name), [settings.get(name, _ABSENT) for settings in per_job])
-        for name in known + others
-    ]
-    return rows
-
-
 # --- the whole comparison ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MetricNote:
-    metric: str
-    notes: list[tuple[str, str]] = field(default_factory=list)
-
-
-# The figures whose meaning differs between providers, in the order the page explains them. Providers'
-# ``metric_notes`` are keyed the same way.
-NOTED_FIGURES: dict[str, str] = {
-    metrics.TRAIN_LOSS: metrics.BY_NAME[metrics.TRAIN_LOSS].label,
-    metrics.VALID_LOSS: metrics.BY_NAME[metrics.VALID_LOSS].label,
-    metrics.ACCURACY_CHART: "Token accuracy",
-    "trained_tokens": "Trained tokens",
-    "cost": "Cost",
-}
-
-
-def metric_notes(jobs: Sequence[FineTuningJob]) -> list[MetricNote]:
-    """What each figure means for each provider present; shown only when runs come from several."""
-    present = {job.provider for job in jobs}
-    providers = [provider for provider in all_providers() if provider.key in present]
-    return [
-        MetricNote(
-            metric=heading,
-            notes=[
-                (provider.label, provider.metric_notes[figure])
-                for provider in providers
-                if figure in provider.metric_notes
-            ],
-        )
-        for figure, heading in NOTED_FIGURES.items()
-    ]
 
 
 @dataclass(frozen=True)
@@ -280,6 +57,8 @@ class Comparison:
     settings: list[SettingRow]
     notes: list[MetricNote]
     mixed_providers: bool
+    # Rows other apps add about the runs' models (an evaluation's scores), one cell per run.
+    results: list[ResultRow] = field(default_factory=list)
 
     @property
     def jobs(self) -> list[FineTuningJob]:
@@ -297,6 +76,7 @@ def comparison_build(project, ids: Sequence[int]) -> Comparison:
         settings=settings_rows(jobs),
         notes=metric_notes(jobs),
         mixed_providers=len({job.provider for job in jobs}) > 1,
+        results=comparison_result_rows(jobs),
     )
 
 
@@ -325,6 +105,8 @@ def comparison_rows(comparison: Comparison) -> list[list[str]]:
     add("trained tokens", [run.job.trained_tokens for run in runs])
     add("duration (s)", [int(run.duration.total_seconds()) if run.duration else None for run in runs])
     add("cost (USD)", [None if run.cost is None else f"{run.cost:.2f}" for run in runs])
+    for result in comparison.results:
+        add(result.label, [cell.text for cell in result.cells])
     for setting in comparison.settings:
         add(f"setting: {setting.name}", setting.values)
     return rows

@@ -186,7 +186,7 @@ class FineTuningProvider(ABC):
     # The folder of this provider's job-page parts ("<folder>/job_<part>.html"); jobs/views/detail.py
     # names the parts, and a part a provider does not have falls back to the page's neutral wording.
     template_folder: ClassVar[str] = ""
-    # What a comparison figure means for this provider: figure -> note (keys in jobs/compare.py).
+    # What a comparison figure means for this provider: figure -> note (keys in jobs/compare_settings.py).
     metric_notes: ClassVar[dict[str, str]] = {}
 
     @property

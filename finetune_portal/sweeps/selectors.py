@@ -10,6 +10,7 @@ from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
 
 from finetune_portal.jobs.models import FineTuningJob
+from finetune_portal.jobs.outside_results import JobScore, job_scores
 from finetune_portal.jobs.selectors.lists import with_run_figures
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.sweeps.models import Sweep, SweepRun
@@ -25,13 +26,10 @@ def sweep_for_project(project, sweep_id: int) -> Sweep:
     return get_object_or_404(Sweep.objects.select_related("created_by"), pk=sweep_id, project=project)
 
 
-def evaluation_scores(job_ids: Iterable[int]) -> dict[int, float]:
-    """Each job's evaluation score, where one exists.
-
-    The hook for evaluation runs: until the portal evaluates models, no run has a score and the sweep
-    page shows "—". Return {job_id: score} (higher is better) and the page shows and ranks by it.
-    """
-    return {}
+def evaluation_scores(job_ids: Iterable[int]) -> dict[int, JobScore]:
+    """Each run's evaluation score (higher is better), where its model was evaluated: all on the one
+    measure (metric and dataset version) that covers most of the runs, so they rank against each other."""
+    return job_scores(list(job_ids))
 
 
 @dataclass(frozen=True)
@@ -39,8 +37,12 @@ class SweepRow:
     run: SweepRun
     job: FineTuningJob
     best_valid_loss: float | None
-    evaluation_score: float | None
+    evaluation: JobScore | None
     is_best: bool = False
+
+    @property
+    def evaluation_score(self) -> float | None:
+        return self.evaluation.value if self.evaluation is not None else None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -52,6 +54,8 @@ class SweepSummary:
     rows: list[SweepRow]
     best: SweepRow | None
     counts: dict[str, int]
+    # What the evaluation scores measure ("Exact-match accuracy on reviews v3"), when a run has one.
+    score_measure: str = ""
 
     @property
     def unfinished(self) -> int:
@@ -83,7 +87,7 @@ def sweep_summary(sweep: Sweep) -> SweepSummary:
             run=run,
             job=jobs[run.job_id],
             best_valid_loss=getattr(jobs[run.job_id], "best_valid_loss", None),
-            evaluation_score=scores.get(run.job_id),
+            evaluation=scores.get(run.job_id),
         )
         for run in runs
     ]
@@ -95,10 +99,11 @@ def sweep_summary(sweep: Sweep) -> SweepSummary:
     elif with_loss:
         best = min(with_loss, key=lambda row: row.best_valid_loss or 0.0)
     if best is not None:
-        rows = [SweepRow(r.run, r.job, r.best_valid_loss, r.evaluation_score, r is best) for r in rows]
+        rows = [SweepRow(r.run, r.job, r.best_valid_loss, r.evaluation, r is best) for r in rows]
         best = next(row for row in rows if row.is_best)
     counts: dict[str, int] = {}
     for row in rows:
         label = JobStatus(row.job.status).label
         counts[label] = counts.get(label, 0) + 1
-    return SweepSummary(rows=rows, best=best, counts=counts)
+    measure = next((score.measure for score in scores.values()), "")
+    return SweepSummary(rows=rows, best=best, counts=counts, score_measure=measure)

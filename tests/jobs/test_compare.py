@@ -12,8 +12,8 @@ from finetune_portal.jobs.compare import (
     comparison_build,
     comparison_csv,
     parse_run_ids,
-    settings_rows,
 )
+from finetune_portal.jobs.compare_settings import settings_rows
 from finetune_portal.jobs.services import metric_points_record
 from finetune_portal.jobs.setting_names import flatten_settings
 from tests.factories import make_dataset, make_job, make_version

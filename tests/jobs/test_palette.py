@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from finetune_portal.jobs.compare import RUN_COLOURS
+from finetune_portal.jobs.compare_runs import RUN_COLOURS
 
 # Machado, Oliveira & Fernandes (2009), severity 1.0, applied to linear RGB.
 DEFICIENCIES = {

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from finetune_portal.datasets.forms import UploadForm
 from finetune_portal.datasets.validation import validate_file
-from finetune_portal.jobs.compare import NOTED_FIGURES
+from finetune_portal.jobs.compare_settings import NOTED_FIGURES
 from finetune_portal.jobs.metrics import TRAIN_LOSS
 from finetune_portal.jobs.views import NEUTRAL_PARTS_FOLDER, PROVIDER_PARTS
 from finetune_portal.providers import registry
