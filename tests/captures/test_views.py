@@ -110,3 +110,9 @@ def test_outsiders_cannot_capture_and_the_exit_page_offers_it_to_members(
     assert client.post(cancel).status_code == 302
     capture.refresh_from_db()
     assert capture.status == CaptureStatus.CANCELLED
+
+
+def test_the_models_page_offers_a_capture_of_a_model_that_shuts_down(client, cast, fine_tuned):
+    client.force_login(cast.member)
+    page = client.get(reverse("registry:list", args=[cast.project.slug])).content.decode()
+    assert f"{reverse('captures:new', args=[cast.project.slug])}?model={fine_tuned.pk}" in page
