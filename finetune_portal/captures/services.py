@@ -223,6 +223,8 @@ def answers_dataset(capture: Capture) -> Dataset:
 def capture_finish(capture: Capture) -> None:
     """Every item has settled: store the answered ones as a new version (content-hashed, validated as
     any upload), or fail the capture when nothing was answered."""
+    if not Capture.objects.filter(pk=capture.pk, status=CaptureStatus.RUNNING).exists():
+        return  # cancelled meanwhile: a cancelled capture makes no version
     answered = list(capture.items.filter(status=ItemStatus.DONE).order_by("index"))
     now = timezone.now()
     if not answered:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from finetune_portal.captures.models import Capture, CaptureItem, CaptureStatus, ItemStatus
 from finetune_portal.captures.running import batch_tag, capture_step
-from finetune_portal.captures.services import CaptureInputError, capture_plan, capture_start
+from finetune_portal.captures.services import CaptureInputError, capture_cancel, capture_plan, capture_start
 from finetune_portal.datasets.models import DatasetVersion
 from finetune_portal.datasets.versions import local_copy
 from finetune_portal.inference.models import ChatAnswer
@@ -234,3 +234,24 @@ def test_a_model_past_its_shutdown_is_not_captured(cast, fine_tuned, questions, 
         _start(cast, fine_tuned, questions)
     assert "no longer answers" in refused.value.message
     assert not Capture.objects.exists()
+
+
+def test_cancelling_a_batch_capture_cancels_the_batch_and_makes_no_version(
+    cast, fine_tuned, questions, standin, django_capture_on_commit_callbacks
+):
+    capture = _start(cast, fine_tuned, questions, mode="batch")
+    capture_step(capture_id=capture.pk)
+    capture.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=False):
+        assert capture_cancel(capture=capture, user=cast.member)
+    capture_step(capture_id=capture.pk)
+
+    (batch,) = standin.state.batches.values()
+    assert batch["status"] == "cancelled"
+    capture.refresh_from_db()
+    assert capture.status == CaptureStatus.CANCELLED
+    assert capture.batch_status == "cancelling"
+    standin.state.advance(61)
+    assert capture_step(capture_id=capture.pk) is None
+    capture.refresh_from_db()
+    assert capture.result_version is None
