@@ -54,6 +54,12 @@ def batch_create(state: StandinState, body: dict[str, Any]) -> dict[str, Any]:
     return batch
 
 
+def public(batch: dict[str, Any]) -> dict[str, Any]:
+    """The batch as OpenAI sends it: fields with no value yet are left out (the schema has them
+    non-null)."""
+    return {key: value for key, value in batch.items() if value is not None}
+
+
 def batch_get(state: StandinState, batch_id: str, answer: Answer) -> dict[str, Any]:
     batch = state.batches.get(batch_id)
     if batch is None:

@@ -336,25 +336,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _batch_create(self, *, raw: bytes, **_):
         state = self.server.state
-        return 200, batches.batch_create(state, self._json(raw))
+        return 200, batches.public(batches.batch_create(state, self._json(raw)))
 
     def _batch_list(self, *, query: dict[str, str], **_):
         state = self.server.state
-        items = [batches.batch_get(state, i, _batch_answer) for i in reversed(state.batches)]
+        items = [batches.public(batches.batch_get(state, i, _batch_answer)) for i in reversed(state.batches)]
         data, has_more = page_after(items, after=query.get("after"), limit=_limit(query, 20, 100))
-        return 200, {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": has_more,
-        }
+        ends = {"first_id": data[0]["id"], "last_id": data[-1]["id"]} if data else {}
+        return 200, {"object": "list", "data": data, **ends, "has_more": has_more}
 
     def _batch_retrieve(self, *, id: str, **_):
-        return 200, batches.batch_get(self.server.state, id, _batch_answer)
+        return 200, batches.public(batches.batch_get(self.server.state, id, _batch_answer))
 
     def _batch_cancel(self, *, id: str, **_):
-        return 200, batches.batch_cancel(self.server.state, id)
+        return 200, batches.public(batches.batch_cancel(self.server.state, id))
 
     # -- wire ----------------------------------------------------------------------------------------
 
