@@ -255,3 +255,22 @@ def test_cancelling_a_batch_capture_cancels_the_batch_and_makes_no_version(
     assert capture_step(capture_id=capture.pk) is None
     capture.refresh_from_db()
     assert capture.result_version is None
+
+
+def test_a_model_still_deploying_is_asked_again_later_not_failed(cast, fine_tuned, questions, standin):
+    type(fine_tuned.job).objects.filter(pk=fine_tuned.job_id).update(finished_at=timezone.now())
+    # OpenAI answers 404 for a few minutes after a job succeeds.
+    standin.state.jobs["ftjob-capture1"].obj["finished_at"] = standin.state.now
+    capture = _start(cast, fine_tuned, questions)
+
+    due = capture_step(capture_id=capture.pk)
+
+    assert 0 < due <= 10
+    item = capture.items.get(index=0)
+    assert item.status == ItemStatus.PENDING
+    assert item.error.startswith("Not ready yet: OpenAI is still deploying this model")
+    standin.state.advance(61)
+    CaptureItem.objects.filter(capture=capture).update(retry_at=timezone.now() - timedelta(seconds=1))
+    capture = _run(capture)
+    assert capture.status == CaptureStatus.SUCCEEDED
+    assert len(_lines(capture.result_version)) == 5
