@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "finetune_portal.playground",
     "finetune_portal.exits",
     "finetune_portal.evaluations",
+    "finetune_portal.captures",
     "finetune_portal.api",
     "finetune_portal.sweeps",
     "finetune_portal.providers.openai",

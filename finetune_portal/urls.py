@@ -19,6 +19,7 @@ urlpatterns = [
     path("p/<slug:slug>/models/", include("finetune_portal.registry.urls")),
     path("p/<slug:slug>/playground/", include("finetune_portal.playground.urls")),
     path("p/<slug:slug>/evaluations/", include("finetune_portal.evaluations.urls")),
+    path("p/<slug:slug>/captures/", include("finetune_portal.captures.urls")),
     path("p/<slug:slug>/local-gpu/", include("finetune_portal.providers.peft.urls")),
     path("p/<slug:slug>/notifications/", include("finetune_portal.notifications.urls")),
     path("p/<slug:slug>/openai/", include("finetune_portal.providers.openai.urls")),

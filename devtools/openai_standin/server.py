@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from devtools.openai_standin import batches
 from devtools.openai_standin.state import GRADER_TYPES, ApiError, StandinState, page_after
 
 JSON = "application/json"
@@ -73,6 +74,10 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/models", "model_list"),
         ("GET", r"/models/(?P<id>[^/]+)", "model_retrieve"),
         ("POST", r"/chat/completions", "chat_completion"),
+        ("POST", r"/batches", "batch_create"),
+        ("GET", r"/batches", "batch_list"),
+        ("GET", r"/batches/(?P<id>[^/]+)", "batch_retrieve"),
+        ("POST", r"/batches/(?P<id>[^/]+)/cancel", "batch_cancel"),
     ]
 ]
 
@@ -327,45 +332,24 @@ class _Handler(BaseHTTPRequestHandler):
         raise ApiError(404, f"The model '{id}' does not exist", param="model", code="model_not_found")
 
     def _chat_completion(self, *, raw: bytes, **_):
-        body = self._json(raw)
-        model = body.get("model", "")
+        return 200, chat_completion(self.server.state, self._json(raw))
+
+    def _batch_create(self, *, raw: bytes, **_):
         state = self.server.state
-        state.chat_model_check(model)
-        _chat_params_check(body)
-        messages = body.get("messages") or [{}]
-        last = str(messages[-1].get("content", ""))
-        pieces, finish_reason = _answer_pieces(
-            f"(stand-in answer from {model}) You said: {last[:200]}",
-            stop=body.get("stop"),
-            limit=body.get("max_completion_tokens") or body.get("max_tokens"),
-        )
-        usage = {
-            "prompt_tokens": sum(len(str(m.get("content", ""))) for m in messages) // 4 + 1,
-            "completion_tokens": len(pieces),
-            "total_tokens": 0,
-        }
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        head = {"id": "chatcmpl-" + secrets.token_hex(12), "created": state.now, "model": model}
-        if body.get("stream"):
-            return 200, _chat_chunks(
-                head,
-                pieces,
-                finish_reason,
-                usage=usage if (body.get("stream_options") or {}).get("include_usage") else None,
-            )
-        return 200, {
-            **head,
-            "object": "chat.completion",
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "".join(pieces), "refusal": None},
-                    "finish_reason": finish_reason,
-                    "logprobs": None,
-                }
-            ],
-            "usage": usage,
-        }
+        return 200, batches.public(batches.batch_create(state, self._json(raw)))
+
+    def _batch_list(self, *, query: dict[str, str], **_):
+        state = self.server.state
+        items = [batches.public(batches.batch_get(state, i, _batch_answer)) for i in reversed(state.batches)]
+        data, has_more = page_after(items, after=query.get("after"), limit=_limit(query, 20, 100))
+        ends = {"first_id": data[0]["id"], "last_id": data[-1]["id"]} if data else {}
+        return 200, {"object": "list", "data": data, **ends, "has_more": has_more}
+
+    def _batch_retrieve(self, *, id: str, **_):
+        return 200, batches.public(batches.batch_get(self.server.state, id, _batch_answer))
+
+    def _batch_cancel(self, *, id: str, **_):
+        return 200, batches.public(batches.batch_cancel(self.server.state, id))
 
     # -- wire ----------------------------------------------------------------------------------------
 
@@ -414,6 +398,67 @@ class EventStream:
         self.chunks = chunks
 
 
+def chat_completion(state: StandinState, body: dict[str, Any]) -> dict[str, Any] | EventStream:
+    """A chat completion as OpenAI answers it: streamed or whole, a refusal or a filtered answer when
+    the test asked for one (faults.refuse_containing, faults.filter_containing)."""
+    model = body.get("model", "")
+    state.chat_model_check(model)
+    _chat_params_check(body)
+    messages = body.get("messages") or [{}]
+    last = str(messages[-1].get("content", ""))
+    pieces, finish_reason = _answer_pieces(
+        f"(stand-in answer from {model}) You said: {last[:200]}",
+        stop=body.get("stop"),
+        limit=body.get("max_completion_tokens") or body.get("max_tokens"),
+    )
+    refusal = None
+    if any(marker in last for marker in state.faults.refuse_containing):
+        pieces, finish_reason, refusal = [], "stop", "I'm sorry, I can't help with that."
+    elif any(marker in last for marker in state.faults.filter_containing):
+        pieces, finish_reason = [], "content_filter"
+    usage = {
+        "prompt_tokens": sum(len(str(m.get("content", ""))) for m in messages) // 4 + 1,
+        "completion_tokens": len(pieces) + (8 if refusal else 0),
+        "total_tokens": 0,
+    }
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    head = {"id": "chatcmpl-" + secrets.token_hex(12), "created": state.now, "model": model}
+    if body.get("stream"):
+        return _chat_chunks(
+            head,
+            pieces,
+            finish_reason,
+            usage=usage if (body.get("stream_options") or {}).get("include_usage") else None,
+            refusal=refusal,
+        )
+    return {
+        **head,
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None if refusal else "".join(pieces),
+                    "refusal": refusal,
+                },
+                "finish_reason": finish_reason,
+                "logprobs": None,
+            }
+        ],
+        "usage": usage,
+    }
+
+
+def _batch_answer(state: StandinState, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    try:
+        answer = chat_completion(state, {**body, "stream": False})
+    except ApiError as exc:
+        return exc.status, exc.body
+    assert isinstance(answer, dict)  # noqa: S101 - a non-streamed answer is a dict
+    return 200, answer
+
+
 def _chat_params_check(body: dict[str, Any]) -> None:
     """The request checks of OpenAI's chat completions that a client of the stand-in can trip."""
     for key, low, high in (
@@ -453,7 +498,12 @@ def _answer_pieces(answer: str, *, stop, limit) -> tuple[list[str], str]:
 
 
 def _chat_chunks(
-    head: dict[str, Any], pieces: list[str], finish_reason: str, *, usage: dict[str, int] | None
+    head: dict[str, Any],
+    pieces: list[str],
+    finish_reason: str,
+    *,
+    usage: dict[str, int] | None,
+    refusal: str | None = None,
 ) -> EventStream:
     """chat.completion.chunk objects: the role, one chunk per token, the finish, then the usage chunk
     (empty choices) when the request asked for it; every other chunk then carries ``usage: null``."""
@@ -465,6 +515,8 @@ def _chat_chunks(
 
     chunks = [chunk({"role": "assistant", "content": ""}, None)]
     chunks += [chunk({"content": piece}, None) for piece in pieces]
+    if refusal:
+        chunks.append(chunk({"refusal": refusal}, None))
     chunks.append(chunk({}, finish_reason))
     if usage is not None:
         chunks.append({**head, "object": "chat.completion.chunk", "choices": [], "usage": usage})

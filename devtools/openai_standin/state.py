@@ -85,6 +85,10 @@ class Faults:
     results_base64: bool = False
     extra_fields: bool = False
     fail_next_job: dict[str, Any] | None = None
+    # Chats whose last message contains one of these are refused by the model, or withheld by the
+    # content filter (finish_reason "content_filter"), as OpenAI answers them.
+    refuse_containing: list[str] = field(default_factory=list)
+    filter_containing: list[str] = field(default_factory=list)
 
 
 class StandinState:
@@ -93,6 +97,7 @@ class StandinState:
         self.now = 1_760_000_000
         self.files: dict[str, StoredFile] = {}
         self.jobs: dict[str, StoredJob] = {}  # insertion order = creation order
+        self.batches: dict[str, dict[str, Any]] = {}  # insertion order = creation order
         self.faults = Faults()
         self.requests: list[dict[str, Any]] = []
         self._event_seq = 0

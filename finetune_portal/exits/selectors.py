@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Prefetch, QuerySet
 
+from finetune_portal.captures.selectors import latest_captures
 from finetune_portal.jobs.models import FineTuningJob
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.projects.models import Project
@@ -57,8 +58,8 @@ class ExitRow:
     # The portal's own copy of the training data: the provider does not give uploaded files back.
     holds_training_data: bool
     replacements: list[FineTuningJob] = field(default_factory=list)
-    # Captured answers and a parity verdict are recorded elsewhere once those steps exist; until then
-    # the page says "not yet".
+    # The newest capture of the model's answers (captures app); a parity verdict is recorded elsewhere
+    # once that step exists; until then the page says "not yet".
     captured: object = None
     parity: object = None
 
@@ -84,6 +85,14 @@ def exit_rows(projects: QuerySet[Project]) -> list[ExitRow]:
                 replacements=list(job.replaced_by.all()),
             )
         )
+    attach_captures(rows)
     far = (9999, "")
     rows.sort(key=lambda row: (row.sunset.day.toordinal(), "") if row.sunset else far)
     return rows
+
+
+def attach_captures(rows: list[ExitRow]) -> None:
+    """Each row's newest capture of its model's answers (None: never captured)."""
+    captures = latest_captures(row.job.fine_tuned_model.pk for row in rows)
+    for row in rows:
+        row.captured = captures.get(row.job.fine_tuned_model.pk)

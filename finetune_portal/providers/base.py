@@ -66,6 +66,14 @@ class ModelNotReady(ProviderError):
         super().__init__(message, permanent=False, hint=hint, code="model_not_ready")
 
 
+class AnswerRefused(ProviderError):
+    """The model declined to answer (a refusal or the provider's content filter): a final answer for
+    that prompt, not a failure worth retrying."""
+
+    def __init__(self, message: str, *, hint: str = ""):
+        super().__init__(message, permanent=True, hint=hint, code="refusal")
+
+
 class ModelShutDown(ProviderError):
     """The model is past its shutdown date at the provider and will not answer again."""
 
@@ -82,6 +90,49 @@ class Capabilities:
     checkpoints: bool = False
     # The provider answers chats (chat_stream): its fine-tuned models, checkpoints and base models.
     inference: bool = False
+    # Many chats can be sent as one batch, answered later at a lower price (batch_submit and friends).
+    batch: bool = False
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One chat of a batch; ``key`` comes back with its result."""
+
+    key: str
+    messages: list[dict]
+    settings: ChatSettings
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One chat's outcome in a finished batch: its answer, or why there is none."""
+
+    key: str
+    output: str = ""
+    finish_reason: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: Decimal | None = None
+    error: str = ""
+    # "refusal" when the model declined (see AnswerRefused), else the provider's error code, or "".
+    code: str = ""
+
+
+# Where a batch stands at the provider.
+BATCH_RUNNING = "running"
+BATCH_DONE = "done"  # every request answered or failed; results are final
+BATCH_ENDED = "ended"  # expired, cancelled or refused as a whole: results hold what was answered
+
+
+@dataclass(frozen=True)
+class BatchState:
+    state: str  # BATCH_RUNNING | BATCH_DONE | BATCH_ENDED
+    provider_status: str  # the provider's own word, shown on the page
+    completed: int = 0
+    failed: int = 0
+    total: int = 0
+    results: tuple[BatchResult, ...] = ()
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -242,6 +293,22 @@ class FineTuningProvider(ABC):
         None when answers are not billed per token (own GPUs) or the prices are unknown."""
         return None
 
+    # What a batch answer costs against a direct one (where ``capabilities.batch``).
+    batch_price_factor: ClassVar[Decimal] = Decimal(1)
+
+    def batch_submit(self, *, project, model: ServedModel, requests: list[BatchRequest], tag: str) -> str:
+        """Send the chats as one batch and return the provider's batch id. ``tag`` names the batch for
+        this portal: a batch already sent under the same tag (a worker that died before it saved the id)
+        is found and returned instead of paying for a second one."""
+        raise ProviderUnavailable(f"The {self.label} provider cannot answer chats in batches.")
+
+    def batch_check(self, *, project, model: ServedModel, batch_id: str) -> BatchState:
+        """Where the batch stands, with every result once it has ended."""
+        raise ProviderUnavailable(f"The {self.label} provider cannot answer chats in batches.")
+
+    def batch_cancel(self, *, project, model: ServedModel, batch_id: str) -> None:
+        raise ProviderUnavailable(f"The {self.label} provider cannot answer chats in batches.")
+
     def chat_stream(
         self, *, project, model: ServedModel, messages: list[dict], settings: ChatSettings
     ) -> Iterator[ChatEvent]:
@@ -250,6 +317,7 @@ class FineTuningProvider(ABC):
         ``messages`` are OpenAI chat messages (``{"role", "content"}``) without the settings' system
         prompt: the provider prepends it when set and the conversation has no system message
         (``chat.with_system_prompt``). Refusals are raised as ProviderError subclasses in the provider's
-        words (ModelNotReady, ModelShutDown, ...). Only called where ``capabilities.inference``.
+        words (ModelNotReady, ModelShutDown, AnswerRefused, ...). Only called where
+        ``capabilities.inference``.
         """
         raise ProviderUnavailable(f"The {self.label} provider cannot answer chats.")

@@ -17,7 +17,7 @@ from django.utils import timezone
 from finetune_portal.credentials.models import ProviderCredential
 from finetune_portal.credentials.services import credential_mark_used, credential_resolve
 from finetune_portal.jobs.models import FineTuningJob
-from finetune_portal.providers.base import ModelNotReady, ModelShutDown, ProviderError
+from finetune_portal.providers.base import AnswerRefused, ModelNotReady, ModelShutDown, ProviderError
 from finetune_portal.providers.chat import (
     ChatDelta,
     ChatDone,
@@ -122,6 +122,7 @@ def _still_deploying(job: FineTuningJob) -> bool:
 def _events(stream, model: ServedModel) -> Iterator[ChatEvent]:
     finish_reason = ""
     usage = None
+    refusal: list[str] = []
     try:
         for chunk in stream:
             if chunk.usage is not None:
@@ -129,12 +130,16 @@ def _events(stream, model: ServedModel) -> Iterator[ChatEvent]:
             for choice in chunk.choices:
                 if choice.delta is not None and choice.delta.content:
                     yield ChatDelta(choice.delta.content)
+                if choice.delta is not None and getattr(choice.delta, "refusal", None):
+                    refusal.append(str(choice.delta.refusal))
                 if choice.finish_reason:
                     finish_reason = str(choice.finish_reason)
     except openai.OpenAIError as exc:
         raise _chat_error(exc) from exc
     finally:
         stream.close()
+    if refusal:
+        raise AnswerRefused(refusal_message("".join(refusal)))
     prompt_tokens = usage.prompt_tokens if usage is not None else None
     completion_tokens = usage.completion_tokens if usage is not None else None
     yield ChatDone(
@@ -145,6 +150,10 @@ def _events(stream, model: ServedModel) -> Iterator[ChatEvent]:
             model.provider_model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
         ),
     )
+
+
+def refusal_message(refusal: str) -> str:
+    return f"The model refused: {refusal}"
 
 
 def _chat_error(exc: Exception) -> ProviderError:

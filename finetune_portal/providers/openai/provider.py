@@ -8,7 +8,13 @@ from decimal import Decimal
 from functools import cached_property
 
 from finetune_portal.jobs.metrics import ACCURACY_CHART, TRAIN_LOSS, VALID_LOSS
-from finetune_portal.providers.base import Capabilities, FineTuningProvider, Sunset
+from finetune_portal.providers.base import (
+    BatchRequest,
+    BatchState,
+    Capabilities,
+    FineTuningProvider,
+    Sunset,
+)
 from finetune_portal.providers.chat import ChatEvent, ChatSettings, ServedModel
 from finetune_portal.providers.openai.dataset_profile import OpenAIDatasetProfile
 
@@ -19,7 +25,11 @@ class OpenAIProvider(FineTuningProvider):
     key = KEY
     label = "OpenAI"
     capabilities = Capabilities(
-        methods=frozenset({"sft", "dpo", "rft"}), pause=True, checkpoints=True, inference=True
+        methods=frozenset({"sft", "dpo", "rft"}),
+        pause=True,
+        checkpoints=True,
+        inference=True,
+        batch=True,
     )
     launch_form = "finetune_portal.providers.openai.forms.OpenAIJobForm"
     template_folder = "providers/openai"
@@ -84,3 +94,21 @@ class OpenAIProvider(FineTuningProvider):
         from finetune_portal.providers.openai.chat import chat_stream
 
         return chat_stream(project=project, model=model, messages=messages, settings=settings)
+
+    # The Batch API answers within 24 hours at half the price of direct calls.
+    batch_price_factor = Decimal("0.5")
+
+    def batch_submit(self, *, project, model: ServedModel, requests: list[BatchRequest], tag: str) -> str:
+        from finetune_portal.providers.openai.batch import batch_submit
+
+        return batch_submit(project=project, model=model, requests=requests, tag=tag)
+
+    def batch_check(self, *, project, model: ServedModel, batch_id: str) -> BatchState:
+        from finetune_portal.providers.openai.batch import batch_check
+
+        return batch_check(project=project, model=model, batch_id=batch_id)
+
+    def batch_cancel(self, *, project, model: ServedModel, batch_id: str) -> None:
+        from finetune_portal.providers.openai.batch import batch_cancel
+
+        batch_cancel(project=project, model=model, batch_id=batch_id)
