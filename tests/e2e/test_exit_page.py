@@ -77,3 +77,28 @@ def test_proving_parity_is_one_click_and_the_verdict_reads_on_a_desktop_and_a_ph
     assert page.get_by_test_id("parity").is_visible()
     screenshot("exit-page-parity-phone")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_the_replacements_page_offers_the_parity_check(
+    page,
+    cast,
+    log_in,
+    screenshot,
+    broker,
+    imported_model,  # noqa: F811
+    replacement,  # noqa: F811
+):
+    imported_model.validation_version = reviews_version(cast, 12)
+    imported_model.save(update_fields=["validation_version"])
+    log_in(cast.member)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"/p/{cast.project.slug}/jobs/{replacement.pk}/")
+    assert page.get_by_test_id("replaces").is_visible()
+    screenshot("replacement-job-desktop")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    screenshot("replacement-job-phone")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.get_by_test_id("prove-parity").click()
+    page.wait_for_url("**/evaluations/*/")
+    assert Evaluation.objects.get().job == replacement
