@@ -17,8 +17,20 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--speed", type=float, default=1.0, help="stand-in seconds per real second")
+    parser.add_argument(
+        "--shutdown-date",
+        action="append",
+        default=[],
+        metavar="MODEL=YYYY-MM-DD",
+        help="send this shutdown_date for the model (and its fine-tunes) in GET /v1/models; repeatable",
+    )
     args = parser.parse_args()
     server = StandinServer((args.host, args.port))
+    for pair in args.shutdown_date:
+        model, _, day = pair.partition("=")
+        if not model or not day:
+            parser.error(f"--shutdown-date takes MODEL=YYYY-MM-DD, not {pair!r}")
+        server.state.shutdown_dates[model] = day
     server.state.now = int(time.time())
 
     def tick() -> None:

@@ -103,6 +103,9 @@ class StandinState:
         self._event_seq = 0
         # Real seconds between streamed chat chunks, so a client sees pieces arrive one by one.
         self.stream_chunk_delay = 0.0
+        # Model id -> "YYYY-MM-DD": the ``shutdown_date`` GET /v1/models sends for it. A base snapshot's
+        # date is sent on every model fine-tuned from it too, unless the fine-tuned model has its own.
+        self.shutdown_dates: dict[str, str] = {}
 
     # -- clock ---------------------------------------------------------------------------------------
 
@@ -557,17 +560,24 @@ class StandinState:
             {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "system"}
             for name in sorted(SNAPSHOTS)
         ]
+        for model in models:
+            self._with_shutdown_date(model, model["id"])
         for stored in self.jobs.values():
             if stored.obj.get("fine_tuned_model"):
-                models.append(
-                    {
-                        "id": stored.obj["fine_tuned_model"],
-                        "object": "model",
-                        "created": stored.obj["finished_at"],
-                        "owned_by": ORG_SLUG,
-                    }
-                )
+                model = {
+                    "id": stored.obj["fine_tuned_model"],
+                    "object": "model",
+                    "created": stored.obj["finished_at"],
+                    "owned_by": ORG_SLUG,
+                }
+                models.append(self._with_shutdown_date(model, stored.obj["model"]))
         return models
+
+    def _with_shutdown_date(self, model: dict[str, Any], base: str) -> dict[str, Any]:
+        day = self.shutdown_dates.get(model["id"]) or self.shutdown_dates.get(BASE_MODELS.get(base, base))
+        if day:
+            model["shutdown_date"] = day
+        return model
 
     def chat_model_check(self, model: str) -> None:
         """Refuse a chat with a model this account cannot use (yet), as OpenAI words it."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from django.db.models import Prefetch, QuerySet
 
 from finetune_portal.captures.selectors import latest_captures
+from finetune_portal.exits.parity import ParityState, parity_states
 from finetune_portal.jobs.models import FineTuningJob
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.projects.models import Project
@@ -37,7 +38,12 @@ def jobs_at_stake(projects: QuerySet[Project]) -> QuerySet[FineTuningJob]:
             "project", "fine_tuned_model", "training_version__dataset", "validation_version__dataset"
         )
         .prefetch_related(
-            Prefetch("replaced_by", queryset=FineTuningJob.objects.select_related("fine_tuned_model"))
+            Prefetch(
+                "replaced_by",
+                queryset=FineTuningJob.objects.select_related("fine_tuned_model", "project").order_by(
+                    "-created_at", "-pk"
+                ),
+            )
         )
         .order_by("project__name", "-fine_tuned_model__created_at", "-pk")
     )
@@ -58,20 +64,33 @@ class ExitRow:
     # The portal's own copy of the training data: the provider does not give uploaded files back.
     holds_training_data: bool
     replacements: list[FineTuningJob] = field(default_factory=list)
-    # The newest capture of the model's answers (captures app); a parity verdict is recorded elsewhere
-    # once that step exists; until then the page says "not yet".
+    # The newest capture of the model's answers (captures app), and the newest parity check.
     captured: object = None
-    parity: object = None
+    parity: ParityState | None = None
+    # Set by the project page when its viewer may start a parity check.
+    parity_form: object = None
 
     @property
     def retrained(self) -> bool:
         return any(job.status == JobStatus.SUCCEEDED for job in self.replacements)
 
+    @property
+    def parity_ready(self) -> bool:
+        """A succeeded replacement with a model that answers: the pair can be compared."""
+        return any(
+            job.status == JobStatus.SUCCEEDED
+            and getattr(job, "fine_tuned_model", None) is not None
+            and job.fine_tuned_model.status == ModelStatus.AVAILABLE
+            for job in self.replacements
+        )
+
 
 def exit_rows(projects: QuerySet[Project]) -> list[ExitRow]:
     """Every model at stake in these projects, soonest shutdown first."""
     rows = []
-    for job in jobs_at_stake(projects):
+    jobs = list(jobs_at_stake(projects))
+    parity = parity_states(jobs)
+    for job in jobs:
         model = job.fine_tuned_model
         model_id = model.provider_model_id or model.base_model
         provider = provider_or_none(job.provider)
@@ -83,6 +102,7 @@ def exit_rows(projects: QuerySet[Project]) -> list[ExitRow]:
                 sunset=provider.model_sunset(model_id) if provider else None,
                 holds_training_data=job.training_version_id is not None,
                 replacements=list(job.replaced_by.all()),
+                parity=parity.get(job.pk),
             )
         )
     attach_captures(rows)

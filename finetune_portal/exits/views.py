@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
+from finetune_portal.evaluations.items import EvaluationInputError
+from finetune_portal.exits.forms import ParityForm
+from finetune_portal.exits.parity import parity_start
 from finetune_portal.exits.selectors import exit_rows
 from finetune_portal.jobs.launch_once import launch_token_new
 from finetune_portal.jobs.selectors.lists import job_for_project
@@ -19,6 +23,9 @@ def exit_page(request, slug: str):
     """Every model of the project at a provider that shuts it down, and how far its exit has got."""
     access = get_project_access(request.user, slug)
     rows = exit_rows(Project.objects.filter(pk=access.project.pk))
+    for row in rows:
+        if row.parity_ready and access.can_use_playground:
+            row.parity_form = ParityForm(project=access.project, job=row.job)
     return render(request, "exits/project.html", {"access": access, "project": access.project, "rows": rows})
 
 
@@ -60,3 +67,33 @@ def retrain(request, slug: str, job_id: int):
         "launch_token": launch_token_new(),
     }
     return render(request, "jobs/new.html", context)
+
+
+@require_POST
+def parity(request, slug: str, job_id: int):
+    """Compare the job's model with its newest local replacement on held-out items."""
+    access = get_project_access(request.user, slug)
+    # It asks models (and may cost money): the same people who may start an evaluation.
+    access.require(access.can_use_playground)
+    job = job_for_project(access.project, job_id)
+    form = ParityForm(request.POST, project=access.project, job=job)
+    if not form.is_valid():
+        problems = [str(e) for errors in form.errors.values() for e in errors]
+        messages.error(request, " ".join(problems))
+        return redirect("exits:project", slug=slug)
+    try:
+        evaluation, started = parity_start(
+            job=job,
+            user=request.user,
+            version=form.cleaned_data["version"],
+            metric=form.cleaned_data["metric"],
+            replacement_id=form.cleaned_data["replacement"],
+        )
+    except EvaluationInputError as exc:
+        messages.error(request, exc.message)
+        return redirect("exits:project", slug=slug)
+    if started:
+        messages.success(request, "Parity check started: both models answer the same held-out items.")
+    else:
+        messages.info(request, "That parity check is already running.")
+    return redirect("evaluations:detail", slug=slug, evaluation_id=evaluation.pk)

@@ -13,6 +13,7 @@ from finetune_portal.jobs.models import FineTuningJob
 from finetune_portal.jobs.states import JobStatus
 from tests.api.contract import assert_error_matches, assert_response_matches
 from tests.celery_support import memory_broker_if_filesystem
+from tests.factories import make_dataset, make_job, make_version
 from tests.providers.peft.helpers import chat_jsonl
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -180,3 +181,47 @@ def test_another_projects_job_and_file_answer_404(sdk, cast, live_server):
         sdk.files.retrieve(theirs.id)
     with pytest.raises(openai.BadRequestError):
         sdk.fine_tuning.jobs.create(model="demo:tiny", training_file=theirs.id)
+
+
+def test_jobs_launched_in_the_browser_are_listed_and_answer_like_the_apis_own(sdk, cast, client):
+    api_made = sdk.fine_tuning.jobs.create(
+        model="demo:tiny", training_file=_upload(sdk, chat_jsonl(range(20))).id
+    )
+    version = make_version(
+        make_dataset(cast.project, kind="chat", created_by=cast.member),
+        content=chat_jsonl(range(20)),
+        example_count=20,
+    )
+    client.force_login(cast.member)
+    form = client.get("/p/bank-reviews/jobs/new/?provider=local_peft").context["form"]
+    values = {name: form[name].value() for name in form.fields}
+    data = {name: value for name, value in values.items() if value is not None and value is not False}
+    data.update(
+        provider="local_peft", training_version=version.pk, epochs=3, batch_size=8, launch_token="b" * 24
+    )
+    launched = client.post("/p/bank-reviews/jobs/new/", data)
+    assert launched.status_code == 302, launched.context and launched.context["form"].errors
+    browser_job = FineTuningJob.objects.get(provider="local_peft", api_job__isnull=True)
+    make_job(cast.project, status=JobStatus.SUCCEEDED)  # an OpenAI job: not the portal's to train or list
+
+    first = _checked(sdk.fine_tuning.jobs.with_raw_response.list(limit=1), "GET", "/v1/fine_tuning/jobs")
+    assert first.has_more
+    [listed] = first.data
+    rest = sdk.fine_tuning.jobs.list(limit=1, after=listed.id)
+    assert [j.id for j in rest.data] == [api_made.id]
+    assert not rest.has_more
+    assert FineTuningJob.objects.get(api_job__public_id=listed.id) == browser_job
+    assert (listed.model, listed.status, listed.method.type) == ("demo:tiny", "queued", "supervised")
+    assert listed.hyperparameters.n_epochs == 3
+    assert listed.hyperparameters.batch_size == 8 * browser_job.hyperparameters["gradient_accumulation"]
+    assert listed.hyperparameters.learning_rate_multiplier == pytest.approx(1.0)
+    assert [j.id for j in sdk.fine_tuning.jobs.list()] == [listed.id, api_made.id], "named once"
+
+    path = f"/v1/fine_tuning/jobs/{listed.id}"
+    assert _checked(sdk.fine_tuning.jobs.with_raw_response.retrieve(listed.id), "GET", path).id == listed.id
+    events = _checked(sdk.fine_tuning.jobs.with_raw_response.list_events(listed.id), "GET", f"{path}/events")
+    assert any("queued" in event.message.lower() for event in events.data)
+    _checked(sdk.fine_tuning.jobs.checkpoints.with_raw_response.list(listed.id), "GET", f"{path}/checkpoints")
+    cancelled = _checked(sdk.fine_tuning.jobs.with_raw_response.cancel(listed.id), "POST", f"{path}/cancel")
+    assert cancelled.status == "cancelled"
+    assert FineTuningJob.objects.get(pk=browser_job.pk).status == JobStatus.CANCELLED

@@ -167,3 +167,19 @@ def test_a_chat_stops_at_a_stop_sequence_or_the_token_limit(client):
         client.chat.completions.create(model="gpt-4o-mini", messages=hello, stop=list("abcde"))
     with pytest.raises(openai.BadRequestError, match="temperature"):
         client.chat.completions.create(model="gpt-4o-mini", messages=hello, temperature=3)
+
+
+def test_models_carry_the_shutdown_dates_it_is_given_and_fine_tunes_follow_their_base(server, client):
+    server.state.shutdown_dates["gpt-4o-mini-2024-07-18"] = "2027-03-01"
+    job = client.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=_upload(client).id)
+    server.state.run_to_completion(job.id)
+    tuned = client.fine_tuning.jobs.retrieve(job.id).fine_tuned_model
+
+    listed = {model.id: model.model_dump() for model in client.models.list()}
+
+    assert listed["gpt-4o-mini-2024-07-18"]["shutdown_date"] == "2027-03-01"
+    assert listed[tuned]["shutdown_date"] == "2027-03-01"
+    assert listed["gpt-4.1-2025-04-14"].get("shutdown_date") is None
+    assert client.models.retrieve(tuned).model_dump()["shutdown_date"] == "2027-03-01"
+    server.state.shutdown_dates[tuned] = "2027-02-01"
+    assert client.models.retrieve(tuned).model_dump()["shutdown_date"] == "2027-02-01"

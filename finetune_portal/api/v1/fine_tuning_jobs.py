@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpResponseBase, JsonResponse
 
+from finetune_portal.api.adopted_jobs import api_jobs_adopt
 from finetune_portal.api.auth import ApiCaller
 from finetune_portal.api.body import json_body
 from finetune_portal.api.errors import ApiError, invalid
@@ -76,7 +77,7 @@ def job_object(api_job: ApiJob) -> dict:
     return {
         "id": api_job.public_id,
         "object": "fine_tuning.job",
-        "created_at": _ts(api_job.created_at),
+        "created_at": _ts(job.created_at),
         "error": _error(api_job),
         "fine_tuned_model": _fine_tuned_model(api_job),
         "finished_at": _ts(job.finished_at) if job.is_final else None,
@@ -130,7 +131,9 @@ def job_create(request, caller: ApiCaller) -> HttpResponseBase:
 
 def jobs_list(request, caller: ApiCaller) -> HttpResponseBase:
     limit = limit_param(request, default=20, most=100)
-    jobs = _jobs(caller).order_by("-created_at", "-id")
+    # Jobs launched in the browser are listed too, as OpenAI lists every job of the organisation.
+    api_jobs_adopt(project=caller.project, user=caller.user)
+    jobs = _jobs(caller).order_by("-job__created_at", "-job_id")
     metadata = {
         key[9:-1]: value
         for key, value in request.GET.items()
@@ -143,8 +146,8 @@ def jobs_list(request, caller: ApiCaller) -> HttpResponseBase:
         anchor = _jobs(caller).filter(public_id=after).first()
         if anchor is None:
             raise invalid(f"No fine-tuning job {after!r} in this project (after).", param="after")
-        jobs = jobs.filter(created_at__lte=anchor.created_at).exclude(
-            created_at=anchor.created_at, id__gte=anchor.id
+        jobs = jobs.filter(job__created_at__lte=anchor.job.created_at).exclude(
+            job__created_at=anchor.job.created_at, job_id__gte=anchor.job_id
         )
     page = list(jobs[: limit + 1])
     return JsonResponse(

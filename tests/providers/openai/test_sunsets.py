@@ -7,6 +7,8 @@ import pytest
 from finetune_portal.providers import base
 from finetune_portal.providers.openai import sunsets
 from finetune_portal.providers.openai.forms import OpenAIJobForm
+from finetune_portal.registry.models import FineTunedModel
+from tests.factories import make_job
 from tests.providers.openai.conftest import make_valid_version
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +90,26 @@ def test_the_launch_page_shows_the_days_left_of_the_default_model(client, cast, 
     client.force_login(cast.member)
     page = client.get("/p/bank-reviews/jobs/new/?provider=openai").content.decode()
     assert "41 days left" in page
+
+
+def test_a_shutdown_date_read_from_openai_reaches_the_exit_page_and_the_launch_form(
+    client, cast, standin, openai_credential, pin_today
+):
+    pin_today(date(2026, 12, 4))
+    job = make_job(cast.project, created_by=cast.member, status="succeeded")
+    FineTunedModel.objects.create(
+        job=job, provider_model_id="ft:gpt-4o-mini-2024-07-18:acme::abc", base_model=job.base_model
+    )
+    client.force_login(cast.member)
+    assert "41 days left" in client.get("/p/bank-reviews/exit/").content.decode()
+
+    standin.state.shutdown_dates["gpt-4o-mini-2024-07-18"] = "2027-03-01"
+    assert sunsets.shutdown_dates_refresh() >= 1
+
+    assert sunsets.shutdown_date("ft:gpt-4o-mini-2024-07-18:acme::abc") == date(2027, 3, 1)
+    exit_page = client.get("/p/bank-reviews/exit/").content.decode()
+    assert "87 days left" in exit_page
+    assert "1 Mar 2027" in exit_page
+    launch = client.get("/p/bank-reviews/jobs/new/?provider=openai").content.decode()
+    assert "87 days left" in launch
+    assert "41 days left" not in launch
