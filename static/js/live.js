@@ -1,5 +1,8 @@
 /* The page's live channel: one Server-Sent Events stream that says when a watched job changed.
  *
+ * ``handlers.event`` names the events to follow: "job" (the default) on job and comparison pages,
+ * "runs" ({project, version}) on the runs list.
+ *
  * Each "job" event is the job's state: {job, status, final, last_step, live, checkpoint, version} and,
  * when the worker recorded only a few points, the points themselves ({after, series}). The page
  * decides what to fetch. When the stream cannot work here (no EventSource, the server answers 204
@@ -38,7 +41,7 @@ export function openLive(url, handlers) {
     opened = true;
     document.documentElement.dataset.live = "streaming";
   });
-  source.addEventListener("job", function (event) {
+  source.addEventListener(handlers.event || "job", function (event) {
     heard = true;
     var state;
     try { state = JSON.parse(event.data); } catch (e) { return; }
