@@ -12,9 +12,11 @@
 
 // A stream that has said nothing this long after opening is being buffered somewhere on the way.
 var FIRST_EVENT_MS = 10000;
-// Failed reconnections in a row before polling instead: a few while a web process restarts, fewer
-// when the stream never opened at all (blocked, or refused on the way).
-var MAX_FAILURES = 5;
+// Failed reconnections in a row before polling instead: while a web process restarts (the browser
+// retries every 2 s, the server's "retry"), about 30 s, so a restart or a deploy does not turn every
+// open page into a poller for good; only 2 when the stream never opened at all (blocked, or refused on
+// the way).
+var MAX_FAILURES = 15;
 var MAX_FAILURES_NEVER_OPENED = 2;
 
 export function openLive(url, handlers) {
