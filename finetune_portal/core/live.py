@@ -112,6 +112,10 @@ class LiveSource:
 
 
 _RESYNC = object()
+_KEEPALIVE = object()
+# The keep-alive ticker wakes this many times per KEEPALIVE_SECONDS, each time for that share of the
+# streams, so a thousand streams opened together do not all write their comment at the same moment.
+KEEPALIVE_SLICES = 15
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,7 @@ class LiveHub:
         self._readers: dict[str, Callable[[State | None], State | None]] = {}
         self._pollers: dict[str, asyncio.Task] = {}
         self._subscriber: asyncio.Task | None = None
+        self._ticker: asyncio.Task | None = None
         self._current: dict[str, Update] = {}
         self._subscribed = False
 
@@ -160,6 +165,8 @@ class LiveHub:
                 self._pollers[source.topic] = _detached_task(self._poll(source.topic))
         if live_redis_url() and (self._subscriber is None or self._subscriber.done()):
             self._subscriber = _detached_task(self._subscribe())
+        if self._ticker is None or self._ticker.done():
+            self._ticker = _detached_task(self._keep_alive())
         try:
             yield queue
         finally:
@@ -173,6 +180,20 @@ class LiveHub:
                     poller = self._pollers.pop(topic, None)
                     if poller is not None:
                         poller.cancel()
+
+    async def _keep_alive(self) -> None:
+        """Wake every stream about once per KEEPALIVE_SECONDS (its keep-alive comment, its access
+        check): one timer for the process instead of one per stream and event."""
+        tick = 0
+        while self._listeners:
+            await asyncio.sleep(KEEPALIVE_SECONDS / KEEPALIVE_SLICES)
+            tick = (tick + 1) % KEEPALIVE_SLICES
+            queues = {queue for listeners in self._listeners.values() for queue in listeners}
+            for queue in queues:
+                if id(queue) // 16 % KEEPALIVE_SLICES == tick:
+                    with contextlib.suppress(asyncio.QueueFull):
+                        queue.put_nowait((None, _KEEPALIVE))
+        self._ticker = None
 
     def _publish_locally(self, topic: str, state: State) -> None:
         update = Update.of(state)
@@ -361,18 +382,15 @@ async def sse_stream(
             if text:
                 yield text
         while True:
-            topic: str | None = None
-            item: Any = None
-            try:
-                topic, item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
-            except TimeoutError:
+            topic, item = await queue.get()
+            if item is _KEEPALIVE:
                 yield ": keep-alive\n\n"
             if loop.time() >= recheck_at:
                 recheck_at = loop.time() + ACCESS_RECHECK_SECONDS
                 if not await in_stream_thread(still_allowed):
                     yield "event: end\ndata: {}\n\n"
                     return
-            if item is None:
+            if item is _KEEPALIVE:
                 continue
             if item is _RESYNC:
                 for source in sources if topic is None else [by_topic[topic]]:
