@@ -568,6 +568,48 @@ def full_view_timings(job_id: int) -> list[tuple[str, list[float]]]:
     return [(f"built from all {LONG_JOB_POINTS:,} points (cold cache, in process)", cold)]
 
 
+def fanout_cpu_per_change(streams: int, changes: int = 20) -> float:
+    """CPU seconds one web process spends handing one change to ``streams`` open streams of a job
+    (the hub's relay and each stream's event text; no HTTP), measured in this process."""
+    from django.test import override_settings
+
+    from finetune_portal.core import live
+
+    def state(step: int) -> dict:
+        points = {"after": step - 1, "series": {"train_loss": [[step], [0.3]]}}
+        return {"job": 1, "status": "running", "last_step": step, "version": f"{step}/0", "points": points}
+
+    async def measure() -> float:
+        source = live.LiveSource(topic="job:bench", event="job", read=lambda previous: state(0))
+        seen = {"events": 0, "want": streams}
+        arrived = asyncio.Event()
+
+        async def viewer() -> None:
+            async for text in live.sse_stream([source], still_allowed=lambda: True):
+                if text.startswith("id:"):
+                    seen["events"] += 1
+                    if seen["events"] >= seen["want"]:
+                        arrived.set()
+
+        viewers = [asyncio.create_task(viewer()) for _ in range(streams)]
+        await arrived.wait()
+        hub = live.live_hub()
+        began = time.process_time()
+        for step in range(1, changes + 1):
+            arrived.clear()
+            seen["want"] = streams * (step + 1)
+            hub._publish_locally(source.topic, state(step))  # what a Redis message does
+            await arrived.wait()
+        spent = time.process_time() - began
+        for task in viewers:
+            task.cancel()
+        await asyncio.gather(*viewers, return_exceptions=True)
+        return spent / changes
+
+    with override_settings(LIVE_REDIS_URL=""):
+        return asyncio.run(measure())
+
+
 def live_version(job_id: int) -> str:
     from finetune_portal.jobs.models import FineTuningJob
     from finetune_portal.jobs.selectors.live import job_live_version_for
@@ -643,6 +685,9 @@ def main() -> None:
 
 
 def run_viewers(port: int, data: dict, server: subprocess.Popen) -> None:
+    print("\nOne change handed to the open streams of one web process (CPU, in process, no HTTP):")
+    for streams in (500, 1000):
+        print(f"  {streams:5d} streams: {ms(fanout_cpu_per_change(streams))} ms per change")
     print(
         f"\nViewers of the running job for {SECONDS_PER_RUN:.0f}s each, a writer adding 1 point every"
         f" {WRITE_INTERVAL:.0f}s; meanwhile another user opens the job page and the runs list every"
