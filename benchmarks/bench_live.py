@@ -24,7 +24,8 @@ Without DATABASE_URL it uses a throwaway SQLite file under var/ (say so when quo
 target is PostgreSQL). With REDIS_URL the server also uses it as its shared cache (CACHE_URL), as
 docker-compose does. Knobs: BENCH_VIEWERS="50,200,500,1000", BENCH_MODES="stream,poll",
 BENCH_SECONDS=11 (per run, after BENCH_IDLE_SECONDS=2 of idle viewers), BENCH_WORKERS=cores,
-BENCH_POINTS=100000.
+BENCH_POINTS=100000,
+BENCH_VIEWERS_ONLY=1 (only the viewer runs).
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "2"))
 # Under ASGI one process per core: a process serves its open streams from one event loop.
 WORKERS = int(os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 1)))
 LONG_JOB_POINTS = int(os.environ.get("BENCH_POINTS", "100000"))
+# Only the viewer runs (skips the single-viewer poll cost and the full view).
+VIEWERS_ONLY = os.environ.get("BENCH_VIEWERS_ONLY", "") == "1"
 SHORT_JOB_POINTS = 1000
 POLL_INTERVAL = 2.0  # the job page's POLL_MS
 LIVE_PARTS_INTERVAL = 10.0  # the job page's LIVE_PARTS_POLL_MS
@@ -238,6 +241,7 @@ class Run:
         self.written: dict[int, float] = {}  # step -> when the writer committed it
         self.seen: dict[int, list[float]] = {}  # step -> when each viewer first showed it
         self.probe_latencies: list[float] = []
+        self.loop_lags: list[float] = []
         self.requests = 0
         self.errors = 0
         self.stream_events = 0
@@ -410,25 +414,67 @@ async def poll_viewer(port, session, job_id, start_step, version, run: Run, cloc
     )
 
 
-async def prober(port, session, job_id, run: Run, clock: dict, started: asyncio.Event):
+async def probe(port: int, session: str, job_id: int, seconds: float) -> tuple[list[float], int]:
     """Someone else using the portal meanwhile: opening the job page and the runs list in turn."""
     paths = [f"/p/{SLUG}/jobs/{job_id}/", f"/p/{SLUG}/jobs/"]
-    await started.wait()
+    latencies, errors = [], 0
+    stop_at = time.perf_counter() + seconds
     i = 0
-    while time.perf_counter() < clock["stop_at"]:
+    while time.perf_counter() < stop_at:
         connection = Connection(port, session)  # a fresh connection, as a new tab makes
         began = time.perf_counter()
         try:
             status, _ = await connection.get(paths[i % 2])
             if status != 200:
-                run.errors += 1
+                errors += 1
             else:
-                run.probe_latencies.append(time.perf_counter() - began)
+                latencies.append(time.perf_counter() - began)
         except (OSError, asyncio.IncompleteReadError):
-            run.errors += 1
+            errors += 1
         connection.close()
         i += 1
         await asyncio.sleep(PROBE_INTERVAL)
+    return latencies, errors
+
+
+def probe_main(port: str, session: str, job_id: str, seconds: str) -> None:
+    import json
+
+    latencies, errors = asyncio.run(probe(int(port), session, int(job_id), float(seconds)))
+    print(json.dumps({"latencies": latencies, "errors": errors}))
+
+
+async def prober(port, session, job_id, run: Run, clock: dict, started: asyncio.Event):
+    """Runs ``probe`` in a process of its own, as another person's browser would: in the viewers'
+    process its timings would include the wait for this process's event loop, busy with a thousand
+    simulated viewers whenever a point arrives (see ``loop_lag``)."""
+    import json
+
+    await started.wait()
+    seconds = clock["stop_at"] - time.perf_counter()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--probe",
+        str(port),
+        session,
+        str(job_id),
+        f"{seconds:.3f}",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await child.communicate()
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    run.probe_latencies += result["latencies"]
+    run.errors += result["errors"]
+
+
+async def loop_lag(run: Run, clock: dict, started: asyncio.Event) -> None:
+    """How late this process's event loop wakes a 20 ms sleep: the simulated viewers' own delay."""
+    await started.wait()
+    while time.perf_counter() < clock["stop_at"]:
+        began = time.perf_counter()
+        await asyncio.sleep(0.02)
+        run.loop_lags.append(time.perf_counter() - began - 0.02)
 
 
 def start_writer(job_id: int, first_step: int, run: Run, clock: dict) -> threading.Thread:
@@ -485,7 +531,10 @@ async def one_run(mode, port, session, job_id, start_step, version, count, serve
         return idle_cpu
 
     idle_cpu, *_ = await asyncio.gather(
-        conductor(), prober(port, session, job_id, run, clock, started), *(viewer(r) for r in readies)
+        conductor(),
+        prober(port, session, job_id, run, clock, started),
+        loop_lag(run, clock, started),
+        *(viewer(r) for r in readies),
     )
     for thread in threads:
         thread.join()
@@ -517,6 +566,48 @@ def full_view_timings(job_id: int) -> list[tuple[str, list[float]]]:
         json.dumps(metric_points_overview(job_id).as_json())
         cold.append(time.perf_counter() - began)
     return [(f"built from all {LONG_JOB_POINTS:,} points (cold cache, in process)", cold)]
+
+
+def fanout_cpu_per_change(streams: int, changes: int = 20) -> float:
+    """CPU seconds one web process spends handing one change to ``streams`` open streams of a job
+    (the hub's relay and each stream's event text; no HTTP), measured in this process."""
+    from django.test import override_settings
+
+    from finetune_portal.core import live
+
+    def state(step: int) -> dict:
+        points = {"after": step - 1, "series": {"train_loss": [[step], [0.3]]}}
+        return {"job": 1, "status": "running", "last_step": step, "version": f"{step}/0", "points": points}
+
+    async def measure() -> float:
+        source = live.LiveSource(topic="job:bench", event="job", read=lambda previous: state(0))
+        seen = {"events": 0, "want": streams}
+        arrived = asyncio.Event()
+
+        async def viewer() -> None:
+            async for text in live.sse_stream([source], still_allowed=lambda: True):
+                if text.startswith("id:"):
+                    seen["events"] += 1
+                    if seen["events"] >= seen["want"]:
+                        arrived.set()
+
+        viewers = [asyncio.create_task(viewer()) for _ in range(streams)]
+        await arrived.wait()
+        hub = live.live_hub()
+        began = time.process_time()
+        for step in range(1, changes + 1):
+            arrived.clear()
+            seen["want"] = streams * (step + 1)
+            hub._publish_locally(source.topic, state(step))  # what a Redis message does
+            await arrived.wait()
+        spent = time.process_time() - began
+        for task in viewers:
+            task.cancel()
+        await asyncio.gather(*viewers, return_exceptions=True)
+        return spent / changes
+
+    with override_settings(LIVE_REDIS_URL=""):
+        return asyncio.run(measure())
 
 
 def live_version(job_id: int) -> str:
@@ -561,6 +652,9 @@ def main() -> None:
             sequential(port, data["session"], metrics_path(data["long"], f"after_step={LONG_JOB_POINTS}"), 20)
         )
 
+        if VIEWERS_ONLY:
+            run_viewers(port, data, server)
+            return
         print("\nPoll cost against job length (one viewer, 300 'nothing new' polls):")
         for label, job_id, last in (
             (f"{SHORT_JOB_POINTS:,} points", data["short"], SHORT_JOB_POINTS),
@@ -584,43 +678,58 @@ def main() -> None:
             f"  max {ms(max(lat))} ms   (goal p95 < 300 ms)"
         )
 
-        print(
-            f"\nViewers of the running job for {SECONDS_PER_RUN:.0f}s each, a writer adding 1 point every"
-            f" {WRITE_INTERVAL:.0f}s; meanwhile another user opens the job page and the runs list every"
-            f" {PROBE_INTERVAL}s."
-        )
-        print("  point = time from the writer's commit until a viewer shows the point (every = until all do)")
-        print("  other = opening the job page / runs list meanwhile;  idle CPU = server CPU with nothing new")
-        print(
-            "      N  mode    point p50  p95 ms  every p95  missed   other p50  p95 ms  requests  errors"
-            "  idle CPU %  per viewer"
-        )
-        step = last_step(data["long"])
-        for count in VIEWER_COUNTS:
-            for mode in MODES:
-                version = live_version(data["long"])
-                run, idle_cpu = asyncio.run(
-                    one_run(mode, port, data["session"], data["long"], step, version, count, server)
-                )
-                step = last_step(data["long"])
-                each, every, missed = run.point_latencies(count)
-                probes = run.probe_latencies or [float("nan")]
-                print(
-                    f"  {count:5d}  {mode:6s} {ms(percentile(each or [float('nan')], 0.5))}"
-                    f" {ms(percentile(each or [float('nan')], 0.95))}"
-                    f"  {ms(percentile(every or [float('nan')], 0.95))}  {missed:6d}"
-                    f"   {ms(percentile(probes, 0.5))} {ms(percentile(probes, 0.95))}"
-                    f"  {run.requests:8d}  {run.errors:6d}"
-                    f"  {idle_cpu * 100:9.1f}  {idle_cpu * 1000 / count:6.3f} ms/s"
-                )
-        print(
-            "\ngoals: point p95 < 3 s to every viewer, other requests p95 < 100 ms, 0 errors (streaming,"
-            " 1,000 viewers). Figures depend on what else the machine runs; the client shares its cores."
-        )
+        run_viewers(port, data, server)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
 
 
+def run_viewers(port: int, data: dict, server: subprocess.Popen) -> None:
+    print("\nOne change handed to the open streams of one web process (CPU, in process, no HTTP):")
+    for streams in (500, 1000):
+        print(f"  {streams:5d} streams: {ms(fanout_cpu_per_change(streams))} ms per change")
+    print(
+        f"\nViewers of the running job for {SECONDS_PER_RUN:.0f}s each, a writer adding 1 point every"
+        f" {WRITE_INTERVAL:.0f}s; meanwhile another user opens the job page and the runs list every"
+        f" {PROBE_INTERVAL}s."
+    )
+    print("  point = time from the writer's commit until a viewer shows the point (every = until all do)")
+    print(
+        "  other = opening the job page / runs list meanwhile, from a process of its own;"
+        "  idle CPU = server CPU with nothing new"
+    )
+    print("  viewers' lag = p95 delay of the simulated viewers' own event loop (shares the cores)")
+    print(
+        "      N  mode    point p50  p95 ms  every p95  missed   other p50  p95 ms  requests  errors"
+        "  idle CPU %  per viewer  viewers' lag"
+    )
+    step = last_step(data["long"])
+    for count in VIEWER_COUNTS:
+        for mode in MODES:
+            version = live_version(data["long"])
+            run, idle_cpu = asyncio.run(
+                one_run(mode, port, data["session"], data["long"], step, version, count, server)
+            )
+            step = last_step(data["long"])
+            each, every, missed = run.point_latencies(count)
+            probes = run.probe_latencies or [float("nan")]
+            print(
+                f"  {count:5d}  {mode:6s} {ms(percentile(each or [float('nan')], 0.5))}"
+                f" {ms(percentile(each or [float('nan')], 0.95))}"
+                f"  {ms(percentile(every or [float('nan')], 0.95))}  {missed:6d}"
+                f"   {ms(percentile(probes, 0.5))} {ms(percentile(probes, 0.95))}"
+                f"  {run.requests:8d}  {run.errors:6d}"
+                f"  {idle_cpu * 100:9.1f}  {idle_cpu * 1000 / count:6.3f} ms/s"
+                f"  {ms(percentile(run.loop_lags or [float('nan')], 0.95))} ms"
+            )
+    print(
+        "\ngoals: point p95 < 3 s to every viewer, other requests p95 < 100 ms, 0 errors (streaming,"
+        " 1,000 viewers). Figures depend on what else the machine runs; the client shares its cores."
+    )
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--probe"]:
+        probe_main(*sys.argv[2:6])
+    else:
+        main()

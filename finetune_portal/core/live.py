@@ -112,16 +112,47 @@ class LiveSource:
 
 
 _RESYNC = object()
+_KEEPALIVE = object()
+# The keep-alive ticker wakes this many times per KEEPALIVE_SECONDS, each time for that share of the
+# streams, so a thousand streams opened together do not all write their comment at the same moment.
+KEEPALIVE_SLICES = 15
+
+
+@dataclass(frozen=True)
+class Update:
+    """A topic's new state and its ``data:`` line, encoded once for every stream that sends it."""
+
+    state: State
+    data: str
+
+    @classmethod
+    def of(cls, state: State) -> Update:
+        return cls(state=state, data=json.dumps(state, separators=(",", ":")))
+
+    @property
+    def version(self) -> str:
+        return str(self.state.get("version"))
 
 
 class LiveHub:
-    """The listeners of one event loop (one per web process under uvicorn), by topic."""
+    """The listeners of one event loop (one per web process under uvicorn), by topic.
+
+    It also keeps each watched topic's newest state while it is sure nothing newer was missed (the
+    subscription is up, or the fallback reads it), so a page that opens a stream on a topic others
+    already watch costs no query, and one change costs one JSON encoding however many pages watch it.
+    """
 
     def __init__(self) -> None:
         self._listeners: dict[str, set[asyncio.Queue]] = {}
         self._readers: dict[str, Callable[[State | None], State | None]] = {}
         self._pollers: dict[str, asyncio.Task] = {}
         self._subscriber: asyncio.Task | None = None
+        self._ticker: asyncio.Task | None = None
+        self._current: dict[str, Update] = {}
+        self._subscribed = False
+
+    def current(self, topic: str) -> Update | None:
+        return self._current.get(topic)
 
     @contextlib.asynccontextmanager
     async def listen(self, sources: Iterable[LiveSource]) -> AsyncIterator[asyncio.Queue]:
@@ -134,6 +165,8 @@ class LiveHub:
                 self._pollers[source.topic] = _detached_task(self._poll(source.topic))
         if live_redis_url() and (self._subscriber is None or self._subscriber.done()):
             self._subscriber = _detached_task(self._subscribe())
+        if self._ticker is None or self._ticker.done():
+            self._ticker = _detached_task(self._keep_alive())
         try:
             yield queue
         finally:
@@ -143,9 +176,45 @@ class LiveHub:
                 if not listeners:
                     self._listeners.pop(topic, None)
                     self._readers.pop(topic, None)
+                    self._current.pop(topic, None)
                     poller = self._pollers.pop(topic, None)
                     if poller is not None:
                         poller.cancel()
+
+    async def _keep_alive(self) -> None:
+        """Wake every stream about once per KEEPALIVE_SECONDS (its keep-alive comment, its access
+        check): one timer for the process instead of one per stream and event."""
+        tick = 0
+        while self._listeners:
+            await asyncio.sleep(KEEPALIVE_SECONDS / KEEPALIVE_SLICES)
+            tick = (tick + 1) % KEEPALIVE_SLICES
+            queues = {queue for listeners in self._listeners.values() for queue in listeners}
+            for queue in queues:
+                if id(queue) // 16 % KEEPALIVE_SLICES == tick:
+                    with contextlib.suppress(asyncio.QueueFull):
+                        queue.put_nowait((None, _KEEPALIVE))
+        self._ticker = None
+
+    def _publish_locally(self, topic: str, state: State) -> None:
+        update = Update.of(state)
+        if self._subscribed or topic in self._pollers:
+            self._current[topic] = update
+        self._deliver(topic, (topic, update))
+
+    async def _resync(self, topics: Iterable[str]) -> None:
+        """Read each topic's state once (not once per stream) and hand it to every stream watching it."""
+        for topic in topics:
+            read = self._readers.get(topic)
+            if read is None:
+                continue
+            try:
+                state = await sync_to_async(_read_closing, thread_sensitive=False)(read, None)
+            except Exception:
+                logger.exception("live channel: reading %s failed", topic)
+                self._deliver(topic, (topic, _RESYNC))
+                continue
+            if state is not None:
+                self._publish_locally(topic, state)
 
     def _deliver(self, topic: str, item: Any) -> None:
         for queue in list(self._listeners.get(topic, ())):
@@ -170,10 +239,10 @@ class LiveHub:
             try:
                 await pubsub.psubscribe(CHANNEL_PREFIX + "*")
                 delay = 0.5
-                # What was published before this subscription (or during a gap) never arrives: every
-                # stream reads its topics' current state once (and sends it only if it moved).
-                for topic in list(self._listeners):
-                    self._deliver(topic, (topic, _RESYNC))
+                self._subscribed = True
+                # What was published before this subscription (or during a gap) never arrives: each
+                # topic's current state is read once and offered to its streams (sent where it moved).
+                await self._resync(list(self._listeners))
                 while self._listeners:
                     message = await pubsub.get_message(timeout=KEEPALIVE_SECONDS)
                     if message is None:
@@ -184,12 +253,16 @@ class LiveHub:
                     except (ValueError, KeyError, TypeError):
                         logger.warning("ignored a malformed live message on %s", message.get("channel"))
                         continue
-                    self._deliver(topic, (topic, state))
+                    if topic in self._listeners:
+                        self._publish_locally(topic, state)
             except (RedisError, OSError) as exc:
                 logger.warning("live channel: Redis subscription lost (%s); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
             finally:
+                # Until the next subscription has read them again, kept states may be out of date.
+                self._subscribed = False
+                self._current.clear()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
                     await client.aclose()
@@ -202,14 +275,14 @@ class LiveHub:
             read = self._readers.get(topic)
             if read is not None:
                 try:
-                    state = await sync_to_async(_read_closing, thread_sensitive=True)(read, last)
+                    state = await sync_to_async(_read_closing, thread_sensitive=False)(read, last)
                 except Exception:
                     logger.exception("live fallback: reading %s failed", topic)
                     state = None
                 if state is not None and (last is None or state.get("version") != last.get("version")):
                     # The first reading goes out too: a stream that read its state just before it
                     # would otherwise miss a change made in between (streams drop what they sent).
-                    self._deliver(topic, (topic, state))
+                    self._publish_locally(topic, state)
                     last = state
             await asyncio.sleep(FALLBACK_POLL_SECONDS)
 
@@ -221,12 +294,8 @@ def _detached_task(coroutine) -> asyncio.Task:
 
 
 def _call_and_close(function: Callable[..., Any], *args: Any) -> Any:
-    """Run database work for an open stream and close the connection it opened.
-
-    Each open stream has a thread of its own (Django runs a request's sync code in one thread for as
-    long as the request lasts); a connection left open there would hold one database connection per
-    open page.
-    """
+    """Run database work for an open stream and close (or hand back to the pool) the connection it
+    opened, so an open page holds no database connection between its rare queries."""
     try:
         return function(*args)
     finally:
@@ -234,6 +303,18 @@ def _call_and_close(function: Callable[..., Any], *args: Any) -> Any:
 
 
 async def in_stream_thread(function: Callable[..., Any], *args: Any) -> Any:
+    """Database work of an open stream, in the event loop's shared thread pool.
+
+    Not in the request's own thread (sync_to_async's default under Django's ASGI handler): that thread
+    lives as long as the request, so every open page would keep one, a thousand threads for a
+    thousand viewers.
+    """
+    return await sync_to_async(_call_and_close, thread_sensitive=False)(function, *args)
+
+
+async def in_request_thread(function: Callable[..., Any], *args: Any) -> Any:
+    """A stream's first database work, in the request's own thread, closing what the request opened
+    there too (its session and user were read in it), before the stream starts."""
     return await sync_to_async(_call_and_close)(function, *args)
 
 
@@ -256,12 +337,8 @@ def live_hub() -> LiveHub:
     return hub
 
 
-def sse_event(*, event: str, event_id: str, data: State) -> str:
-    return f"id: {event_id}\nevent: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-
-
-def _event_for(source: LiveSource, state: State) -> str:
-    return sse_event(event=source.event, event_id=f"{source.topic}:{state['version']}", data=state)
+def _sse_text(*, event: str, event_id: str, data: str) -> str:
+    return f"id: {event_id}\nevent: {event}\ndata: {data}\n\n"
 
 
 async def sse_stream(
@@ -283,12 +360,16 @@ async def sse_stream(
         if last_event_id.startswith(f"{watched}:"):
             sent[watched] = last_event_id[len(watched) + 1 :]
 
-    def fresh(topic: str, state: State) -> str | None:
-        version = str(state.get("version"))
-        if sent.get(topic) == version:
+    def fresh(topic: str, update: Update) -> str | None:
+        if sent.get(topic) == update.version:
             return None
-        sent[topic] = version
-        return _event_for(by_topic[topic], state)
+        sent[topic] = update.version
+        source = by_topic[topic]
+        return _sse_text(event=source.event, event_id=f"{topic}:{update.version}", data=update.data)
+
+    async def read_now(source: LiveSource) -> str | None:
+        current = await in_stream_thread(source.read, None)
+        return fresh(source.topic, Update.of(current)) if current is not None else None
 
     hub = live_hub()
     loop = asyncio.get_running_loop()
@@ -296,32 +377,28 @@ async def sse_stream(
     async with hub.listen(sources) as queue:
         yield f"retry: {RETRY_MS}\n\n"
         for source in sources:
-            current = await in_stream_thread(source.read, None)
-            text = fresh(source.topic, current) if current is not None else None
+            known = hub.current(source.topic)
+            text = fresh(source.topic, known) if known is not None else await read_now(source)
             if text:
                 yield text
         while True:
-            topic: str | None = None
-            state: Any = None
-            try:
-                topic, state = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
-            except TimeoutError:
+            topic, item = await queue.get()
+            if item is _KEEPALIVE:
                 yield ": keep-alive\n\n"
             if loop.time() >= recheck_at:
                 recheck_at = loop.time() + ACCESS_RECHECK_SECONDS
                 if not await in_stream_thread(still_allowed):
                     yield "event: end\ndata: {}\n\n"
                     return
-            if state is None:
+            if item is _KEEPALIVE:
                 continue
-            if state is _RESYNC:
+            if item is _RESYNC:
                 for source in sources if topic is None else [by_topic[topic]]:
-                    current = await in_stream_thread(source.read, None)
-                    text = fresh(source.topic, current) if current is not None else None
+                    text = await read_now(source)
                     if text:
                         yield text
                 continue
             if topic in by_topic:
-                text = fresh(topic, state)
+                text = fresh(topic, item)
                 if text:
                     yield text

@@ -42,6 +42,14 @@ def job_live_publish(
     live_publish_on_commit(topic=f"job:{job_id}", describe=describe)
 
 
+def runs_live_publish(project_id: int) -> None:
+    """Tell open runs lists of the project (once the transaction commits) that a run was added, moved
+    or progressed; the list asks for its rows when the version moved."""
+    from finetune_portal.jobs.selectors.live import runs_live_state
+
+    live_publish_on_commit(topic=f"runs:{project_id}", describe=lambda: runs_live_state(project_id))
+
+
 def job_record_progress(*, job: FineTuningJob) -> None:
     FineTuningJob.objects.filter(pk=job.pk).update(last_progress_at=timezone.now())
 
@@ -86,6 +94,7 @@ def metric_points_record(*, job: FineTuningJob, points: Iterable[Mapping[str, An
     MetricPoint.objects.bulk_create(new_rows, ignore_conflicts=True, batch_size=1000)
     job_record_progress(job=job)
     job_live_publish(job.pk, points=new_rows, after=after)
+    runs_live_publish(job.project_id)
     _full_view_keep_current(job, newest_step=max(row.step for row in new_rows))
     return len(new_rows)
 

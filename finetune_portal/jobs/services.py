@@ -22,6 +22,7 @@ from finetune_portal.jobs.recording import (  # noqa: F401
     job_record_progress,
     job_trained_tokens_record,
     metric_points_record,
+    runs_live_publish,
 )
 from finetune_portal.jobs.signals import job_status_changed
 from finetune_portal.jobs.states import ALLOWED, IllegalTransition, JobStatus
@@ -70,6 +71,7 @@ def job_transition(
             robust=True,
         )
         job_live_publish(job.pk)
+        runs_live_publish(job.project_id)
     for name, value in fields.items():
         setattr(job, name, value)
     return True
@@ -80,6 +82,7 @@ def job_create(*, project, created_by, **fields: Any) -> FineTuningJob:
     job = FineTuningJob(project=project, created_by=created_by, status=JobStatus.DRAFT, **fields)
     job.full_clean()
     job.save()
+    runs_live_publish(job.project_id)
     return job
 
 
@@ -101,6 +104,7 @@ def job_enter_imported(*, job: FineTuningJob, to: JobStatus | str, reason: str, 
             job_id=job.pk, from_status=JobStatus.DRAFT, to_status=target, reason=reason[:500], actor=actor
         )
         job_live_publish(job.pk)
+        runs_live_publish(job.project_id)
     job.status, job.status_changed_at, job.updated_at = target, now, now
     return True
 

@@ -9,6 +9,7 @@ urlpatterns = [
     path("new/", new.job_new, name="new"),
     path("compare/", compare.job_compare, name="compare"),
     path("live/", live.job_live, name="live"),
+    path("live/runs/", live.runs_live, name="runs_live"),
     path("<int:job_id>/", detail.job_detail, name="detail"),
     path("<int:job_id>/metrics/", live.job_metrics, name="metrics"),
     path("<int:job_id>/cancel/", actions.job_cancel_view, name="cancel"),

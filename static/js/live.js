@@ -1,5 +1,8 @@
 /* The page's live channel: one Server-Sent Events stream that says when a watched job changed.
  *
+ * ``handlers.event`` names the events to follow: "job" (the default) on job and comparison pages,
+ * "runs" ({project, version}) on the runs list.
+ *
  * Each "job" event is the job's state: {job, status, final, last_step, live, checkpoint, version} and,
  * when the worker recorded only a few points, the points themselves ({after, series}). The page
  * decides what to fetch. When the stream cannot work here (no EventSource, the server answers 204
@@ -9,9 +12,11 @@
 
 // A stream that has said nothing this long after opening is being buffered somewhere on the way.
 var FIRST_EVENT_MS = 10000;
-// Failed reconnections in a row before polling instead: a few while a web process restarts, fewer
-// when the stream never opened at all (blocked, or refused on the way).
-var MAX_FAILURES = 5;
+// Failed reconnections in a row before polling instead: while a web process restarts (the browser
+// retries every 2 s, the server's "retry"), about 30 s, so a restart or a deploy does not turn every
+// open page into a poller for good; only 2 when the stream never opened at all (blocked, or refused on
+// the way).
+var MAX_FAILURES = 15;
 var MAX_FAILURES_NEVER_OPENED = 2;
 
 export function openLive(url, handlers) {
@@ -38,7 +43,7 @@ export function openLive(url, handlers) {
     opened = true;
     document.documentElement.dataset.live = "streaming";
   });
-  source.addEventListener("job", function (event) {
+  source.addEventListener(handlers.event || "job", function (event) {
     heard = true;
     var state;
     try { state = JSON.parse(event.data); } catch (e) { return; }

@@ -127,3 +127,71 @@ def test_the_comparison_page_grows_with_the_stream(streaming_context, cast, runn
     expect(chart).not_to_have_attribute("data-point-count", str(before))
     assert int(chart.get_attribute("data-point-count")) > before
     assert polls(requests) == []
+
+
+def refreshes(urls: list[str]) -> list[str]:
+    return [url for url in urls if "part=results" in url]
+
+
+def test_the_runs_list_follows_its_stream(streaming_context, cast, running_job, monkeypatch):
+    from finetune_portal.jobs.selectors import live as live_selectors
+    from finetune_portal.jobs.services import job_create
+
+    page = streaming_context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    log_in_on(page, cast.member)
+    page.goto(f"/p/{cast.project.slug}/jobs/")
+    expect(page.locator("html")).to_have_attribute("data-live", "streaming")
+    row = page.locator(f'tr[data-job="{running_job.pk}"]')
+    expect(row.locator('[data-figure="run-progress"]')).to_contain_text("step 120 / 600")
+    row.get_by_role("checkbox").check()
+    page.wait_for_timeout(2500)
+    assert refreshes(requests) == []  # nothing new: no request at all
+
+    # A new run appears.
+    job_create(
+        project=cast.project,
+        created_by=cast.member,
+        provider="openai",
+        name="fresh-run",
+        base_model="gpt-4o-mini-2024-07-18",
+    )
+    expect(page.get_by_role("link", name="fresh-run")).to_be_visible()
+    # A status move shows, and the ticked box stays ticked across the refresh.
+    job_transition(job=running_job, to="paused", reason="Paused")
+    expect(row.locator(".badge")).to_have_text("Paused")
+    expect(row.get_by_role("checkbox")).to_be_checked()
+    # Progress, counted in refresh periods (the test shortens the period).
+    job_transition(job=running_job, to="running", reason="Resumed")
+    monkeypatch.setattr(live_selectors, "PROGRESS_REFRESH_SECONDS", 1e-6)
+    metric_points_record(job=running_job, points=worker_points(121, 180))
+    expect(row.locator('[data-figure="run-progress"]')).to_contain_text("step 180 / 600")
+    stream_urls = [url for url in requests if "/jobs/live/runs/" in url]
+    assert len(stream_urls) == 1
+    assert len(refreshes(requests)) <= 4  # one per change, never a poll
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "runs-list-live.png"), full_page=True)
+    phone = streaming_context.new_page()
+    phone.set_viewport_size({"width": 390, "height": 844})
+    phone.goto(f"/p/{cast.project.slug}/jobs/")
+    expect(phone.get_by_role("link", name="fresh-run")).to_be_visible()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.screenshot(path=str(ARTIFACTS / "runs-list-live-phone.png"), full_page=True)
+
+
+def test_the_runs_list_polls_when_its_stream_is_blocked(streaming_context, cast, running_job):
+    page = streaming_context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.route("**/jobs/live/runs/**", lambda route: route.abort())
+    log_in_on(page, cast.member)
+    page.goto(f"/p/{cast.project.slug}/jobs/")
+    expect(page.locator("html")).to_have_attribute("data-live", "polling")
+
+    job_transition(job=running_job, to="succeeded", reason="Done")
+
+    row = page.locator(f'tr[data-job="{running_job.pk}"]')
+    expect(row.locator(".badge")).to_have_text("Succeeded")
+    assert refreshes(requests)

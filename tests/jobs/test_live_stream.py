@@ -179,7 +179,8 @@ class TestEvents:
         with transaction.atomic():
             record(running, 2)
             assert sent == []
-        assert [topic for topic, _ in sent] == [f"job:{running.pk}"]
+        # The job's open pages and the project's open runs lists.
+        assert [topic for topic, _ in sent] == [f"job:{running.pk}", f"runs:{cast.project.pk}"]
         assert sent[0][1]["last_step"] == 2
         assert sent[0][1]["points"]["after"] == 1
 
@@ -190,7 +191,7 @@ class TestEvents:
 
         with pytest.raises(RuntimeError):
             fail_after_recording()
-        assert len(sent) == 1  # a rolled-back point is never announced
+        assert len(sent) == 2  # a rolled-back point is never announced
 
 
 class TestResume:

@@ -140,24 +140,59 @@ def job_live_states_for_viewer(user, slug: str, job_ids: list[int]) -> dict[int,
     return states
 
 
-def viewer_may_watch(user_id: int | None, session_key: str | None, slug: str, job_ids: list[int]) -> bool:
-    """Whether an open stream may go on: the session still logs this user in and they may still see
-    every job (a logout or a removal from the project ends the stream)."""
+def _session_user(user_id: int | None, session_key: str | None):
+    """The active user the session still logs in, or None (logged out, another user, deactivated)."""
     from django.conf import settings
     from django.contrib.auth import SESSION_KEY, get_user_model
     from django.contrib.sessions.backends.base import SessionBase
     from django.utils.module_loading import import_string
 
     if user_id is None or not session_key:
-        return False
+        return None
     store: SessionBase = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key)
     if str(store.get(SESSION_KEY, "")) != str(user_id):
-        return False
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+        return None
+    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
+
+
+def viewer_may_watch(user_id: int | None, session_key: str | None, slug: str, job_ids: list[int]) -> bool:
+    """Whether an open stream may go on: the session still logs this user in and they may still see
+    every job (a logout or a removal from the project ends the stream)."""
+    user = _session_user(user_id, session_key)
     if user is None:
         return False
     try:
         job_live_states_for_viewer(user, slug, job_ids)
+    except Http404:
+        return False
+    return True
+
+
+def runs_live_state(project_id: int, previous: dict | None = None) -> dict:
+    """What the runs list's stream says about a project (one query): a version that moves when a run
+    is added or removed, changes status, or has progressed (counted in steps of
+    PROGRESS_REFRESH_SECONDS, as the job page's figures are: each move makes every open list ask for
+    its rows once). ``previous`` (a stream's last reading) adds nothing: the list asks for its rows."""
+    from django.db.models import Count, Max
+
+    row = FineTuningJob.objects.filter(project_id=project_id).aggregate(
+        runs=Count("pk"), newest=Max("pk"), changed=Max("updated_at"), progressed=Max("last_progress_at")
+    )
+    changed = f"{row['changed'].timestamp():.6f}" if row["changed"] else "0"
+    progressed = int(row["progressed"].timestamp() // PROGRESS_REFRESH_SECONDS) if row["progressed"] else 0
+    return {"project": project_id, "version": f"{row['runs']}-{row['newest'] or 0}-{changed}-{progressed}"}
+
+
+def viewer_may_watch_project(user_id: int | None, session_key: str | None, slug: str) -> bool:
+    """Whether a runs list's stream may go on: the session still logs this user in and they may still
+    see the project."""
+    from finetune_portal.projects.access import get_project_access
+
+    user = _session_user(user_id, session_key)
+    if user is None:
+        return False
+    try:
+        get_project_access(user, slug)
     except Http404:
         return False
     return True

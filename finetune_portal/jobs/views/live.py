@@ -9,13 +9,15 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonRespo
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
-from finetune_portal.core.live import LiveSource, in_stream_thread, sse_stream
+from finetune_portal.core.live import LiveSource, in_request_thread, sse_stream
 from finetune_portal.jobs.selectors.lists import job_for_project, job_progress
 from finetune_portal.jobs.selectors.live import (
     job_live_state,
     job_live_states_for_viewer,
     job_poll_state,
+    runs_live_state,
     viewer_may_watch,
+    viewer_may_watch_project,
 )
 from finetune_portal.jobs.selectors.series import (
     SeriesSet,
@@ -108,7 +110,7 @@ async def job_live(request, slug: str):
         return HttpResponseBadRequest(f"Watch 1 to {LIVE_MAX_JOBS} jobs.")
     user = await request.auser()
     # 404 unless they may see them all; the connection the request opened is closed before it streams.
-    await in_stream_thread(job_live_states_for_viewer, user, slug, ids)
+    await in_request_thread(job_live_states_for_viewer, user, slug, ids)
     if isinstance(request, WSGIRequest):
         return HttpResponse(status=204)
     sources = [LiveSource(topic=f"job:{pk}", event="job", read=partial(job_live_state, pk)) for pk in ids]
@@ -117,8 +119,33 @@ async def job_live(request, slug: str):
         last_event_id=request.headers.get("Last-Event-ID", ""),
         still_allowed=partial(viewer_may_watch, user.pk, request.session.session_key, slug, ids),
     )
+    return _event_stream_response(stream)
+
+
+def _event_stream_response(stream) -> StreamingHttpResponse:
     response = StreamingHttpResponse(stream, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     # nginx buffers proxied responses unless told not to; a buffered stream never reaches the page.
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+@require_GET
+async def runs_live(request, slug: str):
+    """The Server-Sent Events stream of the runs list: a ``runs`` event whenever a run of the project
+    was added, moved or progressed, on which the list asks for its rows. 204 under WSGI, as above."""
+    user = await request.auser()
+    # 404 unless they may see the project; the connection the request opened is closed before it streams.
+    access = await in_request_thread(get_project_access, user, slug)
+    if isinstance(request, WSGIRequest):
+        return HttpResponse(status=204)
+    project_id = access.project.pk
+    sources = [
+        LiveSource(topic=f"runs:{project_id}", event="runs", read=partial(runs_live_state, project_id))
+    ]
+    stream = sse_stream(
+        sources,
+        last_event_id=request.headers.get("Last-Event-ID", ""),
+        still_allowed=partial(viewer_may_watch_project, user.pk, request.session.session_key, slug),
+    )
+    return _event_stream_response(stream)

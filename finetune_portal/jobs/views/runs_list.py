@@ -1,21 +1,44 @@
-"""The runs list of a project: filtered, paged, with each run's progress."""
+"""The runs list of a project: filtered, paged, with each run's progress, kept current by its stream."""
 
 from __future__ import annotations
 
+from django.core.cache import cache
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from finetune_portal.jobs.list_filters import JobFilterForm
 from finetune_portal.jobs.selectors.lists import jobs_for_project, runs_progress
+from finetune_portal.jobs.selectors.live import runs_live_state
 from finetune_portal.projects.access import get_project_access
 
 RUNS_PER_PAGE = 50
+# Long enough to serve every open list that asks at once when the version moves.
+RESULTS_CACHE_SECONDS = 60
 
 
 @require_GET
 def job_list(request, slug: str):
+    """The runs list; ``?part=results&v=<version>`` is the list's refresh: only the results, 204 while
+    the version it holds is still current."""
     access = get_project_access(request.user, slug)
+    version = runs_live_state(access.project.pk)["version"]
+    refresh = request.GET.get("part") == "results"
+    query = request.GET.copy()
+    for name in ("page", "part", "v"):
+        query.pop(name, None)
+    results_key = None
+    if refresh:
+        if request.GET.get("v") == version:
+            return HttpResponse(status=204)
+        # The rows hold nothing per viewer: every open list with these filters shares one rendering.
+        shown = f"{request.GET.get('page', '')}:{query.urlencode()}"
+        results_key = f"runs-results:{access.project.pk}:{version}:{shown}"
+        cached = cache.get(results_key)
+        if cached is not None:
+            return HttpResponse(cached)
     filters = JobFilterForm(request.GET, project=access.project)
     jobs = filters.filter(jobs_for_project(access.project))
     page = Paginator(jobs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
@@ -23,8 +46,6 @@ def job_list(request, slug: str):
     progress = runs_progress(listed)
     for job in listed:
         job.progress = progress.get(job.pk)
-    query = request.GET.copy()
-    query.pop("page", None)
     context = {
         "access": access,
         "project": access.project,
@@ -33,5 +54,11 @@ def job_list(request, slug: str):
         "jobs": listed,
         "query": query.urlencode(),
         "compare_error": request.GET.get("compare_error", ""),
+        "runs_version": version,
+        "live_url": reverse("jobs:runs_live", args=[slug]),
     }
+    if results_key is not None:
+        content = render(request, "jobs/list.html#results", context).content
+        cache.set(results_key, content, timeout=RESULTS_CACHE_SECONDS)
+        return HttpResponse(content)
     return render(request, "jobs/list.html", context)

@@ -1,0 +1,66 @@
+/* The runs list follows its project's live stream: when a run is added, moves or progresses, the list
+ * asks for its rows again (the same filters and page) and swaps them in, keeping the ticked boxes.
+ * Where the stream cannot work it asks every POLL_MS instead; the server answers 204 while nothing
+ * changed.
+ */
+import { openLive } from "./live.js";
+
+var POLL_MS = 5000;
+var HIDDEN_POLL_MS = 20000;
+// When the stream says the list changed, every open list asks for its rows: spread the asks.
+var SPREAD_MS = 1000;
+
+var root = document.getElementById("runs-live");
+if (root) follow(root);
+
+function follow(root) {
+  var asking = false, again = false;
+
+  function results() { return document.getElementById("runs-results"); }
+
+  function resultsUrl() {
+    var url = new URL(window.location.href);
+    url.searchParams.set("part", "results");
+    url.searchParams.set("v", results().dataset.version);
+    return url.toString();
+  }
+
+  function refresh() {
+    if (asking) { again = true; return; }
+    asking = true;
+    fetch(resultsUrl(), { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function (response) { return response.status === 200 ? response.text() : null; })
+      .then(function (html) { if (html) swap(html); })
+      .catch(function () {})
+      .finally(function () {
+        asking = false;
+        if (again) { again = false; refresh(); }
+      });
+  }
+
+  function swap(html) {
+    var ticked = new Set(Array.from(document.querySelectorAll('#compare-form input[name="run"]:checked'))
+      .map(function (box) { return box.value; }));
+    var holder = document.createElement("div");
+    holder.innerHTML = html;
+    var fresh = holder.querySelector("#runs-results");
+    if (!fresh) return;
+    fresh.querySelectorAll('input[name="run"]').forEach(function (box) { box.checked = ticked.has(box.value); });
+    results().replaceWith(fresh);
+    document.dispatchEvent(new CustomEvent("runs-refreshed"));
+  }
+
+  function poll() {
+    refresh();
+    setTimeout(poll, document.hidden ? HIDDEN_POLL_MS : POLL_MS);
+  }
+
+  openLive(root.dataset.liveUrl, {
+    event: "runs",
+    onState: function (state) {
+      if (state.version === results().dataset.version) return;
+      setTimeout(refresh, Math.random() * SPREAD_MS);
+    },
+    onFallback: function () { setTimeout(poll, POLL_MS); },
+  });
+}
