@@ -3,10 +3,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from finetune_portal.datasets.models import DatasetVersion
 from finetune_portal.evaluations.items import EvaluationInputError
 from finetune_portal.exits.forms import ParityForm
 from finetune_portal.exits.parity import parity_start
@@ -38,6 +39,13 @@ def exit_overview(request):
     return render(request, "exits/overview.html", {"rows": rows})
 
 
+def _int_or_404(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise Http404("No such dataset version.") from None
+
+
 @require_GET
 def retrain(request, slug: str, job_id: int):
     """The launch form of a provider that trains on the team's own GPUs, filled in to retrain ``job``'s
@@ -45,10 +53,18 @@ def retrain(request, slug: str, job_id: int):
     access = get_project_access(request.user, slug)
     access.require(access.can_launch_jobs)
     source = job_for_project(access.project, job_id)
+    # ?version=N: distil from another version of the project, the model's captured answers.
+    distil_from = None
+    if request.GET.get("version"):
+        distil_from = get_object_or_404(
+            DatasetVersion, pk=_int_or_404(request.GET["version"]), dataset__project=access.project
+        )
     target, initial = None, None
     for provider in all_providers():
         if provider.key != source.provider:
-            initial = provider.retrain_initial(source)
+            initial = provider.retrain_initial(
+                source, training_version_id=distil_from.pk if distil_from else None
+            )
             if initial is not None:
                 target = provider
                 break
@@ -62,6 +78,7 @@ def retrain(request, slug: str, job_id: int):
         "provider": target.key,
         "source_job": source,
         "retrain": True,
+        "distil_from": distil_from,
         "form": form,
         "form_action": reverse("jobs:new", args=[slug]),
         "launch_token": launch_token_new(),

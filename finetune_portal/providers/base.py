@@ -276,9 +276,11 @@ class FineTuningProvider(ABC):
         """When this provider stops serving ``model_id`` (a base or a fine-tuned model), or None."""
         return None
 
-    def retrain_initial(self, job) -> dict | None:
+    def retrain_initial(self, job, *, training_version_id: int | None = None) -> dict | None:
         """This provider's launch-form values that retrain another provider's ``job`` here (the same data,
-        its settings mapped), recording that the new job replaces it; None: it cannot take such jobs."""
+        its settings mapped), recording that the new job replaces it; None: it cannot take such jobs.
+        ``training_version_id`` trains on that version instead: the model's captured answers, as
+        distillation data."""
         return None
 
     def chat_base_models(self, project) -> list[ServedModel]:

@@ -6,7 +6,7 @@ import pytest
 
 from finetune_portal.providers import base
 from finetune_portal.registry.models import FineTunedModel
-from tests.factories import make_job
+from tests.factories import make_dataset, make_job, make_project, make_version
 from tests.providers.openai.conftest import make_valid_version
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +118,27 @@ def test_the_models_page_shows_days_left_and_the_retrain_link(client, cast, at_s
     page = client.get("/p/bank-reviews/models/").content.decode()
     assert "41 days left" in page
     assert f"/p/bank-reviews/exit/retrain/{at_stake.pk}/" in page
+
+
+def test_retrain_from_captured_answers_is_supervised_on_that_version(client, cast, at_stake):
+    answers = make_version(
+        make_dataset(cast.project, name="Answers of the model", kind="chat", created_by=cast.member),
+        content=b"{}\n",
+    )
+    at_stake.method = "dpo"
+    at_stake.save(update_fields=["method"])
+    client.force_login(cast.member)
+    response = client.get(f"/p/bank-reviews/exit/retrain/{at_stake.pk}/?version={answers.pk}")
+    form = response.context["form"]
+    assert form["training_version"].value() == answers.pk
+    assert form["method"].value() == "sft"  # distilled from answers, whatever the original method
+    assert form["replaces"].value() == at_stake.pk
+    assert "distilled from its captured answers" in response.content.decode()
+
+
+def test_retrain_refuses_a_version_of_another_project_or_no_number(client, cast, at_stake):
+    elsewhere = make_project(name="Elsewhere", slug="elsewhere")
+    foreign = make_version(make_dataset(elsewhere, name="theirs", kind="chat"), content=b"{}\n")
+    client.force_login(cast.member)
+    assert client.get(f"/p/bank-reviews/exit/retrain/{at_stake.pk}/?version={foreign.pk}").status_code == 404
+    assert client.get(f"/p/bank-reviews/exit/retrain/{at_stake.pk}/?version=x").status_code == 404

@@ -31,10 +31,10 @@ class PeftProvider(FineTuningProvider):
         "cost": "Local GPU time is not billed here; blank unless an estimate was set.",
     }
 
-    def retrain_initial(self, job) -> dict | None:
+    def retrain_initial(self, job, *, training_version_id: int | None = None) -> dict | None:
         from finetune_portal.providers.peft.retrain import retrain_initial
 
-        return retrain_initial(job)
+        return retrain_initial(job, training_version_id=training_version_id)
 
     @cached_property
     def dataset_profile(self) -> PeftDatasetProfile:

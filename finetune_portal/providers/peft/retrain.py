@@ -48,26 +48,29 @@ def _number(value: Any) -> float | None:
     )
 
 
-def retrain_initial(job) -> dict[str, Any] | None:
+def retrain_initial(job, *, training_version_id: int | None = None) -> dict[str, Any] | None:
     """The local launch form's values that retrain ``job``; None where it cannot be trained here (no
-    training data kept, or a method the local trainer does not have)."""
-    if job.training_version_id is None or job.method not in KINDS_FOR_METHOD:
+    training data kept, or a method the local trainer does not have). With ``training_version_id`` (the
+    model's captured answers) it is distilled: supervised training on those answers."""
+    distilled = training_version_id is not None
+    method = "sft" if distilled else job.method
+    if (not distilled and job.training_version_id is None) or method not in KINDS_FOR_METHOD:
         return None
     settings = job.hyperparameters or {}
     epochs = _number(find_setting(settings, "n_epochs", "epochs"))
     batch_size = _number(find_setting(settings, "batch_size"))
     multiplier = _number(find_setting(settings, "learning_rate_multiplier"))
     per_device = int(batch_size) if batch_size else DEFAULTS["batch_size"]
-    base_model = suggested_base_model(method=job.method, batch_size=per_device)
+    base_model = suggested_base_model(method=method, batch_size=per_device)
     default_rate = (
         DEMO_TINY_SUGGESTED["learning_rate"] if base_model == DEMO_TINY else DEFAULTS["learning_rate"]
     )
     rate = default_rate * min(multiplier or 1.0, LEARNING_RATE_CAP_FACTOR)
     initial: dict[str, Any] = {
-        "name": f"{job.display_name} on own GPUs",
-        "method": job.method,
+        "name": f"{job.display_name} {'distilled ' if distilled else ''}on own GPUs",
+        "method": method,
         "base_model": base_model,
-        "training_version": job.training_version_id,
+        "training_version": training_version_id if distilled else job.training_version_id,
         "validation_version": job.validation_version_id,
         "learning_rate": rate,
         "replaces": job.pk,

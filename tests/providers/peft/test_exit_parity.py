@@ -1,13 +1,17 @@
-"""Leaving OpenAI, end to end on the stand-in: a fine-tuned model imported from the OpenAI account is
-retrained on demo:tiny (a real training run), one click on the exit page evaluates both on held-out items
-(the OpenAI model answered by the stand-in through the SDK, the local one by the embedded model server),
-and the exit page states the verdict."""
+"""Leaving OpenAI, end to end on the stand-in: a fine-tuned model imported from the OpenAI account (so
+the portal holds none of its training data) has its answers captured as a dataset version, is retrained
+on demo:tiny from those answers (a real training run, launched from the exit page's form), one click on
+the exit page evaluates both on held-out items (the OpenAI model answered by the stand-in through the
+SDK, the local one by the embedded model server), and the exit page shows all of it."""
 
 from __future__ import annotations
 
 import openai
 import pytest
 
+from finetune_portal.captures.models import Capture, CaptureStatus
+from finetune_portal.captures.running import capture_step
+from finetune_portal.datasets.tasks import dataset_version_validate_task
 from finetune_portal.evaluations.models import Evaluation, EvaluationStatus, OutputStatus
 from finetune_portal.evaluations.services import evaluation_run_in_process
 from finetune_portal.jobs.states import JobStatus
@@ -65,14 +69,50 @@ def test_an_imported_openai_model_is_retrained_on_demo_tiny_and_the_exit_page_sh
     standin.state.run_to_completion()
     standin.state.advance(3600)
     [imported] = jobs_import(credential=openai_credential, project=cast.project, actor=cast.admin)
+    imported.refresh_from_db()
+    assert imported.training_version_id is None  # OpenAI does not give the uploaded file back
     train, held_out = chat_versions
+    client.force_login(cast.member)
 
-    # Retrained on own GPUs from the team's copy of the data, recording what it replaces.
+    # Captured while it still answers: its answers to the training prompts become a dataset version.
+    response = client.post(
+        "/p/bank-reviews/captures/new/",
+        {
+            "model": imported.fine_tuned_model.pk,
+            "source": str(train.pk),
+            "mode": "direct",
+            "max_tokens": 16,
+            "token": "t" * 24,
+            "action": "start",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    capture = Capture.objects.get()
+    for _ in range(100):
+        if capture_step(capture_id=capture.pk) is None:
+            break
+    capture.refresh_from_db()
+    assert capture.status == CaptureStatus.SUCCEEDED, capture.error
+    captured = capture.result_version
+    dataset_version_validate_task.apply(args=(captured.pk,))
+    captured.refresh_from_db()
+    assert (captured.status, captured.example_count) == ("valid", 50)
+    page = client.get("/p/bank-reviews/exit/").content.decode()
+    assert 'data-testid="captured-version"' in page
+    assert 'data-testid="retrain"' not in page  # nothing of its own training data to retrain on
+    assert f"/p/bank-reviews/exit/retrain/{imported.pk}/?version={captured.pk}" in page
+
+    # Retrained on own GPUs from the captured answers, through the exit page's prefilled form.
+    response = client.get(f"/p/bank-reviews/exit/retrain/{imported.pk}/?version={captured.pk}")
+    form = response.context["form"]
+    assert form["training_version"].value() == captured.pk
+    assert form["replaces"].value() == imported.pk
+    assert "distilled from its captured answers" in response.content.decode()
     local = queued_local_job(
         cast,
         method="sft",
         base_model="demo:tiny",
-        training_version=train,
+        training_version=captured,
         validation_version=held_out,
         hyperparameters=FAST_SFT,
         replaces=imported,
@@ -81,10 +121,10 @@ def test_an_imported_openai_model_is_retrained_on_demo_tiny_and_the_exit_page_sh
     local.refresh_from_db()
     assert local.status == JobStatus.SUCCEEDED
 
-    client.force_login(cast.member)
     page = client.get("/p/bank-reviews/exit/").content.decode()
     assert 'data-testid="replacement"' in page
     assert 'data-testid="prove-parity"' in page
+    asked_before = len(standin.state.requests)
     response = client.post(
         f"/p/bank-reviews/exit/parity/{imported.pk}/", {"version": held_out.pk, "metric": "auto"}
     )
@@ -97,7 +137,8 @@ def test_an_imported_openai_model_is_retrained_on_demo_tiny_and_the_exit_page_sh
     rows = evaluation.outputs.all()
     assert rows.count() == 20
     assert all(row.status == OutputStatus.DONE for row in rows), [row.error for row in rows]
-    asked = [r["body"]["model"] for r in standin.state.requests if r["path"] == "/v1/chat/completions"]
+    parity_requests = standin.state.requests[asked_before:]
+    asked = [r["body"]["model"] for r in parity_requests if r["path"] == "/v1/chat/completions"]
     assert asked == [imported.fine_tuned_model.provider_model_id] * 10
     verdict = evaluation.results["verdict"]
     assert verdict["n"] == 10
