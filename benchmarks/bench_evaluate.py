@@ -180,7 +180,8 @@ def metric_speed() -> None:
 
     print(f"metric computation for {METRIC_ITEMS:,} items: per-item scores, then the run's summary")
     print("  seconds of this process's CPU, the computation's own time (wall time on a busy machine")
-    print("  also waits for a CPU: it is beside them); the goal is judged on the CPU total")
+    print("  also waits for a CPU: it is beside them); the goal is judged on the CPU total. The summary")
+    print("  adds up the BLEU / chrF statistics kept while the items were scored, as a run's summary does")
     scale = METRIC_ITEMS // LIBRARY_ITEMS
     print(
         f"  library: rouge-score / sacrebleu themselves, CPU s on the first {LIBRARY_ITEMS:,} items x {scale}"

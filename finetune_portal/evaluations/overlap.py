@@ -14,11 +14,32 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, wraps
 
 # The n-grams of the texts counted last: every model's answer to an item is compared with the same
 # reference, one after another (outputs are answered in item order).
 _TEXTS_KEPT = 256
+# The statistics of the pairs scored last: a run's summary (the corpus score) adds up the statistics of
+# the pairs its items were just scored on. Only short pairs are kept, so the memory stays small (tens of
+# MB at most); a longer pair is counted again.
+_PAIRS_KEPT = 2**14
+_KEPT_PAIR_CHARS = 1000
+
+
+def _kept_when_short(
+    statistics: Callable[[str, str], tuple[int, ...]],
+) -> Callable[[str, str], tuple[int, ...]]:
+    kept = lru_cache(maxsize=_PAIRS_KEPT)(statistics)
+
+    @wraps(statistics)
+    def counted(output: str, reference: str) -> tuple[int, ...]:
+        if len(output) + len(reference) <= _KEPT_PAIR_CHARS:
+            return kept(output, reference)
+        return statistics(output, reference)
+
+    return counted
+
 
 # --- ROUGE-L --------------------------------------------------------------------------------------
 
@@ -110,6 +131,7 @@ def _word_ngrams(text: str) -> tuple[int, Counter]:
     return last, Counter(grams)
 
 
+@_kept_when_short
 def bleu_statistics(output: str, reference: str) -> tuple[int, ...]:
     """sacrebleu's sentence statistics: answer length, reference length, then matched and total n-grams
     per order 1-4."""
@@ -186,6 +208,7 @@ def _char_ngrams(text: str) -> tuple[int, Counter]:
     return len(line), Counter(map(line.__getitem__, _char_slices(len(line))))
 
 
+@_kept_when_short
 def chrf_statistics(output: str, reference: str) -> tuple[int, ...]:
     """sacrebleu's chrF statistics: per character order 1-6, the answer's n-grams (0 when the reference
     has none of that order), the reference's, and the matches."""

@@ -59,6 +59,19 @@ def test_corpus_bleu_and_chrf_equal_sacrebleu(pairs):
     )
 
 
+def test_long_answers_are_counted_the_same(pairs):
+    # Pairs past the size whose statistics are kept for the summary are counted afresh each time.
+    output = " ".join(o for o, _ in pairs[:200])
+    reference = " ".join(r for _, r in pairs[:200])
+    assert len(output) + len(reference) > 1000
+    expected = CHRF().sentence_score(output, [reference]).score
+    assert overlap.sentence_chrf(output, reference) == pytest.approx(expected, abs=1e-6)
+    expected_corpus = sacrebleu.corpus_chrf([output, "a"], [[reference, "a b"]]).score
+    assert overlap.corpus_chrf([output, "a"], [reference, "a b"]) == pytest.approx(expected_corpus, abs=1e-6)
+    expected_bleu = BLEU(effective_order=True).sentence_score(output, [reference]).score
+    assert overlap.sentence_bleu(output, reference) == pytest.approx(expected_bleu, abs=1e-6)
+
+
 def test_corpus_scores_of_no_items_are_zero():
     assert overlap.corpus_bleu([], []) == 0.0
     assert overlap.corpus_chrf([], []) == 0.0
