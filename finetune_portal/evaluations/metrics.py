@@ -11,8 +11,17 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 from statistics import mean, median
+
+# ROUGE-L as rouge-score computes it, BLEU and chrF as sacrebleu does (its defaults; sentence BLEU with
+# effective order), each pair's statistics counted once: see overlap.py.
+from finetune_portal.evaluations.overlap import (
+    corpus_bleu,
+    corpus_chrf,
+    rouge_l,
+    sentence_bleu,
+    sentence_chrf,
+)
 
 ACCURACY = "accuracy"
 MACRO_F1 = "macro_f1"
@@ -89,54 +98,6 @@ def classification_report(outputs: list[str], references: list[str]) -> dict:
 
 
 # --- generation -----------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _rouge():
-    from rouge_score import rouge_scorer
-
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-
-
-def rouge_l(output: str, reference: str) -> float:
-    """ROUGE-L F-measure (longest common subsequence of words), 0-1."""
-    return float(_rouge().score(reference, output)["rougeL"].fmeasure)
-
-
-# One scorer object each, made once: sacrebleu's sentence_* helpers build a new one per call, which is
-# most of their time over thousands of items.
-@lru_cache(maxsize=1)
-def _sentence_bleu():
-    from sacrebleu.metrics import BLEU
-
-    return BLEU(effective_order=True)
-
-
-@lru_cache(maxsize=1)
-def _chrf():
-    from sacrebleu.metrics import CHRF
-
-    return CHRF()
-
-
-def sentence_bleu(output: str, reference: str) -> float:
-    return float(_sentence_bleu().sentence_score(output, [reference]).score)
-
-
-def sentence_chrf(output: str, reference: str) -> float:
-    return float(_chrf().sentence_score(output, [reference]).score)
-
-
-def corpus_bleu(outputs: list[str], references: list[str]) -> float:
-    import sacrebleu
-
-    return float(sacrebleu.corpus_bleu(outputs, [references]).score)
-
-
-def corpus_chrf(outputs: list[str], references: list[str]) -> float:
-    import sacrebleu
-
-    return float(sacrebleu.corpus_chrf(outputs, [references]).score)
 
 
 def length_stats(texts: list[str]) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -36,7 +37,12 @@ from finetune_portal.providers.registry import get_provider
 logger = logging.getLogger(__name__)
 
 SOURCE = "evaluation"
-BATCH_SIZE = 16
+BATCH_SIZE = 32
+# Answers that cost nothing are written together, at most this many seconds after they came: a commit per
+# answer is a large share of a small local model's time per item. A paid answer is written at once, so a
+# worker that dies never has it asked (and paid for) again; a free one may be asked again.
+WRITE_EVERY_SECONDS = 1.0
+SETTLED_FIELDS = ["answer", "output", "score", "note", "error", "status"]
 # An output claimed this long ago by a worker that never settled it (the worker died) may be claimed
 # again by the redelivered batch.
 STALE_CLAIM = timedelta(minutes=15)
@@ -293,19 +299,21 @@ def _ask(evaluation: Evaluation, model: ServedModel, messages: list[dict], max_t
     return recorded[0]
 
 
-def _answer_one(evaluation: Evaluation, row: EvaluationOutput, models: dict[str, ServedModel | None]) -> None:
+def _answer_one(evaluation: Evaluation, row: EvaluationOutput, models: dict[str, ServedModel | None]) -> bool:
+    """Answer (unless it has its answer) and score the row, leaving its settled fields for the caller to
+    write; True when it was answered just now at a price (to be written at once)."""
     model = models[row.model_name]
     if model is None:
         row.status, row.error = OutputStatus.FAILED, "This model is no longer available to chat with."
-        row.save(update_fields=["status", "error"])
-        return
+        return False
+    paid = False
     if row.answer_id is None:
         answer = _ask(evaluation, model, list(row.item.messages), evaluation.max_tokens)
         row.answer, row.output = answer, answer.output
+        paid = bool(answer.cost_usd)
         if answer.error:
             row.status, row.error = OutputStatus.FAILED, answer.error
-            row.save(update_fields=["answer", "output", "status", "error"])
-            return
+            return paid
         if evaluation.metric == metrics.JUDGE:
             # Kept before the judge is asked (a second paid call), so a retry never asks the model again.
             row.save(update_fields=["answer", "output"])
@@ -313,8 +321,7 @@ def _answer_one(evaluation: Evaluation, row: EvaluationOutput, models: dict[str,
         judge = models[evaluation.judge_model]
         if judge is None:
             row.status, row.error = OutputStatus.FAILED, "The judge model is no longer available."
-            row.save(update_fields=["status", "error"])
-            return
+            return paid
         judged = row.judge_answer
         if judged is None:
             judged = _ask(
@@ -339,8 +346,7 @@ def _answer_one(evaluation: Evaluation, row: EvaluationOutput, models: dict[str,
             evaluation.metric, row.output, row.item.reference, schema=evaluation.json_schema
         )
     row.status = OutputStatus.DONE if row.score is not None else OutputStatus.FAILED
-    # Scoring takes microseconds: the answer and its score are written together.
-    row.save(update_fields=["answer", "output", "score", "note", "error", "status"])
+    return paid
 
 
 def evaluation_run_batch(*, evaluation_id: int, size: int = BATCH_SIZE) -> bool:
@@ -352,18 +358,36 @@ def evaluation_run_batch(*, evaluation_id: int, size: int = BATCH_SIZE) -> bool:
         return False
     names = [*evaluation.model_names, *([evaluation.judge_model] if evaluation.judge_model else [])]
     models = {name: served_model_get(evaluation.project, name) for name in names}
-    for row in _claim(evaluation_id, size):
-        if Evaluation.objects.filter(pk=evaluation_id, status=EvaluationStatus.CANCELLED).exists():
-            EvaluationOutput.objects.filter(pk=row.pk, status=OutputStatus.RUNNING).update(
-                status=OutputStatus.PENDING
-            )
-            continue
-        try:
-            _answer_one(evaluation, row, models)
-        except ProviderError as exc:
-            row.status, row.error = OutputStatus.FAILED, exc.message
-            row.save(update_fields=["status", "error"])
+    settled: list[EvaluationOutput] = []
+    written_at = time.monotonic()
+    try:
+        for row in _claim(evaluation_id, size):
+            if Evaluation.objects.filter(pk=evaluation_id, status=EvaluationStatus.CANCELLED).exists():
+                EvaluationOutput.objects.filter(pk=row.pk, status=OutputStatus.RUNNING).update(
+                    status=OutputStatus.PENDING
+                )
+                if settled:  # scored before the cancel came: written, and counted in its summary
+                    _write_settled(settled)
+                    evaluation.refresh_from_db()
+                    _summarize(evaluation)
+                continue
+            try:
+                paid = _answer_one(evaluation, row, models)
+            except ProviderError as exc:
+                row.status, row.error, paid = OutputStatus.FAILED, exc.message, False
+            settled.append(row)
+            if paid or time.monotonic() - written_at >= WRITE_EVERY_SECONDS:
+                _write_settled(settled)
+                written_at = time.monotonic()
+    finally:
+        _write_settled(settled)
     return _work_left_or_finish(evaluation_id)
+
+
+def _write_settled(rows: list[EvaluationOutput]) -> None:
+    if rows:
+        EvaluationOutput.objects.bulk_update(rows, SETTLED_FIELDS)
+        rows.clear()
 
 
 def _work_left_or_finish(evaluation_id: int) -> bool:

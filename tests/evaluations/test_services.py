@@ -4,6 +4,7 @@ without paying twice, cancelling, reusing a base model's answers, and starting w
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -26,6 +27,7 @@ from finetune_portal.evaluations.services import (
 from finetune_portal.inference.models import ChatAnswer
 from finetune_portal.jobs.signals import job_status_changed
 from finetune_portal.jobs.states import JobStatus
+from finetune_portal.providers.chat import ChatDone
 from finetune_portal.registry.services import fine_tuned_model_record
 from tests.evaluations.label_provider import JUDGE, KEY, POSITIVE, READER
 from tests.factories import make_dataset, make_job, make_version
@@ -101,6 +103,41 @@ def test_a_worker_that_dies_mid_batch_is_resumed_without_asking_twice(cast, revi
     assert len(labels.calls) == 60, "each question asked once"
     assert ChatAnswer.objects.filter(source="evaluation").count() == 60
     assert EvaluationOutput.objects.filter(evaluation=evaluation, answer__isnull=True).count() == 0
+
+
+def test_a_paid_answer_is_kept_before_the_next_question_and_free_ones_together(
+    cast, reviews, labels, monkeypatch
+):
+    evaluation = _start(cast, reviews, models=[READER])
+    kept_when_asked: list[int] = []
+    answer = labels.chat_stream
+
+    def priced(self, **kwargs):
+        kept_when_asked.append(
+            EvaluationOutput.objects.filter(evaluation=evaluation, status=OutputStatus.DONE).count()
+        )
+        for event in answer(self, **kwargs):
+            yield ChatDone("stop", 10, 1, cost_usd=Decimal("0.001")) if isinstance(event, ChatDone) else event
+
+    monkeypatch.setattr(labels, "chat_stream", priced)
+    evaluation_run_batch(evaluation_id=evaluation.pk, size=4)
+    assert kept_when_asked == [0, 1, 2, 3], "each paid answer is stored before the next question"
+
+    # Free answers within the same second are written together, once the batch ends.
+    monkeypatch.setattr(labels, "chat_stream", answer)
+    monkeypatch.setattr(services, "WRITE_EVERY_SECONDS", 3600.0)
+    kept_when_asked.clear()
+
+    def free(self, **kwargs):
+        kept_when_asked.append(
+            EvaluationOutput.objects.filter(evaluation=evaluation, status=OutputStatus.DONE).count()
+        )
+        yield from answer(self, **kwargs)
+
+    monkeypatch.setattr(labels, "chat_stream", free)
+    evaluation_run_batch(evaluation_id=evaluation.pk, size=4)
+    assert kept_when_asked == [4, 4, 4, 4]
+    assert EvaluationOutput.objects.filter(evaluation=evaluation, status=OutputStatus.DONE).count() == 8
 
 
 def test_a_row_with_its_answer_is_scored_not_asked_again(cast, reviews, labels):
