@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -29,8 +30,6 @@ logger = logging.getLogger(__name__)
 MAX_ERRORS_IN_FULL = 100
 MAX_LINE_BYTES = 64 * 1024 * 1024
 DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024
-# Duplicate detection remembers this many example digests, so memory stays bounded on any file.
-MAX_TRACKED_DIGESTS = 500_000
 MAX_LABELS = 50
 # The lines over the token limit a report names (the count covers all of them).
 MAX_LINES_LISTED = 20
@@ -80,7 +79,9 @@ class RangeResult:
     images: int = 0
     flags: Counter = field(default_factory=Counter)
     first_flag_line: dict[str, int] = field(default_factory=dict)
-    digests: list[tuple[int, int]] = field(default_factory=list)
+    # The 8-byte hash of each valid example's line, and its line number.
+    digests: bytearray = field(default_factory=bytearray)
+    digest_lines: array = field(default_factory=lambda: array("I"))
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,20 @@ def _parsed_keys(value) -> int:
     return keys
 
 
+def _keys_two_levels(example: dict) -> int:
+    """The keys of an object and of the objects its values hold (or list), fewer than or as many as all
+    of its keys: enough to clear the usual example (messages, or content parts) without a full walk."""
+    keys = len(example)
+    for value in example.values():
+        if type(value) is list:
+            for item in value:
+                if type(item) is dict:
+                    keys += len(item)
+        elif type(value) is dict:
+            keys += len(value)
+    return keys
+
+
 def _may_repeat_a_key(line: bytes, example) -> bool:
     """A cheap screen for a key written twice in one object (orjson silently keeps the last one).
 
@@ -192,11 +207,14 @@ def _may_repeat_a_key(line: bytes, example) -> bool:
     """
     if type(example) is not dict and type(example) is not list:
         return False
+    colons = line.count(b":")
+    if type(example) is dict and colons == _keys_two_levels(example):
+        return False
     try:
         keys = _parsed_keys(example)
     except RecursionError:  # nested deeper than this stack allows: leave it to the exact check
         return True
-    return line.count(b":") != keys and _written_keys(line) != keys
+    return colons != keys and _written_keys(line) != keys
 
 
 def repeated_key(line: bytes) -> str | None:
@@ -232,6 +250,7 @@ def scan_range(job: RangeJob) -> RangeResult:
     limit = job.token_limit
     loads = orjson.loads
     blake2b = hashlib.blake2b
+    digests, digest_lines = result.digests, result.digest_lines
     pending_blanks: list[int] = []
     pending_blank_count = 0
     texts: list[str] = []
@@ -323,7 +342,8 @@ def scan_range(job: RangeJob) -> RangeResult:
                     error(line_no, message)
                 continue
             result.images += checked.images
-            result.digests.append((int.from_bytes(blake2b(line, digest_size=8).digest()), line_no))
+            digests += blake2b(line, digest_size=8).digest()
+            digest_lines.append(line_no)
             texts.extend(checked.texts)
             texts.extend(checked.answers)
             measured.append(

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 from finetune_portal.datasets.tokenizers import TokenizerSpec
 from finetune_portal.datasets.validation.detect import detect_file_kind
+from finetune_portal.datasets.validation.duplicates import MAX_TRACKED_DIGESTS, DuplicateFinder
 from finetune_portal.datasets.validation.engine import (
     DEFAULT_CHUNK_BYTES,
     MAX_ERRORS_IN_FULL,
     MAX_LABELS,
     MAX_LINES_LISTED,
-    MAX_TRACKED_DIGESTS,
     Progress,
     run_ranges,
     sniff_binary,
@@ -184,10 +184,7 @@ def validate_file(
     labels_possible = True
     flags: Counter = Counter()
     first_flag_line: dict[str, int] = {}
-    seen_digests: set[int] = set()
-    duplicates = 0
-    first_duplicate = None
-    digests_capped = False
+    repeats = DuplicateFinder()
     pending_blanks: list[int] = []
     pending_blank_count = 0
     trailing_blank_count = 0
@@ -244,20 +241,14 @@ def validate_file(
         flags.update(part.flags)
         for flag, flag_line in part.first_flag_line.items():
             first_flag_line.setdefault(flag, offset + flag_line)
-        for digest, digest_line in part.digests:
-            if digest in seen_digests:
-                duplicates += 1
-                if first_duplicate is None:
-                    first_duplicate = offset + digest_line
-            elif len(seen_digests) < MAX_TRACKED_DIGESTS:
-                seen_digests.add(digest)
-            else:
-                digests_capped = True
+        repeats.add(part.digests, part.digest_lines, offset)
         bytes_read += part.byte_size
         if progress is not None:
             progress(lines, error_count, bytes_read)
     trailing_blank_count = pending_blank_count
-    seen_digests.clear()
+    duplicates, first_duplicate = repeats.duplicates, repeats.first_duplicate
+    digests_capped = repeats.capped
+    del repeats
 
     measured = sum(token_hist.values())
     total_tokens = sum(tokens * count for tokens, count in token_hist.items())
