@@ -12,11 +12,10 @@ from finetune_portal.datasets.validation.messages import (
     TOKENS_PER_CONVERSATION,
     TOKENS_PER_MESSAGE,
     check_messages,
-    check_tools,
-    did_you_mean,
-    json_type,
     short_label,
 )
+from finetune_portal.datasets.validation.tools import check_tools
+from finetune_portal.datasets.validation.wording import did_you_mean, json_type
 
 CHAT_TOP_KEYS = frozenset({"messages", "tools", "parallel_tool_calls", "functions"})
 CHAT_ROLES = frozenset({"system", "user", "assistant", "tool", "function"})

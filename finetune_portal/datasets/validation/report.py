@@ -22,9 +22,9 @@ from finetune_portal.datasets.validation.engine import (
     MAX_LINES_LISTED,
     Progress,
     run_ranges,
-    sniff_binary,
 )
 from finetune_portal.datasets.validation.kinds import KIND_LABELS, KINDS
+from finetune_portal.datasets.validation.lines import sniff_binary
 from finetune_portal.providers.base import DatasetProfile
 from finetune_portal.providers.registry import (
     dataset_profile,
