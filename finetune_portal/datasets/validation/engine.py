@@ -8,6 +8,7 @@ so line numbers, the first errors and the progress reports are the same however 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -34,6 +35,8 @@ MAX_LABELS = 50
 # The lines over the token limit a report names (the count covers all of them).
 MAX_LINES_LISTED = 20
 _TOKEN_BATCH = 4096
+_RANGES_PER_WORKER = 6
+_MIN_PARALLEL_CHUNK_BYTES = 1024 * 1024
 # Called after each range with (lines read, errors so far, bytes read).
 Progress = Callable[[int, int, int], None]
 
@@ -242,19 +245,28 @@ def run_ranges(
 
 def _range_results(path, kind, tokenizer, token_limit, workers, chunk_bytes) -> Iterator[RangeResult]:
     size = os.path.getsize(path)
+    if workers > 1:
+        # Several ranges a worker, so no worker is left with the last big one while the others idle.
+        chunk_bytes = min(chunk_bytes, max(_MIN_PARALLEL_CHUNK_BYTES, size // (workers * _RANGES_PER_WORKER)))
     jobs = [
         RangeJob(path, start, end, kind, tokenizer, token_limit, start == 0)
         for start, end in split_ranges(path, size, chunk_bytes)
     ]
     if workers > 1 and len(jobs) > 1:
-        # fork: workers inherit the loaded modules and tokenizer instead of loading them again.
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("fork")) as pool:
-            try:
-                results = pool.map(scan_range, jobs)  # submits every range, starting the processes
-            except (AssertionError, OSError) as exc:  # e.g. inside a daemonic worker process
-                logger.warning("Validating in one process; cannot start worker processes here (%s).", exc)
-            else:
-                yield from results
-                return
+        # fork: workers inherit the loaded modules and tokenizer instead of loading them again. Frozen,
+        # the inherited objects are left out of the workers' garbage collections, which would otherwise
+        # write to every one of them and so copy the pages they share with this process.
+        gc.freeze()
+        try:
+            with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("fork")) as pool:
+                try:
+                    results = pool.map(scan_range, jobs)  # submits every range, starting the processes
+                except (AssertionError, OSError) as exc:  # e.g. inside a daemonic worker process
+                    logger.warning("Validating in one process; cannot start worker processes here (%s).", exc)
+                else:
+                    yield from results
+                    return
+        finally:
+            gc.unfreeze()
     for job in jobs:
         yield scan_range(job)

@@ -146,6 +146,35 @@ def check_messages(
     return tally
 
 
+def plain_conversation(messages) -> tuple[list[str], list[str], bool] | None:
+    """The texts, the assistant's answers and whether a system message is present, for the conversation
+    most datasets are made of: every message holds only a role (system, user or assistant) and non-empty
+    text, and at least one is the assistant's. None for any other, which ``check_messages`` takes; for
+    these, both find the same and no error."""
+    if type(messages) is not list:
+        return None
+    texts: list[str] = []
+    answers: list[str] = []
+    system = False
+    for message in messages:
+        if type(message) is not dict or len(message) != 2:
+            return None
+        content = message.get("content")
+        if type(content) is not str or not content:
+            return None
+        role = message.get("role")
+        if role == "assistant":
+            answers.append(content)
+        elif role == "user":
+            texts.append(content)
+        elif role == "system":
+            texts.append(content)
+            system = True
+        else:
+            return None
+    return (texts, answers, system) if answers else None
+
+
 _MISSING = object()
 
 
