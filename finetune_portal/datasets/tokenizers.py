@@ -98,6 +98,8 @@ class TokenizerSpec:
 # piece, so the text's count is the sum of the counts of the words between such spaces (each word after
 # the first with its space): see ``_SpacedWordCounter``. Another pattern must be checked before it is added.
 _SPACE_SPLIT_ENCODINGS = frozenset({"cl100k_base", "o200k_base"})
+# Longer runs without a space (a URL, a base64 blob) are encoded each time instead of remembered.
+_MAX_WORD_CHARS = 64
 # Spaces with a non-space on both sides; ``re``'s \s (str.isspace) covers all of the pattern's \s, so
 # every split it makes is one the pre-tokenizer makes too.
 _SINGLE_SPACE = re.compile(r"(?<=\S) (?=\S)")
@@ -114,7 +116,7 @@ class _WordCounts(dict):
 
     def __missing__(self, word: str) -> int:
         count = len(self.encode(self.prefix + word))
-        if len(self) < self.limit:
+        if len(self) < self.limit and len(word) <= _MAX_WORD_CHARS:
             self[word] = count
         return count
 
@@ -126,7 +128,8 @@ class _SpacedWordCounter:
     is most of tiktoken's cost; a dictionary look-up per word replaces it for the words seen before.
     """
 
-    MAX_WORDS = 200_000
+    # At most about 150 bytes a word remembered: the two tables stay under about 15 MB on any text.
+    MAX_WORDS = 50_000
 
     def __init__(self, encode: Callable[[str], list[int]]):
         self._encode = encode
@@ -150,7 +153,7 @@ class TokenCounter:
     """Counts tokens of many strings at once; remembers the counts of short strings seen often."""
 
     _CACHE_MAX_CHARS = 512
-    _CACHE_MAX_ENTRIES = 20_000
+    _CACHE_MAX_ENTRIES = 4096
 
     def __init__(self, spec: TokenizerSpec):
         self.spec = spec
