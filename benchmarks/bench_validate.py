@@ -148,14 +148,13 @@ def child(mode: str, path: str, workers: int) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finetune_portal.settings")
     django.setup()
     from finetune_portal.datasets.tokenizers import TokenCounter, TokenizerSpec
+    from finetune_portal.datasets.validation import validate_file  # imported before the timing, as tiktoken
 
     TokenCounter(TokenizerSpec("tiktoken", "o200k_base"))  # load the encoding outside the timing
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_before = usage.ru_utime + usage.ru_stime
     started = time.perf_counter()
     if mode == "streaming":
-        from finetune_portal.datasets.validation import validate_file
-
         report = validate_file(path, kind="chat", base_model="gpt-4o-mini", workers=workers)
         result = {
             "examples": report["examples"],
