@@ -59,7 +59,7 @@ def _digests(example) -> tuple[bytes, bytes]:
 
 def _numbered_examples(path: str):
     """(line number, line) of each non-blank line, without line ends or a BOM."""
-    from finetune_portal.datasets.validation.engine import iter_lines
+    from finetune_portal.datasets.validation.lines import iter_lines
 
     line_no = 0
     for raw in iter_lines(path, 0, os.path.getsize(path)):

@@ -135,7 +135,7 @@ def version_preview(
     With ``line``, the page is the first one reaching that line (the one holding it, unless it is blank or
     past the end), whatever ``page`` says.
     """
-    from finetune_portal.datasets.validation.engine import iter_lines
+    from finetune_portal.datasets.validation.lines import iter_lines
     from finetune_portal.datasets.versions import local_copy
 
     page = max(1, page)

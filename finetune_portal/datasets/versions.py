@@ -29,7 +29,7 @@ from finetune_portal.datasets.errors import DatasetInputError
 from finetune_portal.datasets.models import Dataset, DatasetVersion, SplitRole, VersionStatus
 from finetune_portal.datasets.validation import validate_file
 from finetune_portal.datasets.validation.crash import internal_error_message
-from finetune_portal.datasets.validation.engine import iter_lines
+from finetune_portal.datasets.validation.lines import iter_lines
 from finetune_portal.providers.registry import default_provider_key
 
 logger = logging.getLogger(__name__)

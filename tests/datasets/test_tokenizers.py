@@ -4,6 +4,8 @@ import hashlib
 
 import pytest
 import tiktoken.load
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from finetune_portal.datasets.tokenizers import (
     TokenCounter,
@@ -61,3 +63,56 @@ def test_counts_match_tiktoken_and_repeated_texts_hit_the_cache():
     encoding = tiktoken.get_encoding("cl100k_base")
     assert counter.count_many(texts) == [len(encoding.encode_ordinary(t)) for t in texts]
     assert "Hello, world!" in counter._cache
+
+
+# Spaces next to other whitespace, at the ends, doubled; Unicode spaces; contractions, digits, marks.
+TRICKY_TEXTS = [
+    "",
+    " ",
+    "   ",
+    " leading",
+    "trailing ",
+    "two  spaces and   three",
+    "I'm sure it's THE'S x's don't",
+    "12345 678 9",
+    "line one.\n line two\n\nthree \n",
+    "tab\there\t and\u00a0nbsp \u2009thin \u3000ideographic",
+    "zero\u200bwidth (brackets) a/b c-d ...",
+    " \u0301accent e\u0301 caf\u00e9 na\u00efve \u00fcber",
+    "\u4e2d\u6587 \u6587\u5b57 \U0001f600\U0001f600 emoji",
+    "a. " * 40 + "\r\n end",
+]
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
+def test_counts_split_at_spaces_equal_tiktoken_on_the_whole_text(name):
+    counter = TokenCounter(TokenizerSpec("tiktoken", name))
+    encoding = tiktoken.get_encoding(name)
+    texts = TRICKY_TEXTS + [text.upper() for text in TRICKY_TEXTS]
+    expected = [len(encoding.encode_ordinary(text)) for text in texts]
+    assert counter.count_many(texts) == expected
+    assert counter.count_many(texts) == expected  # again, from the remembered words
+
+
+_WHITESPACE = [" ", " ", " ", "  ", "\n", "\t", "\r\n", "\u00a0", "\u2028", "\x1c"]
+_WORDS = ["'s", "'T", ".", ",", "(", "/", "-", "a", "Bc", "DEF", "ghi", "7", "123456", "\u00e9", "\u0301"]
+_PIECES = st.sampled_from([*_WHITESPACE, *_WORDS, "\u4e2d", "\U0001f600", "\u01c5"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_PIECES, max_size=40).map("".join), min_size=1, max_size=8))
+def test_counts_equal_tiktoken_for_any_mix_of_words_and_whitespace(texts):
+    for name in ("cl100k_base", "o200k_base"):
+        counter = _counter(name)
+        encoding = tiktoken.get_encoding(name)
+        assert counter.count_many(texts) == [len(encoding.encode_ordinary(text)) for text in texts]
+
+
+_COUNTERS: dict[str, TokenCounter] = {}
+
+
+def _counter(name: str) -> TokenCounter:
+    # One counter across examples, so later examples also run into words counted before.
+    if name not in _COUNTERS:
+        _COUNTERS[name] = TokenCounter(TokenizerSpec("tiktoken", name))
+    return _COUNTERS[name]

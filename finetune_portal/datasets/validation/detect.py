@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 import orjson
 
-from finetune_portal.datasets.validation.engine import BOM, MAX_LINE_BYTES, TOO_LONG, iter_lines, json_problem
 from finetune_portal.datasets.validation.kinds import CHAT_TOP_KEYS, shape_of
-from finetune_portal.datasets.validation.messages import json_type
+from finetune_portal.datasets.validation.lines import BOM, MAX_LINE_BYTES, TOO_LONG, iter_lines
+from finetune_portal.datasets.validation.parsing import json_problem
+from finetune_portal.datasets.validation.wording import json_type
 
 SAMPLE_LINES = 200
 SAMPLE_BYTES = 1024 * 1024

@@ -8,10 +8,11 @@ so line numbers, the first errors and the progress reports are the same however 
 
 from __future__ import annotations
 
+import gc
 import hashlib
-import json
 import logging
 import os
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -23,35 +24,19 @@ import orjson
 from finetune_portal.datasets.tokenizers import TokenCounter, TokenizerSpec
 from finetune_portal.datasets.validation.crash import ValidationCrash
 from finetune_portal.datasets.validation.kinds import CHECKERS, kind_mismatch
+from finetune_portal.datasets.validation.lines import BOM, MAX_LINE_BYTES, TOO_LONG, iter_lines, split_ranges
+from finetune_portal.datasets.validation.parsing import json_problem, may_repeat_a_key, repeated_key
 
 logger = logging.getLogger(__name__)
 
 MAX_ERRORS_IN_FULL = 100
-MAX_LINE_BYTES = 64 * 1024 * 1024
 DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024
-# Duplicate detection remembers this many example digests, so memory stays bounded on any file.
-MAX_TRACKED_DIGESTS = 500_000
 MAX_LABELS = 50
 # The lines over the token limit a report names (the count covers all of them).
 MAX_LINES_LISTED = 20
-_READ_BLOCK = 1024 * 1024
 _TOKEN_BATCH = 4096
-BOM = b"\xef\xbb\xbf"
-_BINARY_SIGNATURES = {
-    b"\x1f\x8b": "a gzip archive",
-    b"PK\x03\x04": "a zip archive",
-    b"%PDF": "a PDF document",
-    b"\x89PNG": "a PNG image",
-    b"\xff\xd8\xff": "a JPEG image",
-    b"\xff\xfe": "UTF-16 text",
-    b"\xfe\xff": "UTF-16 text",
-    b"PAR1": "a Parquet file",
-}
-# What iter_lines yields in place of a line over MAX_LINE_BYTES.
-TOO_LONG = object()
-# Bytes a text file is made of: tab, line ends and everything from space up, but DEL.
-_TEXT_BYTES = bytes([9, 10, 13, *range(32, 127), *range(128, 256)])
-
+_RANGES_PER_WORKER = 6
+_MIN_PARALLEL_CHUNK_BYTES = 1024 * 1024
 # Called after each range with (lines read, errors so far, bytes read).
 Progress = Callable[[int, int, int], None]
 
@@ -80,7 +65,9 @@ class RangeResult:
     images: int = 0
     flags: Counter = field(default_factory=Counter)
     first_flag_line: dict[str, int] = field(default_factory=dict)
-    digests: list[tuple[int, int]] = field(default_factory=list)
+    # The 8-byte hash of each valid example's line, and its line number.
+    digests: bytearray = field(default_factory=bytearray)
+    digest_lines: array = field(default_factory=lambda: array("I"))
 
 
 @dataclass(frozen=True)
@@ -104,125 +91,6 @@ def _counter_for(spec: TokenizerSpec) -> TokenCounter:
     return counter
 
 
-def iter_lines(path: str, start: int, end: int) -> Iterator[bytes | object]:
-    """The lines of a byte range without their newline; a line over MAX_LINE_BYTES yields TOO_LONG."""
-    with open(path, "rb") as handle:
-        handle.seek(start)
-        remaining = end - start
-        partial: list[bytes] = []
-        partial_size = 0
-        too_long = False
-        while remaining > 0:
-            block = handle.read(min(_READ_BLOCK, remaining))
-            if not block:
-                break
-            remaining -= len(block)
-            pieces = block.split(b"\n")
-            if len(pieces) == 1:
-                if not too_long:
-                    partial.append(block)
-                    partial_size += len(block)
-                    if partial_size > MAX_LINE_BYTES:
-                        too_long, partial, partial_size = True, [], 0
-                continue
-            if too_long:
-                yield TOO_LONG
-                too_long = False
-            elif partial:
-                partial.append(pieces[0])
-                yield b"".join(partial)
-            else:
-                yield pieces[0]
-            partial, partial_size = [], 0
-            last = pieces.pop()
-            yield from pieces[1:]
-            if last:
-                partial, partial_size = [last], len(last)
-        if too_long:
-            yield TOO_LONG
-        elif partial:
-            yield b"".join(partial)
-
-
-def json_problem(line: bytes, exc: orjson.JSONDecodeError) -> str:
-    """Why a line does not parse, in the words of someone fixing the file (only lines that fail)."""
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as bad:
-        return f"Invalid UTF-8 at byte {bad.start + 1} of this line; save the file as UTF-8."
-    reason = exc.msg.lower()
-    if "\x00" in text:
-        return f"A NUL byte at column {text.index(chr(0)) + 1}; a JSONL line holds text only."
-    if "trailing comma" in reason:
-        return f"A trailing comma at column {exc.colno}; JSON allows no comma before a closing }} or ]."
-    if "after document" in reason or "trailing" in reason:
-        if text[exc.pos :].strip() == ",":
-            return "A comma after the example; a JSONL line holds one object and nothing after it."
-        return "More than one JSON value on this line; each line must hold exactly one example."
-    return f"Not valid JSON ({exc.msg} at column {exc.colno})."
-
-
-def _written_keys(text: bytes) -> int:
-    """Keys in JSON text, written ``"key":`` or ``"key" :``: inside a string a quote is escaped, so a
-    ``\\":`` there is no key."""
-    return text.count(b'":') + text.count(b'" :') - text.count(b'\\":')
-
-
-def _parsed_keys(value) -> int:
-    """How many keys the parsed objects hold, nested ones included."""
-    if type(value) is dict:
-        keys = len(value)
-        for item in value.values():
-            if type(item) is dict or type(item) is list:
-                keys += _parsed_keys(item)
-        return keys
-    keys = 0
-    for item in value:
-        if type(item) is dict or type(item) is list:
-            keys += _parsed_keys(item)
-    return keys
-
-
-def _may_repeat_a_key(line: bytes, example) -> bool:
-    """A cheap screen for a key written twice in one object (orjson silently keeps the last one).
-
-    Each written key is followed by a colon, so a line with no more colons than the parsed objects have
-    keys dropped none (one C-speed count). Otherwise colons in texts are told from keys by counting
-    ``"key":``; only a line that fails both is parsed again, slowly, to name the key.
-    """
-    if type(example) is not dict and type(example) is not list:
-        return False
-    try:
-        keys = _parsed_keys(example)
-    except RecursionError:  # nested deeper than this stack allows: leave it to the exact check
-        return True
-    return line.count(b":") != keys and _written_keys(line) != keys
-
-
-def repeated_key(line: bytes) -> str | None:
-    """The error for a line whose object repeats a key, or None (the exact check, with the stdlib parser)."""
-    repeated: list[str] = []
-
-    def pairs(items: list[tuple[str, object]]) -> dict:
-        seen = set()
-        for key, _ in items:
-            if key in seen and not repeated:
-                repeated.append(key)
-            seen.add(key)
-        return dict(items)
-
-    try:
-        json.loads(line, object_pairs_hook=pairs)
-    except (ValueError, RecursionError):  # orjson took it: a corner of the stdlib parser; no verdict
-        return None
-    if not repeated:
-        return None
-    return (
-        f"The key {repeated[0]!r} appears twice in one object; JSON keeps only the last value, "
-        "so the first would be lost silently."
-    )
-
-
 def scan_range(job: RangeJob) -> RangeResult:
     """Check and measure one byte range; an unexpected exception becomes a ``ValidationCrash``."""
     result = RangeResult()
@@ -232,6 +100,7 @@ def scan_range(job: RangeJob) -> RangeResult:
     limit = job.token_limit
     loads = orjson.loads
     blake2b = hashlib.blake2b
+    digests, digest_lines = result.digests, result.digest_lines
     pending_blanks: list[int] = []
     pending_blank_count = 0
     texts: list[str] = []
@@ -308,7 +177,7 @@ def scan_range(job: RangeJob) -> RangeResult:
             except orjson.JSONDecodeError as exc:
                 error(line_no, json_problem(line, exc))
                 continue
-            if _may_repeat_a_key(line, example):
+            if may_repeat_a_key(line, example):
                 repeated = repeated_key(line)
                 if repeated is not None:
                     error(line_no, repeated)
@@ -323,7 +192,8 @@ def scan_range(job: RangeJob) -> RangeResult:
                     error(line_no, message)
                 continue
             result.images += checked.images
-            result.digests.append((int.from_bytes(blake2b(line, digest_size=8).digest()), line_no))
+            digests += blake2b(line, digest_size=8).digest()
+            digest_lines.append(line_no)
             texts.extend(checked.texts)
             texts.extend(checked.answers)
             measured.append(
@@ -353,45 +223,6 @@ def scan_range(job: RangeJob) -> RangeResult:
     return result
 
 
-def split_ranges(path: str, size: int, chunk_bytes: int) -> list[tuple[int, int]]:
-    """Byte ranges of about chunk_bytes that each start at the beginning of a line."""
-    ranges = []
-    start = 0
-    with open(path, "rb") as handle:
-        while start < size:
-            boundary = start + chunk_bytes
-            if boundary >= size:
-                ranges.append((start, size))
-                break
-            handle.seek(boundary)
-            while True:
-                block = handle.read(64 * 1024)
-                if not block:
-                    boundary = size
-                    break
-                newline = block.find(b"\n")
-                if newline >= 0:
-                    boundary += newline + 1
-                    break
-                boundary += len(block)
-            ranges.append((start, boundary))
-            start = boundary
-    return ranges
-
-
-def sniff_binary(path: str) -> str | None:
-    """A message when the file is plainly not text (an archive, an image, UTF-16...)."""
-    with open(path, "rb") as handle:
-        head = handle.read(8192)
-    for signature, what in _BINARY_SIGNATURES.items():
-        if head.startswith(signature):
-            return f"This is {what}, not a JSONL text file."
-    # A stray NUL in text is reported on its line; NULs among many control bytes are a binary file.
-    if b"\x00" in head and len(head.translate(None, _TEXT_BYTES)) * 100 > len(head):
-        return "This is a binary file, not a JSONL text file."
-    return None
-
-
 def run_ranges(
     path: str,
     *,
@@ -414,19 +245,28 @@ def run_ranges(
 
 def _range_results(path, kind, tokenizer, token_limit, workers, chunk_bytes) -> Iterator[RangeResult]:
     size = os.path.getsize(path)
+    if workers > 1:
+        # Several ranges a worker, so no worker is left with the last big one while the others idle.
+        chunk_bytes = min(chunk_bytes, max(_MIN_PARALLEL_CHUNK_BYTES, size // (workers * _RANGES_PER_WORKER)))
     jobs = [
         RangeJob(path, start, end, kind, tokenizer, token_limit, start == 0)
         for start, end in split_ranges(path, size, chunk_bytes)
     ]
     if workers > 1 and len(jobs) > 1:
-        # fork: workers inherit the loaded modules and tokenizer instead of loading them again.
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("fork")) as pool:
-            try:
-                results = pool.map(scan_range, jobs)  # submits every range, starting the processes
-            except (AssertionError, OSError) as exc:  # e.g. inside a daemonic worker process
-                logger.warning("Validating in one process; cannot start worker processes here (%s).", exc)
-            else:
-                yield from results
-                return
+        # fork: workers inherit the loaded modules and tokenizer instead of loading them again. Frozen,
+        # the inherited objects are left out of the workers' garbage collections, which would otherwise
+        # write to every one of them and so copy the pages they share with this process.
+        gc.freeze()
+        try:
+            with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("fork")) as pool:
+                try:
+                    results = pool.map(scan_range, jobs)  # submits every range, starting the processes
+                except (AssertionError, OSError) as exc:  # e.g. inside a daemonic worker process
+                    logger.warning("Validating in one process; cannot start worker processes here (%s).", exc)
+                else:
+                    yield from results
+                    return
+        finally:
+            gc.unfreeze()
     for job in jobs:
         yield scan_range(job)

@@ -12,11 +12,11 @@ from finetune_portal.datasets.validation.messages import (
     TOKENS_PER_CONVERSATION,
     TOKENS_PER_MESSAGE,
     check_messages,
-    check_tools,
-    did_you_mean,
-    json_type,
+    plain_conversation,
     short_label,
 )
+from finetune_portal.datasets.validation.tools import check_tools
+from finetune_portal.datasets.validation.wording import did_you_mean, json_type
 
 CHAT_TOP_KEYS = frozenset({"messages", "tools", "parallel_tool_calls", "functions"})
 CHAT_ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
@@ -133,6 +133,14 @@ def _conversation(example, checked: Checked, *, roles, allow_images: bool, top_k
 
 def _check_chat_like(example, *, allow_images: bool) -> Checked:
     checked = Checked()
+    if type(example) is dict and len(example) == 1 and "messages" in example:
+        plain = plain_conversation(example["messages"])
+        if plain is not None:
+            checked.texts, checked.answers, checked.system = plain
+            checked.messages = len(example["messages"])
+            checked.fixed = checked.messages * TOKENS_PER_MESSAGE + TOKENS_PER_CONVERSATION
+            checked.label = short_label(checked.answers[-1])
+            return checked
     tally = _conversation(
         example, checked, roles=CHAT_ROLES, allow_images=allow_images, top_keys=CHAT_TOP_KEYS
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import difflib
 
-import orjson
+from finetune_portal.datasets.validation.tools import check_tool_calls
+from finetune_portal.datasets.validation.wording import did_you_mean, json_type
 
 MESSAGE_KEYS = frozenset(
     {"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call", "refusal"}
@@ -19,7 +19,6 @@ IMAGE_DATA_PREFIXES = (
 )
 IMAGE_DETAILS = frozenset({"low", "high", "auto"})
 MAX_IMAGES_PER_EXAMPLE = 10
-MAX_FUNCTIONS = 128
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 # OpenAI's documented cost of one image at detail "low"; higher detail costs more, so this is a floor.
 TOKENS_PER_IMAGE = 85
@@ -120,7 +119,7 @@ def check_messages(
                 tally.fixed += 1
             else:
                 errors.append(f"{at} ({role}): name must be a string.")
-        has_call = _check_tool_calls(message, at, role, errors, sink)
+        has_call = check_tool_calls(message, at, role, errors, sink)
         if role == "tool" and not isinstance(message.get("tool_call_id"), str):
             errors.append(f'{at} (tool) needs a "tool_call_id" naming the call it answers.')
         if role == "function" and not isinstance(name, str):
@@ -145,6 +144,35 @@ def check_messages(
             content = message.get("content")
             tally.last_answer = content if isinstance(content, str) else None
     return tally
+
+
+def plain_conversation(messages) -> tuple[list[str], list[str], bool] | None:
+    """The texts, the assistant's answers and whether a system message is present, for the conversation
+    most datasets are made of: every message holds only a role (system, user or assistant) and non-empty
+    text, and at least one is the assistant's. None for any other, which ``check_messages`` takes; for
+    these, both find the same and no error."""
+    if type(messages) is not list:
+        return None
+    texts: list[str] = []
+    answers: list[str] = []
+    system = False
+    for message in messages:
+        if type(message) is not dict or len(message) != 2:
+            return None
+        content = message.get("content")
+        if type(content) is not str or not content:
+            return None
+        role = message.get("role")
+        if role == "assistant":
+            answers.append(content)
+        elif role == "user":
+            texts.append(content)
+        elif role == "system":
+            texts.append(content)
+            system = True
+        else:
+            return None
+    return (texts, answers, system) if answers else None
 
 
 _MISSING = object()
@@ -222,119 +250,6 @@ def _check_image(image, at, errors) -> None:
         base64.b64decode(payload[:4096].ljust(4 * ((min(len(payload), 4096) + 3) // 4), "="), validate=True)
     except (binascii.Error, ValueError):
         errors.append(f"{at}: the image data is not valid base64.")
-
-
-def _check_tool_calls(message, at, role, errors, sink) -> bool:
-    calls = message.get("tool_calls")
-    function_call = message.get("function_call")
-    if calls is None and function_call is None:
-        return False
-    if role != "assistant":
-        errors.append(f"{at} ({role}): only assistant messages may call tools.")
-        return False
-    if function_call is not None:
-        if not isinstance(function_call, dict) or not isinstance(function_call.get("name"), str):
-            errors.append(f'{at} (assistant): "function_call" needs a "name".')
-        else:
-            _check_arguments(function_call.get("arguments"), f'{at} (assistant): "function_call"', errors)
-        sink.append(orjson.dumps(function_call).decode())
-    if calls is not None:
-        if not isinstance(calls, list) or not calls:
-            errors.append(f'{at} (assistant): "tool_calls" must be a non-empty list.')
-            return False
-        for call_index, call in enumerate(calls):
-            call_at = f"{at}.tool_calls[{call_index}]"
-            if not isinstance(call, dict):
-                errors.append(f'{call_at} must be an object with "id", "type" and "function".')
-                continue
-            if not isinstance(call.get("id"), str) or not call["id"]:
-                errors.append(
-                    f'{call_at}: needs an "id" (a string the tool message\'s "tool_call_id" names).'
-                )
-            if call.get("type") != "function":
-                errors.append(f'{call_at}: "type" must be "function".')
-            function = call.get("function")
-            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-                errors.append(f'{call_at}: needs "function" with a "name".')
-                continue
-            _check_arguments(function.get("arguments"), call_at, errors)
-        sink.append(orjson.dumps(calls).decode())
-    return True
-
-
-def _check_arguments(arguments, at: str, errors: list[str]) -> None:
-    if not isinstance(arguments, str):
-        errors.append(f'{at}: "arguments" must be a JSON string.')
-        return
-    try:
-        orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        errors.append(f'{at}: "arguments" is not valid JSON.')
-
-
-def check_tools(example: dict, errors: list[str], texts: list[str]) -> None:
-    """The example's tool definitions ("tools", or the deprecated "functions") and "parallel_tool_calls"."""
-    tools = example.get("tools")
-    if tools is not None:
-        if not isinstance(tools, list):
-            errors.append('"tools" must be a list of tool definitions.')
-        else:
-            for index, tool in enumerate(tools):
-                if not isinstance(tool, dict) or tool.get("type") != "function":
-                    errors.append(
-                        f'tools[{index}] must be {{"type": "function", "function": {{"name": ...}}}}.'
-                    )
-                else:
-                    _check_function(tool.get("function"), f"tools[{index}].function", errors)
-            texts.append(orjson.dumps(tools).decode())
-    functions = example.get("functions")
-    if functions is not None:
-        if not isinstance(functions, list) or not 1 <= len(functions) <= MAX_FUNCTIONS:
-            errors.append(f'"functions" must be a list of 1 to {MAX_FUNCTIONS} function definitions.')
-        else:
-            for index, function in enumerate(functions):
-                _check_function(function, f"functions[{index}]", errors)
-    parallel = example.get("parallel_tool_calls")
-    if parallel is not None and not isinstance(parallel, bool):
-        errors.append('"parallel_tool_calls" must be true or false.')
-
-
-def _check_function(function, at: str, errors: list[str]) -> None:
-    """A function definition: a name, and parameters (a JSON Schema object) and description when given."""
-    if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
-        errors.append(f'{at} must be an object with a string "name".')
-        return
-    parameters = function.get("parameters")
-    if parameters is not None and not isinstance(parameters, dict):
-        errors.append(f'{at}: "parameters" must be a JSON Schema object, not {json_type(parameters)}.')
-    description = function.get("description")
-    if description is not None and not isinstance(description, str):
-        errors.append(f'{at}: "description" must be a string, not {json_type(description)}.')
-
-
-def did_you_mean(unknown, known, present=()) -> str:
-    """ " Did you mean 'x'?" for unknown keys close to a known key the object lacks, else ""."""
-    suggestions = []
-    for key in sorted(unknown):
-        match = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
-        if match and match[0] not in present and match[0] not in suggestions:
-            suggestions.append(match[0])
-    return f" Did you mean {' or '.join(map(repr, suggestions))}?" if suggestions else ""
-
-
-def json_type(value) -> str:
-    """The JSON name of a parsed value's type, for messages (never a Python type name)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
 
 
 def short_label(answer: str | None) -> str | None:

@@ -8,23 +8,23 @@ The report is one JSON object: ``{"valid", "kind", "examples", "errors": [{"line
 from __future__ import annotations
 
 import os
-from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
 
 from finetune_portal.datasets.tokenizers import TokenizerSpec
 from finetune_portal.datasets.validation.detect import detect_file_kind
+from finetune_portal.datasets.validation.duplicates import MAX_TRACKED_DIGESTS, DuplicateFinder
 from finetune_portal.datasets.validation.engine import (
     DEFAULT_CHUNK_BYTES,
     MAX_ERRORS_IN_FULL,
     MAX_LABELS,
     MAX_LINES_LISTED,
-    MAX_TRACKED_DIGESTS,
     Progress,
     run_ranges,
-    sniff_binary,
 )
 from finetune_portal.datasets.validation.kinds import KIND_LABELS, KINDS
+from finetune_portal.datasets.validation.lines import sniff_binary
+from finetune_portal.datasets.validation.token_stats import percentile, token_histogram
 from finetune_portal.providers.base import DatasetProfile
 from finetune_portal.providers.registry import (
     dataset_profile,
@@ -85,56 +85,6 @@ def untrained_kind_error(kind: str, target: str, profile: DatasetProfile) -> str
     return f"{label} does not train {KIND_LABELS[kind]} data; it trains {trained}."
 
 
-HISTOGRAM_BINS = 16
-
-
-def token_histogram(hist: Counter, token_limit: int | None) -> list[dict]:
-    """Examples per token-length bin from the shortest example to the longest. When the per-example
-    limit falls inside that span it is a bin edge, so a bin is either within the limit or past it
-    (``over_limit``)."""
-    if not hist:
-        return []
-    low, stop = min(hist), max(hist) + 1
-    if token_limit is not None and low <= token_limit < stop - 1:
-        share = (token_limit + 1 - low) / (stop - low)
-        under = min(HISTOGRAM_BINS - 1, max(1, round(HISTOGRAM_BINS * share)))
-        starts = _bin_starts(low, token_limit + 1, under) + _bin_starts(
-            token_limit + 1, stop, HISTOGRAM_BINS - under
-        )
-    else:
-        starts = _bin_starts(low, stop, HISTOGRAM_BINS)
-    counts = [0] * len(starts)
-    for tokens, count in hist.items():
-        counts[bisect_right(starts, tokens) - 1] += count
-    ends = [*starts[1:], stop]
-    return [
-        {
-            "from": first,
-            "to": end - 1,
-            "count": count,
-            "over_limit": token_limit is not None and first > token_limit,
-        }
-        for first, end, count in zip(starts, ends, counts, strict=True)
-    ]
-
-
-def _bin_starts(start: int, stop: int, bins: int) -> list[int]:
-    """The first values of ``bins`` near-equal bins covering start..stop-1 (fewer when the span is short)."""
-    bins = max(1, min(bins, stop - start))
-    return [start + (stop - start) * i // bins for i in range(bins)]
-
-
-def _percentile(hist: Counter, fraction: float) -> int:
-    total = sum(hist.values())
-    rank = max(1, round(fraction * total + 0.4999))
-    seen = 0
-    for value in sorted(hist):
-        seen += hist[value]
-        if seen >= rank:
-            return value
-    return 0
-
-
 def validate_file(
     path: str | os.PathLike,
     *,
@@ -184,10 +134,7 @@ def validate_file(
     labels_possible = True
     flags: Counter = Counter()
     first_flag_line: dict[str, int] = {}
-    seen_digests: set[int] = set()
-    duplicates = 0
-    first_duplicate = None
-    digests_capped = False
+    repeats = DuplicateFinder()
     pending_blanks: list[int] = []
     pending_blank_count = 0
     trailing_blank_count = 0
@@ -244,20 +191,14 @@ def validate_file(
         flags.update(part.flags)
         for flag, flag_line in part.first_flag_line.items():
             first_flag_line.setdefault(flag, offset + flag_line)
-        for digest, digest_line in part.digests:
-            if digest in seen_digests:
-                duplicates += 1
-                if first_duplicate is None:
-                    first_duplicate = offset + digest_line
-            elif len(seen_digests) < MAX_TRACKED_DIGESTS:
-                seen_digests.add(digest)
-            else:
-                digests_capped = True
+        repeats.add(part.digests, part.digest_lines, offset)
         bytes_read += part.byte_size
         if progress is not None:
             progress(lines, error_count, bytes_read)
     trailing_blank_count = pending_blank_count
-    seen_digests.clear()
+    duplicates, first_duplicate = repeats.duplicates, repeats.first_duplicate
+    digests_capped = repeats.capped
+    del repeats
 
     measured = sum(token_hist.values())
     total_tokens = sum(tokens * count for tokens, count in token_hist.items())
@@ -326,7 +267,7 @@ def validate_file(
         "tokens_per_example": {
             "min": min(token_hist) if token_hist else 0,
             "mean": round(total_tokens / measured, 1) if measured else 0,
-            "p95": _percentile(token_hist, 0.95) if token_hist else 0,
+            "p95": percentile(token_hist, 0.95) if token_hist else 0,
             "max": max(token_hist) if token_hist else 0,
         },
         "messages_per_example": {
