@@ -17,7 +17,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -104,25 +103,23 @@ def api_token_verify(*, raw: str) -> TokenCheck:
     lookup, _, secret = rest.partition("_")
     if prefix or not lookup or not secret:
         return TokenCheck(None, "This is not a portal API token (they start with ftp_).")
-    # One query per request: the token, its user and project, and whether the user is still a member.
-    token = (
-        ApiToken.objects.select_related("user", "project")
-        .annotate(
-            is_member=Exists(Membership.objects.filter(project=OuterRef("project"), user=OuterRef("user")))
-        )
-        .filter(lookup=lookup)
-        .first()
-    )
+    # Two plain indexed queries: Django builds them several times faster than one query with the
+    # membership as an Exists() subquery, and building the query was most of the time this took.
+    token = ApiToken.objects.select_related("user", "project").filter(lookup=lookup).first()
     if token is None or not any(hmac.compare_digest(token.digest, d) for d in _digests(raw)):
         return TokenCheck(None, "Incorrect API token provided.")
     if token.revoked_at is not None:
         return TokenCheck(None, "This API token was revoked.")
     # Site admins may use any project, as everywhere in the portal (projects.access).
-    if not token.user.is_active or not (token.is_member or token.user.is_superuser):
+    if not token.user.is_active or not (token.user.is_superuser or _is_member(token)):
         return TokenCheck(
             None, f"This API token's user is no longer a member of project {token.project.slug}."
         )
     return TokenCheck(token)
+
+
+def _is_member(token: ApiToken) -> bool:
+    return Membership.objects.filter(project_id=token.project_id, user_id=token.user_id).exists()
 
 
 def api_token_mark_used(*, token: ApiToken) -> None:
