@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -28,6 +29,14 @@ from finetune_portal.projects.models import Membership
 _KEY_SALT = "finetune_portal.api.ApiToken"
 # Writing last_used_at on every request would turn each read into a write; once a minute says enough.
 LAST_USED_EVERY = timedelta(minutes=1)
+
+
+# Table names from the models, no input: nothing to inject.
+_MEMBERSHIP, _TOKEN = Membership._meta.db_table, ApiToken._meta.db_table
+_IS_MEMBER = (
+    f"EXISTS (SELECT 1 FROM {_MEMBERSHIP} AS m WHERE m.project_id = {_TOKEN}.project_id "  # noqa: S608
+    f"AND m.user_id = {_TOKEN}.user_id)"
+)
 
 
 class ApiTokenError(Exception):
@@ -103,23 +112,25 @@ def api_token_verify(*, raw: str) -> TokenCheck:
     lookup, _, secret = rest.partition("_")
     if prefix or not lookup or not secret:
         return TokenCheck(None, "This is not a portal API token (they start with ftp_).")
-    # Two plain indexed queries: Django builds them several times faster than one query with the
-    # membership as an Exists() subquery, and building the query was most of the time this took.
-    token = ApiToken.objects.select_related("user", "project").filter(lookup=lookup).first()
+    # One round trip: the token, its user and project, and whether the user is still a member. The
+    # membership test is written out rather than built as an Exists() subquery, which took Django
+    # several times longer to compile than the database took to answer.
+    token = (
+        ApiToken.objects.select_related("user", "project")
+        .annotate(is_member=RawSQL(_IS_MEMBER, ()))  # noqa: S611 (no input in it)
+        .filter(lookup=lookup)
+        .first()
+    )
     if token is None or not any(hmac.compare_digest(token.digest, d) for d in _digests(raw)):
         return TokenCheck(None, "Incorrect API token provided.")
     if token.revoked_at is not None:
         return TokenCheck(None, "This API token was revoked.")
     # Site admins may use any project, as everywhere in the portal (projects.access).
-    if not token.user.is_active or not (token.user.is_superuser or _is_member(token)):
+    if not token.user.is_active or not (token.is_member or token.user.is_superuser):
         return TokenCheck(
             None, f"This API token's user is no longer a member of project {token.project.slug}."
         )
     return TokenCheck(token)
-
-
-def _is_member(token: ApiToken) -> bool:
-    return Membership.objects.filter(project_id=token.project_id, user_id=token.user_id).exists()
 
 
 def api_token_mark_used(*, token: ApiToken) -> None:
