@@ -43,6 +43,10 @@ def _test_settings(request, settings, tmp_path):
     # Login throttling counts every failed login in a test as a real attack would; it is on in the tests
     # about it (marked "axes"). client.login() also passes no request, which the axes backend requires.
     settings.AXES_ENABLED = request.node.get_closest_marker("axes") is not None
+    # The catalog /v1 keeps in memory belongs to the database it was read from, rolled back after a test.
+    from finetune_portal.inference.catalog_cache import forget_served_models
+
+    forget_served_models()
 
 
 @pytest.fixture

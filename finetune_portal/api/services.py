@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -29,6 +29,14 @@ from finetune_portal.projects.models import Membership
 _KEY_SALT = "finetune_portal.api.ApiToken"
 # Writing last_used_at on every request would turn each read into a write; once a minute says enough.
 LAST_USED_EVERY = timedelta(minutes=1)
+
+
+# Table names from the models, no input: nothing to inject.
+_MEMBERSHIP, _TOKEN = Membership._meta.db_table, ApiToken._meta.db_table
+_IS_MEMBER = (
+    f"EXISTS (SELECT 1 FROM {_MEMBERSHIP} AS m WHERE m.project_id = {_TOKEN}.project_id "  # noqa: S608
+    f"AND m.user_id = {_TOKEN}.user_id)"
+)
 
 
 class ApiTokenError(Exception):
@@ -104,12 +112,12 @@ def api_token_verify(*, raw: str) -> TokenCheck:
     lookup, _, secret = rest.partition("_")
     if prefix or not lookup or not secret:
         return TokenCheck(None, "This is not a portal API token (they start with ftp_).")
-    # One query per request: the token, its user and project, and whether the user is still a member.
+    # One round trip: the token, its user and project, and whether the user is still a member. The
+    # membership test is written out rather than built as an Exists() subquery, which took Django
+    # several times longer to compile than the database took to answer.
     token = (
         ApiToken.objects.select_related("user", "project")
-        .annotate(
-            is_member=Exists(Membership.objects.filter(project=OuterRef("project"), user=OuterRef("user")))
-        )
+        .annotate(is_member=RawSQL(_IS_MEMBER, ()))  # noqa: S611 (no input in it)
         .filter(lookup=lookup)
         .first()
     )

@@ -1,7 +1,7 @@
 """The models a project can chat with, and the names /v1 and the playground call them by.
 
-Naming is provider-neutral: a row's provider id when it has one (OpenAI's ``ft:...`` model and
-checkpoint names), else the portal's own name, which mirrors OpenAI's:
+Naming is provider-neutral: a row's provider id when the provider serves it by that id (OpenAI's
+``ft:...`` model and checkpoint names), else the portal's own name, which mirrors OpenAI's:
 ``ft:{base_model}:{project slug}:{suffix or "local"}:job-{job id}``, and for a checkpoint that name plus
 ``:ckpt-step-{step}``. Base models are named by the provider's base id.
 """
@@ -58,18 +58,28 @@ def served_model_of_checkpoint(checkpoint: Checkpoint) -> ServedModel | None:
     model = getattr(job, "fine_tuned_model", None)
     if model is not None and model.base_model:
         base = model.base_model
+    # Weights the portal stored are served from there under the portal's name (a provider's own id for
+    # them, such as a local run's "checkpoint-15", is neither unique in the project nor loadable);
+    # a checkpoint only its provider holds goes by the provider's id.
+    held_by_provider = _held_by_provider(checkpoint)
     return ServedModel(
-        name=checkpoint.provider_checkpoint_id or f"{portal_model_name(job)}:ckpt-step-{checkpoint.step}",
+        name=checkpoint.provider_checkpoint_id
+        if held_by_provider
+        else f"{portal_model_name(job)}:ckpt-step-{checkpoint.step}",
         label=f"{job.display_name} · step {checkpoint.step}",
         provider=job.provider,
         kind=CHECKPOINT,
-        provider_model=checkpoint.provider_checkpoint_id or base,
+        provider_model=checkpoint.provider_checkpoint_id if held_by_provider else base,
         base_model=base,
-        adapter_uri="" if checkpoint.provider_checkpoint_id else checkpoint.storage_uri,
+        adapter_uri="" if held_by_provider else checkpoint.storage_uri,
         fine_tuned_model_id=model.pk if model is not None else None,
         checkpoint_id=checkpoint.pk,
         job_id=job.pk,
     )
+
+
+def _held_by_provider(checkpoint: Checkpoint) -> bool:
+    return bool(checkpoint.provider_checkpoint_id) and not checkpoint.storage_uri
 
 
 def _project_models(project):
@@ -125,6 +135,7 @@ def served_model_get(project, name: str) -> ServedModel | None:
         Checkpoint.objects.filter(
             job__project=project,
             provider_checkpoint_id=name,
+            storage_uri="",
             job__fine_tuned_model__status=ModelStatus.AVAILABLE,
         )
         .select_related("job__project", "job__fine_tuned_model")
@@ -148,7 +159,8 @@ def _portal_named(project, name: str, job_id: int, step: str | None) -> ServedMo
         found: ServedModel | None = served_model_of(model)
     else:
         checkpoint = (
-            Checkpoint.objects.filter(job_id=job_id, step=int(step), provider_checkpoint_id="")
+            Checkpoint.objects.filter(job_id=job_id, step=int(step))
+            .exclude(storage_uri="", provider_checkpoint_id__gt="")
             .select_related("job__project", "job__fine_tuned_model")
             .first()
         )

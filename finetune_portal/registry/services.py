@@ -35,6 +35,7 @@ def fine_tuned_model_delete(*, model: FineTunedModel, actor) -> None:
     still tells what was trained); weights held by a provider are not touched."""
     from finetune_portal.core.audit import audit_log
 
-    FineTunedModel.objects.filter(pk=model.pk).update(status=ModelStatus.DELETED)
     model.status = ModelStatus.DELETED
+    # Saved (not updated) so that what keeps the catalog in memory hears that the model left it.
+    model.save(update_fields=["status", "updated_at"])
     audit_log(actor=actor, action="model.deleted", target=model, project=model.job.project)

@@ -76,6 +76,14 @@ def test_a_token_stops_working_when_its_user_leaves_the_project(cast):
     assert "no longer a member of project bank-reviews" in check.problem
 
 
+def test_a_site_admin_s_token_works_in_a_project_without_a_membership(cast):
+    _, raw = api_token_create(user=cast.site_admin, project=cast.project, name="t", actor=cast.site_admin)
+    _, members = api_token_create(user=cast.member, project=cast.project, name="t", actor=cast.member)
+
+    assert api_token_verify(raw=raw).token is not None
+    assert api_token_verify(raw=members).token is not None
+
+
 def test_a_deactivated_user_s_token_stops_working(cast):
     _, raw = api_token_create(user=cast.member, project=cast.project, name="t", actor=cast.member)
     cast.member.is_active = False

@@ -81,6 +81,30 @@ def test_a_local_adapter_gets_an_ft_name_of_the_portals_own(cast):
     assert served_model_of(unnamed).name == f"ft:{SMOL}:bank-reviews:local:job-{unnamed.job_id}"
 
 
+def test_a_stored_checkpoint_is_served_from_its_weights_under_the_portals_name(cast):
+    """A local run names its checkpoints "checkpoint-15" like every other run: not a name to serve by."""
+    first, second = _local_model(cast.project), _local_model(cast.project)
+    for model in (first, second):
+        checkpoint_record(
+            job=model.job,
+            step=15,
+            provider_checkpoint_id="checkpoint-15",
+            storage_uri=f"file:///adapters/job-{model.job_id}/checkpoint-15",
+        )
+
+    names = [m.name for m in served_models(cast.project) if m.kind == "checkpoint"]
+
+    local = f"ft:{SMOL}:bank-reviews:support:job-{{}}:ckpt-step-15"
+    assert names == [local.format(second.job_id), local.format(first.job_id)]
+    point = served_model_get(cast.project, local.format(first.job_id))
+    assert point is not None
+    assert (point.provider_model, point.adapter_uri) == (
+        SMOL,
+        f"file:///adapters/job-{first.job_id}/checkpoint-15",
+    )
+    assert served_model_get(cast.project, "checkpoint-15") is None
+
+
 def test_a_checkpoint_kept_nowhere_cannot_be_served(cast):
     model = _local_model(cast.project)
     assert served_model_of_checkpoint(checkpoint_record(job=model.job, step=5)) is None

@@ -13,7 +13,7 @@ from finetune_portal.api.errors import ApiError, model_not_found
 from finetune_portal.api.streaming import event_stream_response
 from finetune_portal.api.v1 import chat_wire as wire
 from finetune_portal.api.v1.chat_request import parse_chat_request
-from finetune_portal.inference.catalog import served_model_get
+from finetune_portal.inference.catalog_cache import served_model_remembered
 from finetune_portal.inference.limits import GROUP, inference_allowed, inference_rate
 from finetune_portal.inference.services import chat_stream
 from finetune_portal.providers.base import ModelNotReady, ModelShutDown, ProviderError
@@ -72,7 +72,7 @@ def _first(events: Iterator[ChatEvent]) -> ChatEvent | None:
 
 def chat_completion_create(request, caller: ApiCaller) -> HttpResponseBase:
     chat = parse_chat_request(json_body(request))
-    model = served_model_get(caller.project, chat.model)
+    model = served_model_remembered(caller.project, chat.model)
     if model is None:
         raise model_not_found(chat.model)
     if not inference_allowed(request, caller.project):
