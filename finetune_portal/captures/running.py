@@ -15,7 +15,7 @@ from finetune_portal.captures.models import Capture, CaptureItem, CaptureMode, C
 from finetune_portal.captures.services import capture_finish
 from finetune_portal.inference.catalog import served_model_of
 from finetune_portal.inference.models import ChatAnswer
-from finetune_portal.inference.services import chat_stream
+from finetune_portal.inference.services import chat_collect
 from finetune_portal.providers.base import (
     BATCH_RUNNING,
     AnswerRefused,
@@ -89,21 +89,14 @@ def _claim(capture_id: int, limit: int) -> list[CaptureItem]:
 def _ask(
     capture: Capture, model: ServedModel, item: CaptureItem
 ) -> tuple[ChatAnswer | None, ProviderError | None]:
-    recorded: list[ChatAnswer] = []
-    try:
-        for _ in chat_stream(
-            project=capture.project,
-            user=capture.created_by,
-            model=model,
-            messages=list(item.messages),
-            settings=settings_of(capture),
-            source=SOURCE,
-            recorded=recorded,
-        ):
-            pass
-    except ProviderError as exc:
-        return (recorded[0] if recorded else None), exc
-    return recorded[0], None
+    return chat_collect(
+        project=capture.project,
+        user=capture.created_by,
+        model=model,
+        messages=list(item.messages),
+        settings=settings_of(capture),
+        source=SOURCE,
+    )
 
 
 def _answer_one(capture: Capture, model: ServedModel, item: CaptureItem) -> None:

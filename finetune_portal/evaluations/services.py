@@ -29,7 +29,7 @@ from finetune_portal.evaluations.models import (
 from finetune_portal.evaluations.stats import verdict
 from finetune_portal.inference.catalog import BASE, served_model_get
 from finetune_portal.inference.models import ChatAnswer
-from finetune_portal.inference.services import chat_stream
+from finetune_portal.inference.services import chat_collect
 from finetune_portal.providers.base import ProviderError
 from finetune_portal.providers.chat import ChatSettings, ServedModel
 from finetune_portal.providers.registry import get_provider
@@ -280,23 +280,20 @@ def _claim(evaluation_id: int, limit: int) -> list[EvaluationOutput]:
 
 
 def _ask(evaluation: Evaluation, model: ServedModel, messages: list[dict], max_tokens: int) -> ChatAnswer:
-    recorded: list[ChatAnswer] = []
-    try:
-        for _ in chat_stream(
-            project=evaluation.project,
-            user=evaluation.created_by,
-            model=model,
-            messages=messages,
-            settings=ChatSettings(temperature=0, max_tokens=max_tokens),
-            source=SOURCE,
-            recorded=recorded,
-        ):
-            pass
-    except ProviderError:
-        if recorded:
-            return recorded[0]
-        raise
-    return recorded[0]
+    """The recorded answer, failed ones included (their error is on the record); a provider that refused
+    before answering raises."""
+    answer, problem = chat_collect(
+        project=evaluation.project,
+        user=evaluation.created_by,
+        model=model,
+        messages=messages,
+        settings=ChatSettings(temperature=0, max_tokens=max_tokens),
+        source=SOURCE,
+    )
+    if answer is None:
+        assert problem is not None  # noqa: S101 - chat_collect gives one or the other
+        raise problem
+    return answer
 
 
 def _answer_one(evaluation: Evaluation, row: EvaluationOutput, models: dict[str, ServedModel | None]) -> bool:

@@ -46,6 +46,35 @@ def chat_stream(
     )
 
 
+def chat_collect(
+    *,
+    project,
+    user,
+    model: ServedModel,
+    messages: list[dict],
+    settings: ChatSettings,
+    source: str,
+) -> tuple[ChatAnswer | None, ProviderError | None]:
+    """chat_stream, collected: the recorded answer and the provider's error, if there was one. An answer
+    that failed part-way is recorded too (None only when the provider refused before answering), so the
+    caller keeps what it cost."""
+    recorded: list[ChatAnswer] = []
+    try:
+        for _ in chat_stream(
+            project=project,
+            user=user,
+            model=model,
+            messages=messages,
+            settings=settings,
+            source=source,
+            recorded=recorded,
+        ):
+            pass
+    except ProviderError as exc:
+        return (recorded[0] if recorded else None), exc
+    return recorded[0], None
+
+
 def chat_complete(
     *,
     project,
@@ -56,18 +85,13 @@ def chat_complete(
     source: str,
 ) -> ChatAnswer:
     """The same as chat_stream, collected: the recorded answer (provider errors are raised)."""
-    recorded: list[ChatAnswer] = []
-    for _ in chat_stream(
-        project=project,
-        user=user,
-        model=model,
-        messages=messages,
-        settings=settings,
-        source=source,
-        recorded=recorded,
-    ):
-        pass
-    return recorded[0]
+    answer, problem = chat_collect(
+        project=project, user=user, model=model, messages=messages, settings=settings, source=source
+    )
+    if problem is not None:
+        raise problem
+    assert answer is not None  # noqa: S101 - chat_stream records every answer it finishes
+    return answer
 
 
 def _answer(
