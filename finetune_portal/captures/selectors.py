@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from finetune_portal.captures.models import Capture, CaptureItem, ItemStatus
-from finetune_portal.datasets.models import DatasetVersion, VersionStatus
-from finetune_portal.evaluations.items import EVALUABLE_KINDS
+from finetune_portal.datasets.models import DatasetVersion
+from finetune_portal.evaluations.items import evaluable_versions
 
 # Problems first on the page, then what is still open, then the answers.
 _ITEM_ORDER = Case(
@@ -38,14 +38,5 @@ def capture_items(capture: Capture, *, limit: int = 200) -> QuerySet[CaptureItem
 
 
 def source_versions(project) -> QuerySet[DatasetVersion]:
-    """Versions whose prompts a model can be asked: valid chat, prompt/completion and Alpaca versions."""
-    return (
-        DatasetVersion.objects.filter(
-            dataset__project=project,
-            dataset__kind__in=EVALUABLE_KINDS,
-            status=VersionStatus.VALID,
-            archived_at__isnull=True,
-        )
-        .select_related("dataset")
-        .order_by("dataset__name", "-number")
-    )
+    """Versions whose prompts a model can be asked: those an evaluation reads."""
+    return evaluable_versions(project)

@@ -5,23 +5,9 @@ from decimal import Decimal
 
 from django import forms
 
-from finetune_portal.datasets.models import DatasetVersion, SplitRole, VersionStatus
-from finetune_portal.evaluations.items import EVALUABLE_KINDS
+from finetune_portal.datasets.models import DatasetVersion, SplitRole
+from finetune_portal.evaluations.items import evaluable_versions
 from finetune_portal.evaluations.metrics import JUDGE, METRICS
-
-
-def evaluable_versions(project):
-    """The project's valid, unarchived versions of a kind an evaluation reads."""
-    return (
-        DatasetVersion.objects.filter(
-            dataset__project=project,
-            dataset__kind__in=EVALUABLE_KINDS,
-            status=VersionStatus.VALID,
-            archived_at__isnull=True,
-        )
-        .select_related("dataset")
-        .order_by("dataset__name", "-number")
-    )
 
 
 class EvaluationForm(forms.Form):

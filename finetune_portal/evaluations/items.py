@@ -12,6 +12,20 @@ EVALUABLE_KINDS = (DatasetKind.CHAT, DatasetKind.COMPLETION, DatasetKind.ALPACA)
 MAX_ITEMS = 5000
 
 
+def evaluable_versions(project):
+    """The project's valid, unarchived versions of a kind an evaluation (or a capture) reads."""
+    return (
+        DatasetVersion.objects.filter(
+            dataset__project=project,
+            dataset__kind__in=EVALUABLE_KINDS,
+            status=VersionStatus.VALID,
+            archived_at__isnull=True,
+        )
+        .select_related("dataset")
+        .order_by("dataset__name", "-number")
+    )
+
+
 class EvaluationInputError(Exception):
     def __init__(self, message: str, *, field: str = ""):
         super().__init__(message)

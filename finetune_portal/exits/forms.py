@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django import forms
 
-from finetune_portal.datasets.models import DatasetVersion, VersionStatus
-from finetune_portal.evaluations.items import EVALUABLE_KINDS
+from finetune_portal.datasets.models import DatasetVersion
+from finetune_portal.evaluations.items import evaluable_versions
 from finetune_portal.evaluations.metrics import METRICS
 from finetune_portal.exits.parity import AUTO_METRIC, PARITY_METRICS
 
@@ -26,16 +26,7 @@ class ParityForm(forms.Form):
 
     def __init__(self, *args, project, job, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["version"].queryset = (
-            DatasetVersion.objects.filter(
-                dataset__project=project,
-                dataset__kind__in=EVALUABLE_KINDS,
-                status=VersionStatus.VALID,
-                archived_at__isnull=True,
-            )
-            .select_related("dataset")
-            .order_by("dataset__name", "-number")
-        )
+        self.fields["version"].queryset = evaluable_versions(project)
         if job.validation_version_id and not self.is_bound:
             self.initial.setdefault("version", job.validation_version_id)
         self.fields["version"].widget.attrs["aria-label"] = "Held-out items"
