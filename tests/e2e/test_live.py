@@ -193,5 +193,6 @@ def test_the_runs_list_polls_when_its_stream_is_blocked(streaming_context, cast,
     job_transition(job=running_job, to="succeeded", reason="Done")
 
     row = page.locator(f'tr[data-job="{running_job.pk}"]')
-    expect(row.locator(".badge")).to_have_text("Succeeded")
+    # The list polls every 5 s: the move shows at the next poll, up to one period and a render later.
+    expect(row.locator(".badge")).to_have_text("Succeeded", timeout=15_000)
     assert refreshes(requests)

@@ -124,7 +124,10 @@ def test_killing_and_restarting_the_web_process_loses_no_point(browser, cast, we
     # It came back on the stream, which asked for the gap once: the page never fell back to polling.
     expect(page.locator("html")).to_have_attribute("data-live", "streaming")
     assert len([url for url in requests if "/jobs/live/" in url]) >= 2
-    assert [url for url in requests if "after_step=" in url] == [
-        url for url in requests if "after_step=122" in url
-    ]
+    # Points that came while it was connected may arrive inline or be fetched after the last step held
+    # (with Redis the notice can name only that there are new ones); the gap is fetched once, from 122,
+    # and nothing is ever fetched again from before what the chart held.
+    after = [int(url.rsplit("after_step=", 1)[1].split("&")[0]) for url in requests if "after_step=" in url]
+    assert after.count(122) == 1
+    assert min(after) >= 120
     context.close()
