@@ -137,8 +137,8 @@ class Update:
 class LiveHub:
     """The listeners of one event loop (one per web process under uvicorn), by topic.
 
-    It also keeps each watched topic's newest state while it is sure nothing newer was missed (the
-    subscription is up, or the fallback reads it), so a page that opens a stream on a topic others
+    It also keeps each watched topic's newest state while it is sure nothing newer was missed (the Redis
+    subscription is up), so a page that opens a stream on a topic others
     already watch costs no query, and one change costs one JSON encoding however many pages watch it.
     """
 
@@ -197,7 +197,9 @@ class LiveHub:
 
     def _publish_locally(self, topic: str, state: State) -> None:
         update = Update.of(state)
-        if self._subscribed or topic in self._pollers:
+        # Only a live subscription hears every change as it commits; the fallback's poll is up to a
+        # second old, so without Redis a new stream reads the state for itself.
+        if self._subscribed:
             self._current[topic] = update
         self._deliver(topic, (topic, update))
 
