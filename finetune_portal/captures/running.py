@@ -5,7 +5,6 @@ by its tag, so nothing already answered is asked (or paid for) again."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 from django.db.models import Min, Q
@@ -13,6 +12,7 @@ from django.utils import timezone
 
 from finetune_portal.captures.models import Capture, CaptureItem, CaptureMode, CaptureStatus, ItemStatus
 from finetune_portal.captures.services import capture_finish
+from finetune_portal.core.row_claims import claim_rows
 from finetune_portal.inference.catalog import served_model_of
 from finetune_portal.inference.models import ChatAnswer
 from finetune_portal.inference.services import chat_collect
@@ -74,14 +74,13 @@ def _claim(capture_id: int, limit: int) -> list[CaptureItem]:
         status=ItemStatus.PENDING, retry_at__lte=now
     )
     claimable |= Q(status=ItemStatus.RUNNING, claimed_at__lt=now - STALE_CLAIM)
-    candidates = list(
-        CaptureItem.objects.filter(claimable, capture_id=capture_id)
-        .order_by("index")
-        .values_list("pk", flat=True)[:limit]
-    )
-    token = uuid.uuid4().hex
-    CaptureItem.objects.filter(claimable, pk__in=candidates).update(
-        status=ItemStatus.RUNNING, claimed_at=now, claim=token
+    token = claim_rows(
+        CaptureItem.objects.filter(capture_id=capture_id),
+        claimable,
+        order_by=("index",),
+        limit=limit,
+        running=ItemStatus.RUNNING,
+        now=now,
     )
     return list(CaptureItem.objects.filter(claim=token, status=ItemStatus.RUNNING).order_by("index"))
 

@@ -7,7 +7,6 @@ import logging
 import os
 import tempfile
 import time
-import uuid
 from datetime import timedelta
 from decimal import Decimal
 from functools import partial
@@ -17,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from finetune_portal.core.audit import audit_log
+from finetune_portal.core.row_claims import claim_rows
 from finetune_portal.evaluations import metrics
 from finetune_portal.evaluations.items import EvaluationInputError, version_items
 from finetune_portal.evaluations.models import (
@@ -263,14 +263,13 @@ def _claim(evaluation_id: int, limit: int) -> list[EvaluationOutput]:
     claimable = Q(status=OutputStatus.PENDING) | Q(
         status=OutputStatus.RUNNING, claimed_at__lt=now - STALE_CLAIM
     )
-    candidates = list(
-        EvaluationOutput.objects.filter(claimable, evaluation_id=evaluation_id)
-        .order_by("item__index", "id")
-        .values_list("pk", flat=True)[:limit]
-    )
-    token = uuid.uuid4().hex
-    EvaluationOutput.objects.filter(claimable, pk__in=candidates).update(
-        status=OutputStatus.RUNNING, claimed_at=now, claim=token
+    token = claim_rows(
+        EvaluationOutput.objects.filter(evaluation_id=evaluation_id),
+        claimable,
+        order_by=("item__index", "id"),
+        limit=limit,
+        running=OutputStatus.RUNNING,
+        now=now,
     )
     return list(
         EvaluationOutput.objects.filter(claim=token, status=OutputStatus.RUNNING)
