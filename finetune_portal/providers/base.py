@@ -4,12 +4,16 @@ the comparison treat all providers alike and never spell a provider's key.
 A provider is one package with a ``FineTuningProvider`` subclass, listed in ``settings.FINETUNE_PROVIDERS``
 (``providers/registry.py`` loads them). This module imports nothing of the portal's apps: the apps import
 it, and the provider packages build on both.
+
+The types a provider hands over or raises live beside it: ``errors.py`` (ProviderError and the refusals),
+``dataset_profile.py`` (what a provider asks of a dataset) and ``batches.py`` (batched chats). They are
+importable from here too.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -18,67 +22,50 @@ from typing import ClassVar
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from finetune_portal.providers.batches import (
+    BATCH_DONE,
+    BATCH_ENDED,
+    BATCH_RUNNING,
+    BatchRequest,
+    BatchResult,
+    BatchState,
+)
 from finetune_portal.providers.chat import ChatEvent, ChatSettings, ServedModel
+from finetune_portal.providers.dataset_profile import (
+    APPROXIMATE_ENCODING,
+    DatasetProfile,
+    TokenCounting,
+    epochs_when_unset,
+)
+from finetune_portal.providers.errors import (
+    AnswerRefused,
+    ModelNotReady,
+    ModelShutDown,
+    ProviderError,
+    ProviderUnavailable,
+)
 
-
-def _rebuild_exception(cls: type[BaseException], args: tuple, state: dict) -> BaseException:
-    """Unpickle an exception without calling its ``__init__`` (whose signature pickle cannot know)."""
-    exc = cls.__new__(cls, *args)
-    exc.args = args
-    exc.__dict__.update(state)
-    return exc
-
-
-class ProviderError(Exception):
-    """A provider said no. ``permanent`` errors fail the job; others are retried.
-
-    ``message`` is the provider's own words, shown verbatim; ``hint`` is our plain-language reading of it.
-    It and its subclasses cross Celery (a task's retry and result carry them), so they pickle with their
-    attributes whatever their ``__init__`` takes.
-    """
-
-    def __init__(self, message: str, *, permanent: bool, hint: str = "", code: str = ""):
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
-        self.hint = hint
-        self.code = code
-
-    def __reduce__(self):
-        return (_rebuild_exception, (type(self), self.args, dict(self.__dict__)))
-
-
-class ProviderUnavailable(ProviderError):
-    def __init__(self, message: str):
-        super().__init__(message, permanent=True)
-
-
-class ModelNotReady(ProviderError):
-    """The model exists but cannot answer yet (OpenAI answers 404 for a few minutes after a job
-    succeeds): a moment's wait, not a failure."""
-
-    def __init__(
-        self,
-        message: str = "Not ready yet: the provider is still deploying this model; try again in a minute.",
-        *,
-        hint: str = "",
-    ):
-        super().__init__(message, permanent=False, hint=hint, code="model_not_ready")
-
-
-class AnswerRefused(ProviderError):
-    """The model declined to answer (a refusal or the provider's content filter): a final answer for
-    that prompt, not a failure worth retrying."""
-
-    def __init__(self, message: str, *, hint: str = ""):
-        super().__init__(message, permanent=True, hint=hint, code="refusal")
-
-
-class ModelShutDown(ProviderError):
-    """The model is past its shutdown date at the provider and will not answer again."""
-
-    def __init__(self, message: str, *, hint: str = ""):
-        super().__init__(message, permanent=True, hint=hint, code="model_shut_down")
+__all__ = [
+    "APPROXIMATE_ENCODING",
+    "BATCH_DONE",
+    "BATCH_ENDED",
+    "BATCH_RUNNING",
+    "AnswerRefused",
+    "BatchRequest",
+    "BatchResult",
+    "BatchState",
+    "Capabilities",
+    "DatasetProfile",
+    "FineTuningProvider",
+    "ModelNotReady",
+    "ModelShutDown",
+    "ProviderError",
+    "ProviderUnavailable",
+    "Sunset",
+    "TokenCounting",
+    "epochs_when_unset",
+    "sunset_today",
+]
 
 
 @dataclass(frozen=True)
@@ -92,47 +79,6 @@ class Capabilities:
     inference: bool = False
     # Many chats can be sent as one batch, answered later at a lower price (batch_submit and friends).
     batch: bool = False
-
-
-@dataclass(frozen=True)
-class BatchRequest:
-    """One chat of a batch; ``key`` comes back with its result."""
-
-    key: str
-    messages: list[dict]
-    settings: ChatSettings
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """One chat's outcome in a finished batch: its answer, or why there is none."""
-
-    key: str
-    output: str = ""
-    finish_reason: str = ""
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cost_usd: Decimal | None = None
-    error: str = ""
-    # "refusal" when the model declined (see AnswerRefused), else the provider's error code, or "".
-    code: str = ""
-
-
-# Where a batch stands at the provider.
-BATCH_RUNNING = "running"
-BATCH_DONE = "done"  # every request answered or failed; results are final
-BATCH_ENDED = "ended"  # expired, cancelled or refused as a whole: results hold what was answered
-
-
-@dataclass(frozen=True)
-class BatchState:
-    state: str  # BATCH_RUNNING | BATCH_DONE | BATCH_ENDED
-    provider_status: str  # the provider's own word, shown on the page
-    completed: int = 0
-    failed: int = 0
-    total: int = 0
-    results: tuple[BatchResult, ...] = ()
-    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,73 +101,6 @@ class Sunset:
 def sunset_today() -> date:
     """The day shutdowns are counted from (the one place tests pin it)."""
     return timezone.localdate()
-
-
-# The tokenizer the portal approximates with when a provider's own one is unknown or unavailable.
-APPROXIMATE_ENCODING = "o200k_base"
-
-
-@dataclass(frozen=True)
-class TokenCounting:
-    """How a dataset's tokens are counted for one provider and base model."""
-
-    tokenizer: str  # "tiktoken" or "hf" (see datasets/tokenizers.py)
-    name: str  # the tiktoken encoding, or the Hugging Face model id or folder
-    token_limit: int | None = None  # per example; None: no limit known
-    priced_model: str | None = None  # the model the cost estimate prices; None: no estimate
-
-
-def epochs_when_unset(example_count: int) -> int:
-    """The epochs a run gets when none are chosen, as OpenAI's n_epochs=auto picks them (from its
-    data-preparation cookbook); the dataset page estimates with it for every provider."""
-    target, low, high = 3, 100, 25_000
-    if example_count <= 0:
-        return target
-    if example_count * target < low:
-        return min(25, low // example_count)
-    if example_count * target > high:
-        return max(1, high // example_count)
-    return target
-
-
-class DatasetProfile:
-    """What a provider asks of a dataset and what training on it would cost: dataset validation reads
-    this instead of knowing any provider. The defaults describe a provider with no rules and no prices."""
-
-    # The dataset kinds the provider trains on (see datasets.models.DatasetKind).
-    kinds: frozenset[str] = frozenset()
-    # Suggestions for the upload form's base model field, and the one shown as its placeholder.
-    base_model_names: tuple[str, ...] = ()
-    base_model_placeholder: str = ""
-    # How the upload form's base model help names what this provider takes, e.g. "a local model path".
-    base_model_help: str = ""
-    # The day the prices were copied from the provider; None: no prices.
-    prices_taken_on: date | None = None
-
-    def too_few_examples(self, examples: int) -> str | None:
-        """The error for a file with too few examples for this provider (at least one it has), or None."""
-        return None
-
-    def default_base_model(self, kind: str) -> str | None:
-        """The base model a dataset of this kind is priced for when none is chosen, and the one the
-        launch form starts from, so both show the same figure; None: the provider has no default."""
-        return None
-
-    def token_counting(
-        self, *, kind: str, base_model: str | None, warn: Callable[[str], None]
-    ) -> TokenCounting:
-        """The tokenizer, per-example limit and priced model; ``warn`` notes an approximation."""
-        warn(f"No base model chosen: token counts use tiktoken {APPROXIMATE_ENCODING} as an approximation.")
-        return TokenCounting("tiktoken", APPROXIMATE_ENCODING)
-
-    def default_epochs(self, example_count: int) -> int:
-        return epochs_when_unset(example_count)
-
-    def price_per_million(self, model: str) -> Decimal | None:
-        return None
-
-    def training_cost(self, model: str, billed_tokens: int) -> Decimal | None:
-        return None
 
 
 class FineTuningProvider(ABC):
