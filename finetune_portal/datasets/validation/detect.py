@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from finetune_portal.datasets.validation.kinds import CHAT_TOP_KEYS, shape_of
+from finetune_portal.datasets.validation.chat_kinds import CHAT_TOP_KEYS
+from finetune_portal.datasets.validation.kinds import shape_of
 from finetune_portal.datasets.validation.lines import BOM, MAX_LINE_BYTES, TOO_LONG, iter_lines
 from finetune_portal.datasets.validation.parsing import json_problem
 from finetune_portal.datasets.validation.wording import json_type
