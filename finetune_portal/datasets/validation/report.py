@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass
 
-from finetune_portal.datasets.tokenizers import TokenizerSpec
 from finetune_portal.datasets.validation.detect import detect_file_kind
 from finetune_portal.datasets.validation.duplicates import MAX_TRACKED_DIGESTS, DuplicateFinder
 from finetune_portal.datasets.validation.engine import (
@@ -24,37 +22,16 @@ from finetune_portal.datasets.validation.engine import (
 )
 from finetune_portal.datasets.validation.kinds import KIND_LABELS, KINDS
 from finetune_portal.datasets.validation.lines import sniff_binary
+from finetune_portal.datasets.validation.notes import Notes
+from finetune_portal.datasets.validation.target_provider import choose_tokenizer, untrained_kind_error
 from finetune_portal.datasets.validation.token_stats import percentile, token_histogram
-from finetune_portal.providers.base import DatasetProfile
-from finetune_portal.providers.registry import (
-    dataset_profile,
-    default_provider_key,
-    get_provider,
-    provider_keys,
-)
+from finetune_portal.providers.registry import dataset_profile, default_provider_key, provider_keys
 
 UNBALANCED_RATIO = 10
 _KINDS_WITH_SYSTEM = frozenset({"chat", "vision", "dpo"})
 
 
-@dataclass
-class _Notes:
-    errors: list[dict]
-    warnings: list[dict]
-
-    def error(self, message: str, line: int | None = None) -> None:
-        self.errors.append({"line": line, "message": message})
-
-    def warn(self, message: str, line: int | None = None, *, lines: list[int] | None = None) -> None:
-        """A warning about one line (``line``), or about the file; ``lines`` are the first lines it
-        concerns, which the report names without making the warning a line's own."""
-        warning: dict = {"line": line, "message": message}
-        if lines:
-            warning["lines"] = lines
-        self.warnings.append(warning)
-
-
-def _report(kind, notes: _Notes, *, examples: int, error_count: int, stats: dict) -> dict:
+def _report(kind, notes: Notes, *, examples: int, error_count: int, stats: dict) -> dict:
     stats.setdefault("examples", examples)
     stats.setdefault("total_tokens", 0)
     return {
@@ -66,23 +43,6 @@ def _report(kind, notes: _Notes, *, examples: int, error_count: int, stats: dict
         "warnings": notes.warnings,
         "stats": stats,
     }
-
-
-def choose_tokenizer(
-    *, kind: str, profile: DatasetProfile, base_model: str | None, notes: _Notes
-) -> tuple[TokenizerSpec, int | None, str | None]:
-    """The tokenizer, per-example token limit and priced model the target provider's profile names."""
-    counting = profile.token_counting(kind=kind, base_model=base_model, warn=notes.warn)
-    return TokenizerSpec(counting.tokenizer, counting.name), counting.token_limit, counting.priced_model
-
-
-def untrained_kind_error(kind: str, target: str, profile: DatasetProfile) -> str | None:
-    """The error for a kind the target provider cannot train (its profile lists what it trains)."""
-    if not profile.kinds or kind in profile.kinds:
-        return None
-    label = get_provider(target).label
-    trained = ", ".join(KIND_LABELS[k] for k in KINDS if k in profile.kinds)
-    return f"{label} does not train {KIND_LABELS[kind]} data; it trains {trained}."
 
 
 def validate_file(
@@ -102,7 +62,7 @@ def validate_file(
     if target not in provider_keys():
         raise ValueError(f"Unknown target {target!r}; choose one of {', '.join(provider_keys())}.")
     profile = dataset_profile(target)
-    notes = _Notes([], [])
+    notes = Notes([], [])
     size = os.path.getsize(path)
     reported_kind = None if kind == "auto" else kind
     if size == 0:
@@ -202,7 +162,7 @@ def validate_file(
 
     measured = sum(token_hist.values())
     total_tokens = sum(tokens * count for tokens, count in token_hist.items())
-    file_errors = _Notes([], [])
+    file_errors = Notes([], [])
     if examples == 0:
         file_errors.error("The file holds no examples (only blank lines).")
     elif too_few := profile.too_few_examples(examples):
