@@ -1,5 +1,5 @@
-"""Static files in production: hashed names, compressed copies, and the chart modules importing each other
-by their hashed names too."""
+"""Static files in production: hashed names, compressed copies, and the portal's own ES modules (under js/)
+importing each other by their hashed names too."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ class ModuleAwareStaticFilesStorage(CompressedManifestStaticFilesStorage):
     """Rewrites the relative imports of the portal's own ES modules to the hashed files.
 
     Without it a hashed entry module, cached for ever, would import whatever unhashed neighbour is
-    deployed now. Django's own switch for this (support_js_module_import_aggregation) also reads
-    third-party scripts, and django-htmx's extensions import bare names it cannot resolve.
+    deployed now. ``js/*.js`` matches the folders below js/ too (the charts). Django's own switch for
+    this (support_js_module_import_aggregation) also reads third-party scripts, and django-htmx's
+    extensions import bare names it cannot resolve.
     """
 
-    patterns = (*CompressedManifestStaticFilesStorage.patterns, ("js/charts/*.js", (_RELATIVE_IMPORT,)))
+    patterns = (*CompressedManifestStaticFilesStorage.patterns, ("js/*.js", (_RELATIVE_IMPORT,)))
