@@ -1,6 +1,9 @@
 // The playground: one conversation, answered side by side by up to four models, each answer streamed
 // into its column as the server sends it (Server-Sent Events read from a fetch stream).
 // The conversation lives here and is sent whole with every request; the server keeps no chat state.
+// event-stream.js reads the answers' frames.
+import { readEvents } from "./event-stream.js";
+
 (function () {
   "use strict";
   var root = document.getElementById("playground");
@@ -143,29 +146,6 @@
       "        print(chunk.choices[0].delta.content or \"\", end=\"\", flush=True)",
       "print()",
     ].join("\n");
-  }
-
-  // Read "event: x / data: {...}" frames from a fetch response as they arrive.
-  function readEvents(response, onEvent) {
-    var reader = response.body.getReader(), decoder = new TextDecoder(), buffer = "";
-    function pump() {
-      return reader.read().then(function (chunk) {
-        if (chunk.done) return;
-        buffer += decoder.decode(chunk.value, {stream: true});
-        var cut;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
-          var frame = buffer.slice(0, cut), name = "message", data = "";
-          buffer = buffer.slice(cut + 2);
-          frame.split("\n").forEach(function (line) {
-            if (line.indexOf("event: ") === 0) name = line.slice(7);
-            else if (line.indexOf("data: ") === 0) data += line.slice(6);
-          });
-          onEvent(name, data ? JSON.parse(data) : {});
-        }
-        return pump();
-      });
-    }
-    return pump();
   }
 
   function ask(turnIndex, col) {
