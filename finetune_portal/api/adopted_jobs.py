@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from finetune_portal.api.files import public_id, training_provider_key
-from finetune_portal.api.fine_tuning import METHODS, _form_data
+from finetune_portal.api.fine_tuning_launch import launch_form_data
+from finetune_portal.api.fine_tuning_request import METHODS
 from finetune_portal.api.models import JOB_ID_PREFIX, ApiFile, ApiJob
 from finetune_portal.jobs.models import FineTuningJob
 from finetune_portal.providers.registry import get_launch_form_class
@@ -66,7 +67,7 @@ def api_jobs_adopt(*, project, user) -> int:
             defaults = form_class(
                 project=project, user=user, initial={"base_model": job.base_model, "method": job.method}
             )
-            base_rates[key] = _number(_form_data(defaults).get("learning_rate"), 1.0) or 1.0
+            base_rates[key] = _number(launch_form_data(defaults).get("learning_rate"), 1.0) or 1.0
         hyperparameters = _hyperparameters(job, base_rates[key])
         method = API_METHOD[job.method]
         rows.append(

@@ -3,7 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from finetune_portal.api.fine_tuning import api_job_launch_when_ready
+from finetune_portal.api.fine_tuning_launch import api_job_launch_when_ready
 
 # A file's validation normally takes seconds; a job keeps waiting for it as long as it takes.
 WAIT_SECONDS = 3

@@ -4,7 +4,10 @@ received it; a server that buffered the answer would hold that piece back, and t
 
 from __future__ import annotations
 
+import json
+import re
 import time
+import urllib.request
 
 import openai
 import pytest
@@ -13,6 +16,7 @@ from finetune_portal.inference.models import ChatAnswer
 from finetune_portal.inference.services import STOPPED_READING
 from tests.api import gated_provider
 from tests.api.servers import asgi_server
+from tests.inference import chat_provider
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,6 +56,33 @@ def test_a_whole_answer_under_asgi(raw_token, scripted):
             client.with_options(api_key="ftp_wrong_token").models.list()
 
 
+def _raw_stream(base_url: str, token: str) -> bytes:
+    """The bytes of a streamed answer, with what differs between two answers (id, time) masked."""
+    body = {"model": chat_provider.BASE, "messages": HELLO, "stream": True}
+    request = urllib.request.Request(  # noqa: S310 - the loopback test server
+        f"{base_url}/v1/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the loopback test server
+        assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+        raw = response.read()
+    raw = re.sub(rb'"id":"chatcmpl-[0-9a-f]+"', b'"id":"chatcmpl-X"', raw)
+    return re.sub(rb'"created":\d+', b'"created":0', raw)
+
+
+def test_a_streamed_answer_is_the_same_bytes_under_asgi_and_wsgi(live_server, raw_token, scripted):
+    under_wsgi = _raw_stream(live_server.url, raw_token)
+    with asgi_server() as base_url:
+        under_asgi = _raw_stream(base_url, raw_token)
+
+    assert under_asgi == under_wsgi
+    assert under_wsgi.startswith(b'data: {"id":"chatcmpl-X","object":"chat.completion.chunk"')
+    assert under_wsgi.count(b"data: ") == 6  # role, three pieces, finish, [DONE]
+    assert under_wsgi.endswith(b"data: [DONE]\n\n")
+    assert [a.output for a in ChatAnswer.objects.order_by("id")] == ["Hello there", "Hello there"]
+
+
 def _leave_after_the_first_piece(base_url: str, token: str) -> ChatAnswer:
     gated = gated_provider.GatedChatProvider
     gated.endless = True
@@ -83,6 +114,10 @@ def test_a_reader_that_leaves_stops_the_answer_which_is_recorded_as_abandoned(
             answer = _leave_after_the_first_piece(base_url, raw_token)
 
     assert answer.error == STOPPED_READING
+    # Recorded once, with its figures, before the response ended: nothing is left half-recorded.
+    assert ChatAnswer.objects.count() == 1
+    assert answer.latency_ms is not None
+    assert answer.source == "api"
     # What had arrived is kept; depending on when the server noticed, the provider was stopped before
     # or after it was let go on.
     assert answer.output.startswith("first")

@@ -1,4 +1,5 @@
-"""/v1/fine_tuning/jobs: OpenAI's fine-tuning jobs, trained on the team's own GPUs (api/fine_tuning.py)."""
+"""/v1/fine_tuning/jobs: OpenAI's fine-tuning jobs, trained on the team's own GPUs
+(api/fine_tuning_request.py reads a request, api/fine_tuning_launch.py starts the job)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from finetune_portal.api.adopted_jobs import api_jobs_adopt
 from finetune_portal.api.auth import ApiCaller
 from finetune_portal.api.body import json_body
 from finetune_portal.api.errors import ApiError, invalid
-from finetune_portal.api.fine_tuning import api_job_create, job_request_parse
+from finetune_portal.api.fine_tuning_launch import api_job_create
+from finetune_portal.api.fine_tuning_request import job_request_parse
 from finetune_portal.api.models import ApiJob
 from finetune_portal.api.v1.paging import limit_param, page_after
 from finetune_portal.datasets.models import VersionStatus
