@@ -2,7 +2,9 @@
  *
  * Such a part is an element with ``data-live-part="<name>"`` and ``data-live-token``. While it waits for
  * news (an evaluation waiting for the job or running) it carries ``hx-get``; when the state's
- * ``parts[name]`` differs from its token, "<name>-changed" is triggered on it and HTMX swaps it.
+ * ``parts[name]`` differs from its token, "<name>-changed" is triggered on it and HTMX swaps it. A page
+ * that polls instead of streaming asks every waiting part now and then (``askWaitingParts``); the
+ * server answers 204 while its token has not moved.
  */
 
 export function partsWaiting() {
@@ -16,5 +18,12 @@ export function refreshParts(parts) {
     if (part && part.getAttribute("hx-get") && part.dataset.liveToken !== parts[name]) {
       window.htmx.trigger(part, name + "-changed");
     }
+  });
+}
+
+export function askWaitingParts() {
+  if (!window.htmx) return;
+  document.querySelectorAll("[data-live-part][hx-get]").forEach(function (part) {
+    window.htmx.trigger(part, part.dataset.livePart + "-changed");
   });
 }

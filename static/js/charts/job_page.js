@@ -10,7 +10,7 @@ import { Chart } from "./chart.js";
 import { bindControls, legend, readout } from "./controls.js";
 import { Store } from "./store.js";
 import { continues, openLive } from "../live.js";
-import { partsWaiting, refreshParts } from "../live_parts.js";
+import { askWaitingParts, partsWaiting, refreshParts } from "../live_parts.js";
 
 var POLL_MS = 2000;
 var HIDDEN_POLL_MS = 10000;
@@ -165,6 +165,13 @@ export function mountJob(el, config) {
     }
   }
 
+  /* Without the stream, other apps' parts that wait for news are asked as often as the live parts. */
+  function pollWaitingParts() {
+    if (!partsWaiting()) return;
+    askWaitingParts();
+    setTimeout(pollWaitingParts, LIVE_PARTS_POLL_MS);
+  }
+
   function pollLiveParts() {
     if (state.final) return;
     var live = document.getElementById("job-events");
@@ -178,6 +185,7 @@ export function mountJob(el, config) {
       onState: onState,
       onFallback: function () {
         stream = null;
+        setTimeout(pollWaitingParts, LIVE_PARTS_POLL_MS);
         if (state.final) return;
         schedule(0);
         setTimeout(pollLiveParts, LIVE_PARTS_POLL_MS);
