@@ -129,10 +129,9 @@ def _matches(grams: np.ndarray, tags: np.ndarray, gram_bits: int, items: int) ->
         keyed = (grams << tag_bits) | tags
     else:
         # The n-gram's rank among the batch's distinct n-grams stands for it (exact, fewer bits).
-        distinct, rank = np.unique(grams, return_inverse=True)
+        # A chunk's positions (a few million at most) and items each fit in well under 32 bits.
+        _, rank = np.unique(grams, return_inverse=True)
         keyed = (rank.astype(np.int64) << tag_bits) | tags
-        if (distinct.size - 1).bit_length() + tag_bits > _KEY_BITS:
-            raise ValueError("Too many n-grams in one chunk.")
     keyed.sort()
     first = np.flatnonzero(np.r_[True, keyed[1:] != keyed[:-1]])
     counts = np.diff(np.r_[first, keyed.size])

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from django.db.models import Count, Max, Q
 
-from finetune_portal.evaluations.models import Evaluation, EvaluationStatus, OutputStatus
+from finetune_portal.evaluations.models import Evaluation, EvaluationOutput, EvaluationStatus, OutputStatus
 from finetune_portal.jobs.recording import job_live_publish
 
 LIVE_PART = "evaluations"
@@ -21,23 +21,32 @@ def evaluation_live_publish(evaluation: Evaluation) -> None:
 
 
 def job_evaluations_live_tokens(job_ids: Sequence[int]) -> dict[int, str]:
-    """Per job with evaluations: a token that moves when one starts, settles answers, or ends (one
-    query; jobs without evaluations are left out)."""
-    rows = (
+    """Per job with evaluations: a token that moves when one starts, settles answers, or ends (two
+    queries; only running evaluations' answers are counted, and jobs without evaluations are left out)."""
+    runs = (
         Evaluation.objects.filter(job_id__in=list(job_ids))
         .values("job_id")
         .annotate(
-            runs=Count("pk", distinct=True),
+            runs=Count("pk"),
             newest=Max("pk"),
-            running=Count("pk", filter=Q(status=EvaluationStatus.RUNNING), distinct=True),
+            running=Count("pk", filter=Q(status=EvaluationStatus.RUNNING)),
             ended=Max("finished_at"),
-            settled=Count("outputs", filter=Q(outputs__status__in=[OutputStatus.DONE, OutputStatus.FAILED])),
         )
+    )
+    settled = dict(
+        EvaluationOutput.objects.filter(
+            evaluation__job_id__in=list(job_ids),
+            evaluation__status=EvaluationStatus.RUNNING,
+            status__in=[OutputStatus.DONE, OutputStatus.FAILED],
+        )
+        .values("evaluation__job_id")
+        .annotate(settled=Count("pk"))
+        .values_list("evaluation__job_id", "settled")
     )
     return {
         row["job_id"]: (
             f"{row['runs']}-{row['newest']}-{row['running']}-"
-            f"{row['ended'].timestamp() if row['ended'] else 0:.6f}-{row['settled']}"
+            f"{row['ended'].timestamp() if row['ended'] else 0:.6f}-{settled.get(row['job_id'], 0)}"
         )
-        for row in rows
+        for row in runs
     }
