@@ -10,7 +10,8 @@ back per round (which goes first alternates); the figure is the median of the ro
 Goal: >= 0.8x the bare loop's items/s.
 
 Then metric computation for 10,000 items (accuracy with the classification report, ROUGE-L, sentence
-and corpus BLEU, chrF): per-item scores and the summary timed apart, goal < 2 s for each metric together.
+and corpus BLEU, chrF): per-item scores (a run's answers scored together, as metrics.item_scores does)
+and the summary timed apart; goal < 2 s of CPU for the four metrics together.
 Beside them, rouge-score's and sacrebleu's own time for the same work (measured on 1,000 items, scaled),
 and a check that the portal's scores equal theirs.
 
@@ -181,7 +182,8 @@ def metric_speed() -> None:
     print(f"metric computation for {METRIC_ITEMS:,} items: per-item scores, then the run's summary")
     print("  seconds of this process's CPU, the computation's own time (wall time on a busy machine")
     print("  also waits for a CPU: it is beside them); the goal is judged on the CPU total. The summary")
-    print("  adds up the BLEU / chrF statistics kept while the items were scored, as a run's summary does")
+    print("  adds up the BLEU statistics kept while the items were scored; chrF's are counted again with")
+    print("  numpy, every item together")
     scale = METRIC_ITEMS // LIBRARY_ITEMS
     print(
         f"  library: rouge-score / sacrebleu themselves, CPU s on the first {LIBRARY_ITEMS:,} items x {scale}"
@@ -189,7 +191,7 @@ def metric_speed() -> None:
     few_outs, few_refs = outs[:LIBRARY_ITEMS], refs[:LIBRARY_ITEMS]
     _libraries()
     header = f"{'metric':<22} {'scores':>7} {'summary':>8} {'total':>7} {'wall':>7} {'library':>8}"
-    print(f"  {header}  goal < 2 s")
+    print(f"  {header}")
 
     def timed(run):
         cpu, wall = time.process_time(), time.perf_counter()
@@ -200,6 +202,7 @@ def metric_speed() -> None:
         lambda: [metrics.exact_match(o, r) for o, r in zip(labels_out, labels_ref, strict=True)]
     )
     _, summarizing, summary_wall = timed(lambda: metrics.summary("accuracy", labels_out, labels_ref, scores))
+    together = scoring + summarizing
     _metric_row("accuracy + class report", scoring, summarizing, scoring_wall + summary_wall, None)
     for metric, name in (
         ("rouge_l", "ROUGE-L"),
@@ -207,30 +210,35 @@ def metric_speed() -> None:
         ("chrf", "chrF (sentence+corpus)"),
     ):
         scores, scoring, scoring_wall = timed(
-            lambda m=metric: [metrics.item_score(m, o, r)[0] for o, r in zip(outs, refs, strict=True)]
+            lambda m=metric: [score for score, _ in metrics.item_scores(m, outs, refs)]
         )
         _, summarizing, summary_wall = timed(lambda m=metric, s=scores: metrics.summary(m, outs, refs, s))
         (library_scores, library_value), library_cpu, _ = timed(
             lambda m=metric: _library_scores(m, few_outs, few_refs)
         )
+        together += scoring + summarizing
         _metric_row(name, scoring, summarizing, scoring_wall + summary_wall, library_cpu * scale)
-        ours = [metrics.item_score(metric, o, r)[0] for o, r in zip(few_outs, few_refs, strict=True)]
+        ours = [score for score, _ in metrics.item_scores(metric, few_outs, few_refs)]
+        one_by_one = [metrics.item_score(metric, o, r)[0] for o, r in zip(few_outs, few_refs, strict=True)]
+        ours_worst = max(abs(a - b) for a, b in zip(ours, one_by_one, strict=True))
+        if ours_worst > 1e-9:
+            raise SystemExit(f"{name}: the scores of a batch differ from one pair's by {ours_worst}")
         ours_value = metrics.summary(metric, few_outs, few_refs, ours)["value"]
         worst = max(abs(a - b) for a, b in zip(ours, library_scores, strict=True))
         if worst > 1e-6 or abs(ours_value - library_value) > 1e-6:
             raise SystemExit(
                 f"{name} differs from the library: {worst} per item, {ours_value} vs {library_value}"
             )
-    print("  per-item and corpus scores equal the library's within 1e-6 on the library's items")
+    verdict = "meets" if together < 2 else "MISSES"
+    print(f"  {'the four together':<22} {'':>7} {'':>8} {together:>7.2f}  ({verdict} < 2 s CPU)")
+    print("  per-item and corpus scores equal the library's within 1e-6 on the library's items, and a")
+    print("  batch's scores equal those of its pairs scored one by one")
 
 
 def _metric_row(name: str, scoring: float, summary: float, wall: float, library: float | None) -> None:
     total = scoring + summary
-    verdict = "meets" if total < 2 else "MISSES"
     library_text = f"{library:>8.2f}" if library is not None else f"{'-':>8}"
-    print(
-        f"  {name:<22} {scoring:>7.2f} {summary:>8.2f} {total:>7.2f} {wall:>7.2f} {library_text}  {verdict}"
-    )
+    print(f"  {name:<22} {scoring:>7.2f} {summary:>8.2f} {total:>7.2f} {wall:>7.2f} {library_text}")
 
 
 if __name__ == "__main__":

@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import mean, median
 
 # ROUGE-L as rouge-score computes it, BLEU and chrF as sacrebleu does (its defaults; sentence BLEU with
-# effective order), each pair's statistics counted once: see overlap.py.
+# effective order), each pair's statistics counted once: see overlap.py; chrF of many pairs at once is
+# counted with numpy (chrf_batch.py).
+from finetune_portal.evaluations.chrf_batch import corpus_chrf_batch, sentence_chrf_batch
 from finetune_portal.evaluations.overlap import (
     corpus_bleu,
-    corpus_chrf,
     rouge_l,
     sentence_bleu,
     sentence_chrf,
@@ -199,6 +201,15 @@ def item_score(metric: str, output: str, reference: str, *, schema: dict | None 
     raise ValueError(f"{metric} is not scored per item")
 
 
+def item_scores(
+    metric: str, outputs: Sequence[str], references: Sequence[str], *, schema: dict | None = None
+) -> list[tuple[float, str]]:
+    """``item_score`` of each pair, chrF counted for all of them at once."""
+    if metric == CHRF:
+        return [(score, "") for score in sentence_chrf_batch(outputs, references)]
+    return [item_score(metric, o, r, schema=schema) for o, r in zip(outputs, references, strict=True)]
+
+
 def summary(metric: str, outputs: list[str], references: list[str], scores: list[float]) -> dict:
     """The run's number for one model (``value``, in the metric's scale) and its details."""
     details: dict = {"length": length_stats(outputs), "n": len(scores)}
@@ -209,7 +220,7 @@ def summary(metric: str, outputs: list[str], references: list[str], scores: list
     elif metric == BLEU:
         value = corpus_bleu(outputs, references)
     elif metric == CHRF:
-        value = corpus_chrf(outputs, references)
+        value = corpus_chrf_batch(outputs, references)
     else:
         value = mean(scores) if scores else 0.0
     details["value"] = value

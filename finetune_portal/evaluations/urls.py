@@ -13,4 +13,5 @@ urlpatterns = [
     path("<int:evaluation_id>/cancel/", views.evaluation_cancel_view, name="cancel"),
     path("<int:evaluation_id>/items/<int:index>/fix/", views.evaluation_fix_view, name="fix"),
     path("when-job-succeeds/<int:job_id>/", views.evaluation_on_success_view, name="on_success"),
+    path("of-job/<int:job_id>/", views.evaluation_job_panel, name="job_panel"),
 ]

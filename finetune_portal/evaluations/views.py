@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from finetune_portal.evaluations.forms import EvaluateOnSuccessForm, EvaluationForm, FixForm
 from finetune_portal.evaluations.items import EvaluationInputError
-from finetune_portal.evaluations.job_panel import job_panel_context
+from finetune_portal.evaluations.job_panel import job_panel_context, live_token
 from finetune_portal.evaluations.models import Evaluation, EvaluationItem
 from finetune_portal.evaluations.on_success import evaluation_on_success_add
 from finetune_portal.evaluations.selectors import evaluation_result_json, project_evaluations, worst_items
@@ -215,3 +215,15 @@ def evaluation_on_success_view(request, slug: str, job_id: int):
     context = job_panel_context(access, job, form=form, notice=notice, error=error)
     # 200 even with errors: htmx swaps only successful answers, and the form must show what is wrong.
     return render(request, "evaluations/parts/job_panel.html", context)
+
+
+@require_GET
+def evaluation_job_panel(request, slug: str, job_id: int):
+    """The job page's evaluations part alone, for its live refresh (anyone who may see the job). Asked
+    with the token the page holds (``?t=``), an unchanged part is answered 204 and nothing is swapped, so
+    a form being filled in there is left alone."""
+    access = get_project_access(request.user, slug)
+    job = job_for_project(access.project, job_id)
+    if "t" in request.GET and request.GET["t"] == live_token(job):
+        return HttpResponse(status=204)
+    return render(request, "evaluations/parts/job_panel.html", job_panel_context(access, job))

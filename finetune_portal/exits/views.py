@@ -12,6 +12,7 @@ from finetune_portal.evaluations.items import EvaluationInputError
 from finetune_portal.exits.forms import ParityForm
 from finetune_portal.exits.parity import parity_start
 from finetune_portal.exits.selectors import exit_rows
+from finetune_portal.jobs.launch_extras import launch_extra_forms
 from finetune_portal.jobs.launch_once import launch_token_new
 from finetune_portal.jobs.selectors.lists import job_for_project
 from finetune_portal.projects.access import get_project_access
@@ -81,6 +82,7 @@ def retrain(request, slug: str, job_id: int):
         "distil_from": distil_from,
         "form": form,
         "form_action": reverse("jobs:new", args=[slug]),
+        "launch_extras": launch_extra_forms(None, access=access),
         "launch_token": launch_token_new(),
     }
     return render(request, "jobs/new.html", context)

@@ -25,10 +25,12 @@ def job_create_once(*, project, token: str, save: Callable[[], FineTuningJob]) -
     Returns (the new job, True), or (the job an earlier submission of the same form created, False) when
     the token was used already, even by a submission still running: the token is written in the same
     transaction as the job, and the unique constraint lets only one of them commit. A token that is not
-    one the portal makes is ignored (the job is created).
+    one the portal makes is ignored (the job is created). ``save`` runs in a transaction either way,
+    so whatever it writes beside the job (the launch form's extras) stands or falls with it.
     """
     if not LAUNCH_TOKEN.match(token or ""):
-        return save(), True
+        with transaction.atomic():
+            return save(), True
     try:
         with transaction.atomic():
             job = save()

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from finetune_portal.evaluations import services
+from finetune_portal.evaluations.services import answering
 from tests.evaluations.label_provider import POSITIVE, READER
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("labels")]
@@ -94,7 +94,7 @@ def test_a_run_that_breaks_exits_1(cast, reviews, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "_answer_one", broken)
+    monkeypatch.setattr(answering, "_answer_one", broken)
     with pytest.raises(CommandError) as failed:
         _run("--project", cast.project.slug, "--version", _version_arg(reviews), "--model", READER,
              "--metric", "accuracy")  # fmt: skip

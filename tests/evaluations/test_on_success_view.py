@@ -105,7 +105,7 @@ def test_without_javascript_the_post_returns_to_the_job_page_with_a_message(memb
 def test_when_the_job_succeeds_its_model_and_base_are_evaluated(
     member, cast, tuned_job, reviews, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr("finetune_portal.evaluations.services._enqueue", lambda evaluation_id: None)
+    monkeypatch.setattr("finetune_portal.evaluations.services.start._enqueue", lambda evaluation_id: None)
     job = tuned_job(status=JobStatus.RUNNING)
     _attach(member, job, reviews, **HTMX)
 
@@ -120,7 +120,7 @@ def test_when_the_job_succeeds_its_model_and_base_are_evaluated(
 def test_a_job_that_already_succeeded_is_evaluated_at_once(
     member, tuned_job, reviews, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr("finetune_portal.evaluations.services._enqueue", lambda evaluation_id: None)
+    monkeypatch.setattr("finetune_portal.evaluations.services.start._enqueue", lambda evaluation_id: None)
     job = tuned_job()
     with django_capture_on_commit_callbacks(execute=True):
         response = _attach(member, job, reviews, **HTMX)

@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from finetune_portal.evaluations import services
 from finetune_portal.evaluations.items import EvaluationInputError
 from finetune_portal.evaluations.models import (
     EvaluationOnSuccess,
@@ -19,6 +18,7 @@ from finetune_portal.evaluations.models import (
 )
 from finetune_portal.evaluations.on_success import evaluation_on_success_add
 from finetune_portal.evaluations.services import (
+    answering,
     evaluation_cancel,
     evaluation_run_batch,
     evaluation_run_in_process,
@@ -72,7 +72,7 @@ def test_two_models_are_scored_on_the_same_items_and_compared(cast, reviews):
 
 def test_a_worker_that_dies_mid_batch_is_resumed_without_asking_twice(cast, reviews, labels, monkeypatch):
     evaluation = _start(cast, reviews)
-    real = services._answer_one
+    real = answering._answer_one
     answered = []
 
     class WorkerDied(BaseException):
@@ -84,10 +84,10 @@ def test_a_worker_that_dies_mid_batch_is_resumed_without_asking_twice(cast, revi
         real(*args, **kwargs)
         answered.append(1)
 
-    monkeypatch.setattr(services, "_answer_one", dies_after_three)
+    monkeypatch.setattr(answering, "_answer_one", dies_after_three)
     with pytest.raises(WorkerDied):
         evaluation_run_batch(evaluation_id=evaluation.pk, size=8)
-    monkeypatch.setattr(services, "_answer_one", real)
+    monkeypatch.setattr(answering, "_answer_one", real)
     # Five rows stay claimed by the dead worker; the redelivered batches answer everything else.
     evaluation = evaluation_run_in_process(evaluation_id=evaluation.pk)
     assert evaluation.status == EvaluationStatus.RUNNING
@@ -96,7 +96,7 @@ def test_a_worker_that_dies_mid_batch_is_resumed_without_asking_twice(cast, revi
 
     # Once the claims are stale, the next delivery takes them over and the run finishes.
     EvaluationOutput.objects.filter(status=OutputStatus.RUNNING).update(
-        claimed_at=timezone.now() - services.STALE_CLAIM - timedelta(seconds=1)
+        claimed_at=timezone.now() - answering.STALE_CLAIM - timedelta(seconds=1)
     )
     evaluation = evaluation_run_in_process(evaluation_id=evaluation.pk)
     assert evaluation.status == EvaluationStatus.SUCCEEDED
@@ -125,7 +125,7 @@ def test_a_paid_answer_is_kept_before_the_next_question_and_free_ones_together(
 
     # Free answers within the same second are written together, once the batch ends.
     monkeypatch.setattr(labels, "chat_stream", answer)
-    monkeypatch.setattr(services, "WRITE_EVERY_SECONDS", 3600.0)
+    monkeypatch.setattr(answering, "WRITE_EVERY_SECONDS", 3600.0)
     kept_when_asked.clear()
 
     def free(self, **kwargs):

@@ -30,7 +30,7 @@ def test_the_form_starts_an_evaluation_and_the_page_shows_the_verdict_and_worst_
     member, cast, reviews, django_capture_on_commit_callbacks, monkeypatch
 ):
     sent = []
-    monkeypatch.setattr("finetune_portal.evaluations.services._enqueue", sent.append)
+    monkeypatch.setattr("finetune_portal.evaluations.services.start._enqueue", sent.append)
     with django_capture_on_commit_callbacks(execute=True):
         response = _new(member, cast, reviews)
     evaluation = Evaluation.objects.get()
@@ -69,7 +69,7 @@ def test_bad_input_shows_the_form_again_with_the_message(member, cast, reviews):
 
 
 def test_cancel_and_fix_in_a_new_dataset_version(member, cast, reviews, monkeypatch):
-    monkeypatch.setattr("finetune_portal.evaluations.services._enqueue", lambda pk: None)
+    monkeypatch.setattr("finetune_portal.evaluations.services.start._enqueue", lambda pk: None)
     _new(member, cast, reviews)
     evaluation = Evaluation.objects.get()
     member.post(reverse("evaluations:cancel", args=[cast.project.slug, evaluation.pk]))
@@ -88,7 +88,7 @@ def test_cancel_and_fix_in_a_new_dataset_version(member, cast, reviews, monkeypa
 
 
 def test_outsiders_cannot_see_an_evaluation(client, cast, reviews, monkeypatch):
-    monkeypatch.setattr("finetune_portal.evaluations.services._enqueue", lambda pk: None)
+    monkeypatch.setattr("finetune_portal.evaluations.services.start._enqueue", lambda pk: None)
     client.force_login(cast.member)
     _new(client, cast, reviews)
     client.force_login(cast.outsider)

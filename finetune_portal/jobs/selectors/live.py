@@ -3,6 +3,8 @@ anything new (the polling fallback), and when its live parts changed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.http import Http404
 
@@ -78,19 +80,33 @@ def job_live_version_for(job: FineTuningJob) -> str:
     return live_version_token(job.updated_at, job.last_progress_at, newest_event)
 
 
+# Parts of the job page other apps fill (the evaluations part): each registers, from its AppConfig.ready,
+# a function giving per job a token that moves whenever its part would change. The job's live state
+# carries the tokens in ``parts``, so the page refreshes a part when its token moves.
+LivePartTokens = Callable[[Sequence[int]], dict[int, str]]
+_LIVE_PARTS: dict[str, LivePartTokens] = {}
+
+
+def register_live_part(name: str, tokens: LivePartTokens) -> None:
+    _LIVE_PARTS[name] = tokens
+
+
 def _live_states(jobs: QuerySet[FineTuningJob]) -> dict[int, dict]:
     newest_step = MetricPoint.objects.filter(job_id=OuterRef("pk")).order_by("-step").values("step")[:1]
     newest_checkpoint = Checkpoint.objects.filter(job_id=OuterRef("pk")).order_by("-id").values("id")[:1]
-    rows = jobs.annotate(
+    found = jobs.annotate(
         newest_event=Subquery(_newest_event_id()),
         newest_step=Subquery(newest_step),
         newest_checkpoint=Subquery(newest_checkpoint),
     ).values_list(
         "pk", "status", "updated_at", "last_progress_at", "newest_event", "newest_step", "newest_checkpoint"
     )
+    rows = list(found)
+    parts = {name: tokens([row[0] for row in rows]) for name, tokens in _LIVE_PARTS.items()}
     states = {}
     for pk, status, updated_at, last_progress_at, newest_event, step, checkpoint in rows:
         live = live_version_token(updated_at, last_progress_at, newest_event)
+        job_parts = {name: tokens.get(pk, "") for name, tokens in parts.items()}
         states[pk] = {
             "job": pk,
             "status": status,
@@ -98,8 +114,9 @@ def _live_states(jobs: QuerySet[FineTuningJob]) -> dict[int, dict]:
             "last_step": step,
             "live": live,
             "checkpoint": checkpoint,
+            "parts": job_parts,
             # The stream's event id: it moves with a new point or checkpoint as well as with the live parts.
-            "version": f"{step or 0}/{checkpoint or 0}/{live}",
+            "version": "/".join([str(step or 0), str(checkpoint or 0), live, *job_parts.values()]),
         }
     return states
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from finetune_portal.jobs.launch_extras import launch_extra_forms, launch_extras_valid
 from finetune_portal.jobs.launch_once import job_create_once, launch_token_new
 from finetune_portal.jobs.selectors.lists import job_for_launch_token, job_for_project
 from finetune_portal.jobs.services import job_launch
@@ -61,6 +63,9 @@ def job_new(request, slug: str):
         # "Continue from here" on one of the source job's checkpoints (the form checks it is one).
         initial["start_from_checkpoint"] = int(request.GET["checkpoint"])
     form = form_class(request.POST or None, project=access.project, user=request.user, initial=initial)
+    # What other apps add (an evaluation when the job succeeds), saved with the job.
+    extras = launch_extra_forms(request.POST or None, access=access)
+    context["launch_extras"] = extras
     # One token per rendering of the form, kept when the form comes back with errors: a double click, a
     # resent request or a second tab submitting the same form finds the job the first one created.
     token = request.POST.get("launch_token", "") if request.method == "POST" else ""
@@ -69,8 +74,19 @@ def job_new(request, slug: str):
     if earlier is not None:
         messages.info(request, f"This form was already sent: it launched {earlier.display_name}.")
         return redirect("jobs:detail", slug=slug, job_id=earlier.pk)
-    if request.method == "POST" and form.is_valid():
-        job, created = job_create_once(project=access.project, token=token, save=form.save)
+    if request.method == "POST" and all([form.is_valid(), launch_extras_valid(extras)]):
+
+        def save():
+            job = form.save()
+            for extra in extras:
+                extra.save_for(job=job, user=request.user)
+            return job
+
+        try:
+            job, created = job_create_once(project=access.project, token=token, save=save)
+        except ValidationError:
+            # An extra refused (its form says why): nothing was saved, the job included.
+            return render(request, "jobs/new.html", {**context, "form": form})
         if not created:
             messages.info(request, f"This form was already sent: it launched {job.display_name}.")
             return redirect("jobs:detail", slug=slug, job_id=job.pk)

@@ -10,6 +10,7 @@ import { Chart } from "./chart.js";
 import { bindControls, legend, readout } from "./controls.js";
 import { Store } from "./store.js";
 import { continues, openLive } from "../live.js";
+import { askWaitingParts, partsWaiting, refreshParts } from "../live_parts.js";
 
 var POLL_MS = 2000;
 var HIDDEN_POLL_MS = 10000;
@@ -155,11 +156,20 @@ export function mountJob(el, config) {
     }
     seenCheckpoint = job.checkpoint;
     refreshLiveParts(job.live, true);
+    refreshParts(job.parts);
     if (job.final) {
       state.final = true;
       publish();
-      if (stream) stream.close();
+      // A part of another app (an evaluation of the job's model) may still change: keep following it.
+      if (stream && !partsWaiting()) stream.close();
     }
+  }
+
+  /* Without the stream, other apps' parts that wait for news are asked as often as the live parts. */
+  function pollWaitingParts() {
+    if (!partsWaiting()) return;
+    askWaitingParts();
+    setTimeout(pollWaitingParts, LIVE_PARTS_POLL_MS);
   }
 
   function pollLiveParts() {
@@ -175,6 +185,7 @@ export function mountJob(el, config) {
       onState: onState,
       onFallback: function () {
         stream = null;
+        setTimeout(pollWaitingParts, LIVE_PARTS_POLL_MS);
         if (state.final) return;
         schedule(0);
         setTimeout(pollLiveParts, LIVE_PARTS_POLL_MS);
@@ -192,6 +203,11 @@ export function mountJob(el, config) {
     }
   });
   document.body.addEventListener("htmx:afterSwap", function () {
+    // The last news of another app's part came in: nothing is left to follow on a final job.
+    if (state.final && stream && !partsWaiting()) {
+      stream.close();
+      stream = null;
+    }
     var log = document.getElementById("step-log");
     if (log && stepLog.open && !log.open) {
       log.open = true;
@@ -237,6 +253,6 @@ export function mountJob(el, config) {
       take(payload, "append");
       if (payload.final) state.final = true;
       redraw(true);
-      if (!state.final) follow();
+      if (!state.final || partsWaiting()) follow();
     });
 }
