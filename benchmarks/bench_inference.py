@@ -137,7 +137,8 @@ def main() -> None:
     from transformers import AutoModelForCausalLM
 
     from finetune_portal.providers.peft import conf
-    from finetune_portal.providers.peft.serving.engine import Engine, _tokenizer
+    from finetune_portal.providers.peft.serving.engine import Engine
+    from finetune_portal.providers.peft.serving.loading import tokenizer_load
 
     if THREADS:
         torch.set_num_threads(THREADS)
@@ -150,7 +151,7 @@ def main() -> None:
     django_settings.LOCAL_INFERENCE_URL = f"http://127.0.0.1:{port}/v1"
     try:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-        tokenizer = _tokenizer(folder)
+        tokenizer = tokenizer_load(folder)
         conversations = [[{"role": "user", "content": prompt}] for prompt in PROMPTS]
 
         def bare_run(messages) -> tuple[int, float]:
