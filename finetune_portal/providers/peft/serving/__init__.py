@@ -12,5 +12,6 @@ The engine (the GPU worker host only; torch is imported inside functions):
 - ``server.py``: the HTTP face of the engine, speaking the endpoints vLLM's server speaks
   (``python manage.py serve_models``).
 - ``client.py``: what the portal calls; it talks to vLLM when ``VLLM_BASE_URL`` is set, else to the
-  embedded server. The web process imports only this module.
+  embedded server. The web process imports only this module and ``chat_http.py``, the streamed chat
+  over a kept-alive connection that it uses.
 """
