@@ -12,6 +12,7 @@ import pytest
 
 from finetune_portal.providers.base import ProviderError
 from finetune_portal.providers.chat import ChatDelta, ChatDone, ChatSettings
+from finetune_portal.providers.peft.serving import chat_http
 from finetune_portal.providers.peft.serving.client import engine_chat_stream
 
 WORDS = ["The ", "sky ", "is ", "blue."]
@@ -111,6 +112,15 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(canned):
 
     assert first == second
     assert first[0] == "".join(WORDS)
+    assert canned.connections == 2
+
+
+def test_a_connection_idle_for_long_is_not_reused(canned, monkeypatch):
+    monkeypatch.setattr(chat_http, "IDLE_SECONDS", 0)
+
+    first, second = answered(), answered()
+
+    assert first == second
     assert canned.connections == 2
 
 

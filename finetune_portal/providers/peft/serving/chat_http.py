@@ -11,13 +11,17 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 CONNECT_TIMEOUT = 5.0
+# A connection idle this long is not reused: vLLM's server (uvicorn) closes one idle for 5 s, and each
+# open one holds a thread of the embedded server.
+IDLE_SECONDS = 4.0
 
-_connections = threading.local()  # per thread: {(scheme, host, port): HTTPConnection}
+_connections = threading.local()  # per thread: {(scheme, host, port): (HTTPConnection, last used)}
 
 
 class ChatRefused(Exception):
@@ -57,9 +61,9 @@ def chat_stream_open(*, base_url: str, api_key: str, body: dict[str, Any], timeo
             break
         except (OSError, http.client.HTTPException) as exc:
             _drop(key)
-            # A kept-alive connection the server closed meanwhile (vLLM closes idle ones after a few
-            # seconds) fails before any answer: one try on a fresh connection.
-            if not (reused and attempt == 1):
+            # A kept-alive connection the server closed meanwhile fails before any answer: one more try
+            # on a fresh connection. Not after a timeout: the server may be working on the request.
+            if isinstance(exc, TimeoutError) or not (reused and attempt == 1):
                 raise ChatUnreachable(str(exc)) from exc
     if response.status != 200:
         raw = _read_all(response, key)
@@ -89,6 +93,7 @@ class ChatStream:
                 yield chunk
             self._response.read()  # the body's end, so the connection can carry the next request
             self._done = True
+            _idle_from_now(self._key)
         except (OSError, http.client.HTTPException, ValueError) as exc:
             raise ChatUnreachable(str(exc)) from exc
         finally:
@@ -107,23 +112,32 @@ class ChatStream:
 
 
 def _connection(key: tuple, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
-    pool: dict[tuple, http.client.HTTPConnection] = getattr(_connections, "pool", None) or {}
+    pool: dict[tuple, tuple[http.client.HTTPConnection, float]] = getattr(_connections, "pool", None) or {}
     _connections.pool = pool
-    connection = pool.get(key)
-    if connection is not None:
-        return connection, True
+    now = time.monotonic()
+    kept = pool.get(key)
+    if kept is not None and now - kept[1] < IDLE_SECONDS:
+        pool[key] = (kept[0], now)
+        return kept[0], True
+    _drop(key)
     scheme, host, port = key
     kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
     connection = kind(host, port, timeout=min(timeout, CONNECT_TIMEOUT))
-    pool[key] = connection
+    pool[key] = (connection, now)
     return connection, False
+
+
+def _idle_from_now(key: tuple) -> None:
+    pool = getattr(_connections, "pool", None) or {}
+    if key in pool:
+        pool[key] = (pool[key][0], time.monotonic())
 
 
 def _drop(key: tuple) -> None:
     pool = getattr(_connections, "pool", None) or {}
-    connection = pool.pop(key, None)
-    if connection is not None:
-        connection.close()
+    kept = pool.pop(key, None)
+    if kept is not None:
+        kept[0].close()
 
 
 def _read_all(response: http.client.HTTPResponse, key: tuple) -> bytes:
@@ -134,6 +148,8 @@ def _read_all(response: http.client.HTTPResponse, key: tuple) -> bytes:
         raise ChatUnreachable(str(exc)) from exc
     if response.will_close:
         _drop(key)
+    else:
+        _idle_from_now(key)
     return raw
 
 
