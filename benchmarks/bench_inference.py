@@ -73,6 +73,15 @@ def start_server(port: int) -> subprocess.Popen:
     raise SystemExit("The model server did not start within 60 s.")
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time of a process, its ended threads included (Linux), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def portal_run(messages) -> tuple[int, float, float]:
     """(tokens, seconds, seconds to the first piece) through the client and the model server."""
     from finetune_portal.providers.chat import ChatDelta, ChatDone, ChatSettings
@@ -137,7 +146,8 @@ def main() -> None:
     from transformers import AutoModelForCausalLM
 
     from finetune_portal.providers.peft import conf
-    from finetune_portal.providers.peft.serving.engine import Engine, _tokenizer
+    from finetune_portal.providers.peft.serving.engine import Engine
+    from finetune_portal.providers.peft.serving.loading import tokenizer_load
 
     if THREADS:
         torch.set_num_threads(THREADS)
@@ -150,7 +160,7 @@ def main() -> None:
     django_settings.LOCAL_INFERENCE_URL = f"http://127.0.0.1:{port}/v1"
     try:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-        tokenizer = _tokenizer(folder)
+        tokenizer = tokenizer_load(folder)
         conversations = [[{"role": "user", "content": prompt}] for prompt in PROMPTS]
 
         def bare_run(messages) -> tuple[int, float]:
@@ -170,6 +180,10 @@ def main() -> None:
             playground_first_piece(messages)
 
         bare_rates, portal_rates, pair_ratios, first_pieces, round_ratios = [], [], [], [], []
+        # CPU time per token of each side (the portal's: this process as the client plus the server):
+        # load stretches wall time, much less the CPU a path needs.
+        cpu_seconds, token_counts = {"bare": 0.0, "portal": 0.0}, {"bare": 0, "portal": 0}
+        server_cpu_seconds = 0.0
         for round_ in range(ROUNDS):
             totals = {"bare": [0, 0.0], "portal": [0, 0.0]}
             for index, messages in enumerate(conversations):
@@ -177,8 +191,13 @@ def main() -> None:
                 # Alternate which path goes first, so a change of load does not always favour one.
                 order = ("bare", "portal") if (round_ + index) % 2 == 0 else ("portal", "bare")
                 for side in order:
+                    cpu, server_cpu = time.process_time(), process_cpu_seconds(server.pid)
                     runs[side] = bare_run(messages) if side == "bare" else portal_run(messages)[:2]
+                    cpu_seconds[side] += time.process_time() - cpu
+                    if side == "portal" and server_cpu is not None:
+                        server_cpu_seconds += (process_cpu_seconds(server.pid) or server_cpu) - server_cpu
                 for side, (tokens, seconds) in runs.items():
+                    token_counts[side] += tokens
                     totals[side][0] += tokens
                     totals[side][1] += seconds
                 bare_rates.append(runs["bare"][0] / runs["bare"][1])
@@ -213,6 +232,15 @@ def main() -> None:
     count = len(PROMPTS)
     best = statistics.median(max(portal_rates[i::count]) / max(bare_rates[i::count]) for i in range(count))
     print(f"  portal/bare, fastest run of each side per prompt (least disturbed by load): {best:.2f}x")
+    bare_cpu = cpu_seconds["bare"] / token_counts["bare"] * 1000
+    if process_cpu_seconds(os.getpid()) is not None:
+        client_cpu = cpu_seconds["portal"] / token_counts["portal"] * 1000
+        server_cpu = server_cpu_seconds / token_counts["portal"] * 1000
+        portal_cpu = client_cpu + server_cpu
+        print(
+            f"  CPU per token: bare {bare_cpu:.3f} ms; portal {portal_cpu:.3f} ms (client {client_cpu:.3f} "
+            f"+ model server {server_cpu:.3f}): bare/portal {bare_cpu / portal_cpu:.2f}x"
+        )
     verdict = "meets" if ttft < 1.0 else "MISSES"
     print(
         f"  warm time to first token in the playground: median {ttft * 1000:.0f} ms, "

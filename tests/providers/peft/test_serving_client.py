@@ -243,7 +243,7 @@ def test_an_adapter_in_object_storage_is_downloaded_once_for_the_server(vllm, s3
 
 def test_the_embedded_server_answers_with_an_adapter_kept_in_storage(settings, model_cache, tmp_path):
     from finetune_portal.providers.peft import demo_models
-    from finetune_portal.providers.peft.serving.engine import DEMO_CORPUS
+    from finetune_portal.providers.peft.serving.loading import DEMO_CORPUS
 
     base = demo_models.tiny_model_folder(cache_dir=model_cache, texts=DEMO_CORPUS)
     folder = tiny_adapter(base, tmp_path / "adapter")

@@ -9,12 +9,10 @@ import openai
 import pytest
 
 from finetune_portal.providers.peft import demo_models
-from finetune_portal.providers.peft.serving.engine import (
-    DEMO_CORPUS,
-    Engine,
-    EngineError,
-    GenerationRequest,
-)
+from finetune_portal.providers.peft.serving.engine import Engine
+from finetune_portal.providers.peft.serving.errors import EngineError
+from finetune_portal.providers.peft.serving.generation import GenerationRequest
+from finetune_portal.providers.peft.serving.loading import DEMO_CORPUS
 from tests.providers.peft.serving_support import openai_client, running_server, tiny_adapter
 
 OTHER_CORPUS = ["another corpus", "for a second model"]

@@ -1,4 +1,5 @@
-"""The portal's way to the local provider's model server, with the ``openai`` SDK.
+"""The portal's way to the local provider's model server: chats streamed over a kept-alive connection
+(``chat_http``), adapters loaded with the ``openai`` SDK.
 
 The server is vLLM's OpenAI-compatible one when ``VLLM_BASE_URL`` is set, else the embedded server
 (``python manage.py serve_models``, ``LOCAL_INFERENCE_URL``); both speak the same endpoints. An adapter is
@@ -27,6 +28,12 @@ from finetune_portal.core.storage import storage_folder_download
 from finetune_portal.providers.base import ProviderError
 from finetune_portal.providers.chat import ChatDelta, ChatDone, ChatSettings, with_system_prompt
 from finetune_portal.providers.peft import conf
+from finetune_portal.providers.peft.serving.chat_http import (
+    ChatRefused,
+    ChatStream,
+    ChatUnreachable,
+    chat_stream_open,
+)
 
 _lock = threading.Lock()
 # Per server URL, the adapter names this process knows are loaded there.
@@ -77,16 +84,18 @@ def engine_chat_stream(
         _adapter_ensure(server, name=model_name, uri=adapter_uri, base_model=base_model)
     try:
         stream = _open_stream(server, engine_model, messages, settings)
-    except openai.NotFoundError as exc:
+    except ChatRefused as exc:
+        if exc.status != 404:
+            raise _refused(server, exc) from exc
         if not adapter_uri:
-            raise _not_found(server, engine_model, exc) from exc
+            raise _not_found(server, exc) from exc
         # The server forgot the adapter (it restarted since this process loaded it): load it again.
         _adapter_forget(server, model_name)
         _adapter_ensure(server, name=model_name, uri=adapter_uri, base_model=base_model)
         try:
             stream = _open_stream(server, engine_model, messages, settings)
-        except openai.NotFoundError as again:
-            raise _not_found(server, engine_model, again) from again
+        except ChatRefused as again:
+            raise (_not_found(server, again) if again.status == 404 else _refused(server, again)) from again
     yield from _events(server, stream)
 
 
@@ -120,63 +129,67 @@ def _request_settings(settings: ChatSettings) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _open_stream(server: EngineServer, model: str, messages: list[dict], settings: ChatSettings):
+def _open_stream(
+    server: EngineServer, model: str, messages: list[dict], settings: ChatSettings
+) -> ChatStream:
+    body = {
+        "model": model,
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        **_request_settings(settings),
+    }
     try:
-        # Any: the SDK's overloads want its TypedDicts for messages and literal settings, not plain dicts.
-        completions: Any = _client(server).chat.completions
-        return completions.create(
-            model=model,
-            messages=messages,
-            stream=True,
-            stream_options={"include_usage": True},
-            **_request_settings(settings),
+        return chat_stream_open(
+            base_url=server.base_url,
+            api_key=server.api_key,
+            body=body,
+            timeout=conf.inference_timeout_seconds(),
         )
-    except openai.NotFoundError:
-        raise
-    except openai.APIError as exc:
-        raise _refused(server, exc) from exc
+    except ChatUnreachable as exc:
+        raise ProviderError(server.unreachable, permanent=False, code="engine_unreachable") from exc
 
 
-def _events(server: EngineServer, stream) -> Iterator[ChatDelta | ChatDone]:
+def _events(server: EngineServer, stream: ChatStream) -> Iterator[ChatDelta | ChatDone]:
     finish_reason, usage = "stop", None
     try:
         with stream:
             for chunk in stream:
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                for choice in chunk.choices:
-                    if choice.delta and choice.delta.content:
-                        yield ChatDelta(choice.delta.content)
-                    if choice.finish_reason:
-                        finish_reason = choice.finish_reason
-    except openai.APIError as exc:
+                if chunk.get("usage"):
+                    usage = chunk["usage"]
+                for choice in chunk.get("choices") or ():
+                    content = (choice.get("delta") or {}).get("content")
+                    if content:
+                        yield ChatDelta(content)
+                    if choice.get("finish_reason"):
+                        finish_reason = choice["finish_reason"]
+    except ChatRefused as exc:
         raise _refused(server, exc) from exc
+    except ChatUnreachable as exc:
+        raise ProviderError(server.unreachable, permanent=False, code="engine_unreachable") from exc
     yield ChatDone(
         finish_reason=finish_reason,
-        prompt_tokens=usage.prompt_tokens if usage else None,
-        completion_tokens=usage.completion_tokens if usage else None,
+        prompt_tokens=usage.get("prompt_tokens") if usage else None,
+        completion_tokens=usage.get("completion_tokens") if usage else None,
     )
 
 
-def _refused(server: EngineServer, exc: openai.APIError) -> ProviderError:
-    if isinstance(exc, openai.APIConnectionError):  # timeouts included
-        return ProviderError(server.unreachable, permanent=False, code="engine_unreachable")
-    status = getattr(exc, "status_code", None)
+def _refused(server: EngineServer, exc: ChatRefused) -> ProviderError:
     return ProviderError(
-        f"The model server refused: {_message(exc)}",
-        permanent=bool(status and status < 500),
+        f"The model server refused: {exc.message}",
+        permanent=bool(exc.status and exc.status < 500),
         code="engine_refused",
     )
 
 
-def _not_found(server: EngineServer, model: str, exc: openai.APIError) -> ProviderError:
+def _not_found(server: EngineServer, exc: ChatRefused) -> ProviderError:
     hint = (
         "vLLM serves the one base model it was started with (--model) and the adapters loaded on it."
         if server.vllm
         else "The embedded server serves demo:tiny, demo:smollm2-135m, cached Hugging Face models and "
         "local folders."
     )
-    return ProviderError(_message(exc), permanent=True, hint=hint, code="model_not_found")
+    return ProviderError(exc.message, permanent=True, hint=hint, code="model_not_found")
 
 
 def _message(exc: openai.APIError) -> str:

@@ -20,7 +20,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from finetune_portal.providers.peft.serving.engine import Engine, EngineError, Finished, GenerationRequest
+from finetune_portal.providers.peft.serving.engine import Engine
+from finetune_portal.providers.peft.serving.errors import EngineError
+from finetune_portal.providers.peft.serving.generation import Finished, GenerationRequest
 
 logger = logging.getLogger(__name__)
 
