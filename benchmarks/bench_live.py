@@ -573,19 +573,20 @@ def fanout_cpu_per_change(streams: int, changes: int = 20) -> float:
     (the hub's relay and each stream's event text; no HTTP), measured in this process."""
     from django.test import override_settings
 
-    from finetune_portal.core import live
+    from finetune_portal.core.live import hub as live_hub
+    from finetune_portal.core.live import sse
 
     def state(step: int) -> dict:
         points = {"after": step - 1, "series": {"train_loss": [[step], [0.3]]}}
         return {"job": 1, "status": "running", "last_step": step, "version": f"{step}/0", "points": points}
 
     async def measure() -> float:
-        source = live.LiveSource(topic="job:bench", event="job", read=lambda previous: state(0))
+        source = live_hub.LiveSource(topic="job:bench", event="job", read=lambda previous: state(0))
         seen = {"events": 0, "want": streams}
         arrived = asyncio.Event()
 
         async def viewer() -> None:
-            async for text in live.sse_stream([source], still_allowed=lambda: True):
+            async for text in sse.sse_stream([source], still_allowed=lambda: True):
                 if text.startswith("id:"):
                     seen["events"] += 1
                     if seen["events"] >= seen["want"]:
@@ -593,7 +594,7 @@ def fanout_cpu_per_change(streams: int, changes: int = 20) -> float:
 
         viewers = [asyncio.create_task(viewer()) for _ in range(streams)]
         await arrived.wait()
-        hub = live.live_hub()
+        hub = live_hub.live_hub()
         began = time.process_time()
         for step in range(1, changes + 1):
             arrived.clear()
