@@ -51,6 +51,8 @@ if USING_DEFAULT_DB:
     (ROOT / "var").mkdir(exist_ok=True)
     os.environ["DATABASE_URL"] = f"sqlite:///{ROOT / 'var' / 'bench_live.sqlite3'}"
 
+# The server runs without DEBUG; so do the in-process timings (no query log, no debug templates).
+os.environ.setdefault("DEBUG", "false")
 if os.environ.get("REDIS_URL"):
     # The shared cache of docker-compose, for the server and for this process's writer alike.
     os.environ.setdefault("CACHE_URL", os.environ["REDIS_URL"])
@@ -611,6 +613,49 @@ def fanout_cpu_per_change(streams: int, changes: int = 20) -> float:
         return asyncio.run(measure())
 
 
+def page_render_timings(job_id: int, session: str) -> list[tuple[str, int, list[float]]]:
+    """Opening the job page and the runs list in this process (Django's test client, no HTTP, no
+    other load from this benchmark): (label, queries, seconds per render). The job page's live parts
+    are shared by every viewer until the job changes; "after a change" renders them again."""
+    from django.db import connection, reset_queries
+    from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext
+
+    from finetune_portal.jobs.models import FineTuningJob
+    from finetune_portal.jobs.services import job_event_record
+
+    client = Client()
+    client.cookies["sessionid"] = session
+    job = FineTuningJob.objects.get(pk=job_id)
+    results = []
+    with override_settings(ALLOWED_HOSTS=["*"]):
+        for label, path in (("job page", f"/p/{SLUG}/jobs/{job_id}/"), ("runs list", f"/p/{SLUG}/jobs/")):
+            if client.get(path).status_code != 200:
+                raise SystemExit(f"{path} did not answer 200 in process")
+            reset_queries()  # a full query log (9,000 entries) would capture nothing
+            with CaptureQueriesContext(connection) as queries:
+                client.get(path)
+            seconds = []
+            for _ in range(30):
+                began = time.perf_counter()
+                client.get(path)
+                seconds.append(time.perf_counter() - began)
+            results.append((label, len(queries.captured_queries), seconds))
+        path = f"/p/{SLUG}/jobs/{job_id}/"
+        seconds = []
+        for n in range(10):
+            job_event_record(job=job, message=f"bench event {n}")
+            began = time.perf_counter()
+            client.get(path)
+            seconds.append(time.perf_counter() - began)
+        job_event_record(job=job, message="bench event")
+        reset_queries()
+        with CaptureQueriesContext(connection) as queries:
+            client.get(path)
+        results.append(("job page after a change", len(queries.captured_queries), seconds))
+    return results
+
+
 def live_version(job_id: int) -> str:
     from finetune_portal.jobs.models import FineTuningJob
     from finetune_portal.jobs.selectors.live import job_live_version_for
@@ -686,6 +731,12 @@ def main() -> None:
 
 
 def run_viewers(port: int, data: dict, server: subprocess.Popen) -> None:
+    print(f"\nOpening the job page ({LONG_JOB_POINTS:,} points) and the runs list in process (no HTTP):")
+    for label, queries, seconds in page_render_timings(data["long"], data["session"]):
+        print(
+            f"  {label:>23}: p50 {ms(statistics.median(seconds))} ms  p95 {ms(percentile(seconds, 0.95))} ms"
+            f"  {queries:3d} queries   (goal p50 < 30 ms)"
+        )
     print("\nOne change handed to the open streams of one web process (CPU, in process, no HTTP):")
     for streams in (500, 1000):
         print(f"  {streams:5d} streams: {ms(fanout_cpu_per_change(streams))} ms per change")

@@ -3,10 +3,11 @@ costs the same few queries however long the run grows."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
-from django.db import connection
+from django.db import connection, reset_queries
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -32,10 +33,21 @@ def page(client, job):
     return client.get(reverse("jobs:detail", args=[job.project.slug, job.pk]))
 
 
-def queries_of(client, job) -> int:
+@contextlib.contextmanager
+def counting_queries():
+    """Yields a list that holds, once the block ends, the number of queries run in it. (Each request
+    empties the query log as it starts, so the log is read at once, from empty.)"""
+    reset_queries()
+    count: list[int] = []
     with CaptureQueriesContext(connection) as captured:
+        yield count
+    count.append(len(captured.captured_queries))
+
+
+def queries_of(client, job) -> int:
+    with counting_queries() as count:
         assert page(client, job).status_code == 200
-    return len(captured.captured_queries)
+    return count[0]
 
 
 def csrf_tokens(content: bytes) -> list[str]:
@@ -64,7 +76,7 @@ class TestSharedParts:
         browser = Client(enforce_csrf_checks=True)
         browser.login(username=cast.admin.username, password=PASSWORD)
 
-        with CaptureQueriesContext(connection) as second_queries:
+        with counting_queries() as second_queries:
             second = page(browser, job)
         # The cancel form works without JavaScript: posted with the token this viewer's page carries.
         cancel_url = reverse("jobs:cancel", args=[cast.project.slug, job.pk])
@@ -73,7 +85,7 @@ class TestSharedParts:
         cancelled = browser.post(cancel_url, {"csrfmiddlewaretoken": token})
 
         # No events, timeline, progress or checkpoint reads: the parts come from the first rendering.
-        assert len(second_queries.captured_queries) < first_queries
+        assert second_queries[0] < first_queries
         assert b"Cancel job" in second.content
         assert b"<!--csrf-->" not in second.content
         assert cancelled.status_code == 302
@@ -130,15 +142,36 @@ class TestBoundedQueries:
         url = reverse("jobs:list", args=[cast.project.slug])
         first = make_job(cast.project, status="running", created_by=cast.member)
         grow(first, points=5, events=0, checkpoints=0)
-        with CaptureQueriesContext(connection) as one:
+        with counting_queries() as one:
             member_client.get(url)
         for n in range(6):
             job = make_job(cast.project, status="running", created_by=cast.member, name=f"run {n}")
             grow(job, points=5 + n, events=0, checkpoints=0)
 
-        with CaptureQueriesContext(connection) as many:
+        with counting_queries() as many:
             response = member_client.get(url)
 
         assert response.status_code == 200
         assert response.content.decode().count('data-figure="run-progress"') == 7
-        assert len(many.captured_queries) == len(one.captured_queries)
+        assert many == one
+
+
+class TestSharedRunsList:
+    def test_a_second_viewer_gets_the_shared_rows_and_a_status_move_refreshes_them(self, client, cast):
+        job = make_job(cast.project, name="watched", created_by=cast.member, status="running")
+        url = reverse("jobs:list", args=[cast.project.slug])
+        client.login(username=cast.member.username, password=PASSWORD)
+        with counting_queries() as first:
+            client.get(url)
+        client.login(username=cast.ml_lead.username, password=PASSWORD)
+
+        with counting_queries() as second:
+            shared = client.get(url).content.decode()
+        job_transition(job=job, to="failed", reason="Out of memory")
+        moved = client.get(url).content.decode()
+
+        # No count, rows or progress reads for the second viewer: the rows come from the first rendering.
+        assert second[0] < first[0]
+        assert "watched" in shared
+        assert "Running" in shared
+        assert "Failed" in moved
