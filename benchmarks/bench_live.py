@@ -13,8 +13,9 @@ A writer in this process records one point every 5 s, as a worker does (with RED
 published on Redis; without, each web process reads the job once a second). Printed per run: the
 time until a new point reached a viewer (p50/p95, and p95 of "until it reached every viewer"), the
 latency of other requests made meanwhile (opening the job page and the runs list), errors, and the
-server's CPU per viewer while nothing happens. Then the full downsampled view of the 100,000-point job
-while it grows.
+server's CPU per viewer while nothing happens. Before the runs: the job page and the runs list rendered
+in this process (queries, p50/p95), and the CPU of handing one change to 500 and 1,000 open streams.
+Then the full downsampled view of the 100,000-point job while it grows.
 
     createdb -h 127.0.0.1 -U postgres live_bench
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/live_bench REDIS_URL=redis://127.0.0.1:6379/1 \

@@ -84,7 +84,8 @@ def job_live_version_for(job: FineTuningJob) -> str:
 
 def job_for_page(project, job_id: int) -> FineTuningJob:
     """A job of this project for its page, or 404, in one query: with its model, the job it replaces,
-    and the newest event and checkpoint ids that key the page's cached live parts."""
+    whether another replaces it, and the newest event and checkpoint ids that key the page's cached
+    live parts."""
     newest_checkpoint = Checkpoint.objects.filter(job_id=OuterRef("pk")).order_by("-id").values("id")[:1]
     jobs = (
         FineTuningJob.objects.filter(project=project)
@@ -95,7 +96,12 @@ def job_for_page(project, job_id: int) -> FineTuningJob:
             "fine_tuned_model",
             "replaces",
         )
-        .annotate(newest_event=Subquery(_newest_event_id()), newest_checkpoint=Subquery(newest_checkpoint))
+        .annotate(
+            newest_event=Subquery(_newest_event_id()),
+            newest_checkpoint=Subquery(newest_checkpoint),
+            # Most jobs were never replaced: the page lists the jobs that replace it only when some do.
+            is_replaced=Exists(FineTuningJob.objects.filter(replaces=OuterRef("pk"))),
+        )
     )
     return get_object_or_404(jobs, pk=job_id)
 
