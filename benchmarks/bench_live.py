@@ -5,7 +5,8 @@ names, starts the portal under gunicorn with uvicorn workers on a loopback port,
 viewers of the running job, first in streaming mode, then in polling mode, for each N:
 
 - streaming: one Server-Sent Events stream per viewer (the job page's live channel); a viewer shows a
-  new point when an event carries it, or fetches "points after step N" when the event does not.
+  new point when an event carries it, or fetches "points after step N" when the event does not, and
+  asks for the page's status and events part when the live version moves (within 1 s, as the page).
 - polling: the fallback the page uses without the stream: the chart's JSON poll every 2 s, and the
   HTMX status/events part when that poll reports a new live version, and every 10 s anyway.
 
@@ -69,6 +70,7 @@ VIEWERS_ONLY = os.environ.get("BENCH_VIEWERS_ONLY", "") == "1"
 SHORT_JOB_POINTS = 1000
 POLL_INTERVAL = 2.0  # the job page's POLL_MS
 LIVE_PARTS_INTERVAL = 10.0  # the job page's LIVE_PARTS_POLL_MS
+LIVE_PARTS_SPREAD = 1.0  # the job page's LIVE_PARTS_SPREAD_MS
 # A provider reports a step every few seconds.
 WRITE_INTERVAL = 5.0
 # How often another user opens the job page or the runs list while the viewers watch.
@@ -283,12 +285,32 @@ async def read_chunked_line_blocks(reader):
 
 
 async def stream_viewer(port, session, job_id, start_step, run: Run, clock: dict, ready: asyncio.Event):
-    """One job page on the live stream: inline points, or a fetch of the points after the last held."""
+    """One job page on the live stream: inline points, or a fetch of the points after the last held;
+    and, as the page does when the live version moves, its status and events parts a moment later
+    (at a random point of LIVE_PARTS_SPREAD, so a thousand pages do not ask at once)."""
     import json
 
     held = start_step
     fetcher = Connection(port, session)
     writer = None
+    held_live = None
+    refreshes: set[asyncio.Task] = set()
+
+    async def refresh_parts(version: str) -> None:
+        await asyncio.sleep(random.uniform(0, LIVE_PARTS_SPREAD))  # noqa: S311 - the page's spread
+        parts = Connection(port, session)
+        run.requests += 1
+        try:
+            status, _ = await parts.get(
+                f"/p/{SLUG}/jobs/{job_id}/?part=live&v={version}", "HX-Request: true\r\n"
+            )
+            if status not in (200, 204, 286):
+                run.errors += 1
+        except (OSError, asyncio.IncompleteReadError):
+            run.errors += 1
+        finally:
+            parts.close()
+
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
@@ -324,6 +346,11 @@ async def stream_viewer(port, session, job_id, start_step, run: Run, clock: dict
                     continue
                 run.stream_events += 1
                 state = json.loads(data[0])
+                if held_live is not None and state.get("live") != held_live:
+                    task = asyncio.ensure_future(refresh_parts(held_live))
+                    refreshes.add(task)
+                    task.add_done_callback(refreshes.discard)
+                held_live = state.get("live", held_live)
                 last, points = state.get("last_step"), state.get("points")
                 if last is None or last <= held:
                     continue
@@ -340,6 +367,7 @@ async def stream_viewer(port, session, job_id, start_step, run: Run, clock: dict
                 run.saw(got, held, time.perf_counter())
                 held = max(held, got or held)
         pending.cancel()
+        await asyncio.gather(*refreshes)
     except (OSError, asyncio.IncompleteReadError):
         run.errors += 1
     finally:
