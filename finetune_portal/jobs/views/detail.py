@@ -17,7 +17,7 @@ from finetune_portal.jobs.views.job_parts import (
     LIVE_PARTS,
     PAGE_PARTS,
     fine_tuned_model_of,
-    shared_part,
+    shared_parts,
     with_csrf_token,
     without_csrf_slot,
 )
@@ -88,19 +88,19 @@ def job_detail(request, slug: str, job_id: int):
             "checkpoints": job.checkpoints.all(),
         }
 
-    def part_html(name: str) -> str:
-        return shared_part(
+    def parts_html(names: tuple[str, ...]) -> dict[str, str]:
+        return shared_parts(
             request,
             job,
-            name,
+            names,
             can_cancel=can_cancel,
             can_use_playground=access.can_use_playground,
             context=part_context,
         )
 
     if request.htmx and part in LIVE_PARTS:
-        return _fragment_response(job, without_csrf_slot(part_html(part)))
-    context["parts"] = {name: with_csrf_token(request, part_html(name)) for name in PAGE_PARTS}
+        return _fragment_response(job, without_csrf_slot(parts_html((part,))[part]))
+    context["parts"] = {name: with_csrf_token(request, html) for name, html in parts_html(PAGE_PARTS).items()}
     context["chart_urls"] = {
         "metrics": reverse("jobs:metrics", args=[slug, job.pk]),
         "live": f"{reverse('jobs:live', args=[slug])}?jobs={job.pk}",

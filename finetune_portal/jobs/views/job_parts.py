@@ -55,21 +55,28 @@ def part_cache_key(job, part: str, *, can_cancel: bool, can_use_playground: bool
     )
 
 
-def shared_part(
+def shared_parts(
     request,
     job,
-    part: str,
+    parts: tuple[str, ...],
     *,
     can_cancel: bool,
     can_use_playground: bool,
     context: Callable[[], dict[str, Any]],
-) -> str:
-    """A part's shared rendering with its CSRF slot still empty; ``context()`` is called on a miss only."""
-    key = part_cache_key(job, part, can_cancel=can_cancel, can_use_playground=can_use_playground)
-    html = cache.get(key)
-    if html is None:
-        html = render_to_string(f"jobs/detail.html#{part}", context(), request=request)
-        cache.set(key, html, timeout=PART_CACHE_SECONDS)
+) -> dict[str, str]:
+    """Each part's shared rendering with its CSRF slot still empty, read from the cache in one round
+    trip; ``context()`` is called only when some part must be rendered."""
+    keys = {
+        part: part_cache_key(job, part, can_cancel=can_cancel, can_use_playground=can_use_playground)
+        for part in parts
+    }
+    cached = cache.get_many(keys.values())
+    html = {part: cached[key] for part, key in keys.items() if key in cached}
+    missing = {part: key for part, key in keys.items() if part not in html}
+    if missing:
+        for part in missing:
+            html[part] = render_to_string(f"jobs/detail.html#{part}", context(), request=request)
+        cache.set_many({key: html[part] for part, key in missing.items()}, timeout=PART_CACHE_SECONDS)
     return html
 
 
