@@ -6,7 +6,8 @@ viewers of the running job, first in streaming mode, then in polling mode, for e
 
 - streaming: one Server-Sent Events stream per viewer (the job page's live channel); a viewer shows a
   new point when an event carries it, or fetches "points after step N" when the event does not, and
-  asks for the page's status and events part when the live version moves (within 1 s, as the page).
+  asks for the page's status and events part when the live version moves (at a random moment of the
+  event's spread_ms, as the page does).
 - polling: the fallback the page uses without the stream: the chart's JSON poll every 2 s, and the
   HTMX status/events part when that poll reports a new live version, and every 10 s anyway.
 
@@ -70,7 +71,7 @@ VIEWERS_ONLY = os.environ.get("BENCH_VIEWERS_ONLY", "") == "1"
 SHORT_JOB_POINTS = 1000
 POLL_INTERVAL = 2.0  # the job page's POLL_MS
 LIVE_PARTS_INTERVAL = 10.0  # the job page's LIVE_PARTS_POLL_MS
-LIVE_PARTS_SPREAD = 1.0  # the job page's LIVE_PARTS_SPREAD_MS
+LIVE_PARTS_SPREAD = 1.0  # the job page's LIVE_PARTS_SPREAD_MS, when the event gives no spread_ms
 # A provider reports a step every few seconds.
 WRITE_INTERVAL = 5.0
 # How often another user opens the job page or the runs list while the viewers watch.
@@ -296,8 +297,8 @@ async def stream_viewer(port, session, job_id, start_step, run: Run, clock: dict
     held_live = None
     refreshes: set[asyncio.Task] = set()
 
-    async def refresh_parts(version: str) -> None:
-        await asyncio.sleep(random.uniform(0, LIVE_PARTS_SPREAD))  # noqa: S311 - the page's spread
+    async def refresh_parts(version: str, spread: float) -> None:
+        await asyncio.sleep(random.uniform(0, spread))  # noqa: S311 - the page's spread
         parts = Connection(port, session)
         run.requests += 1
         try:
@@ -347,7 +348,8 @@ async def stream_viewer(port, session, job_id, start_step, run: Run, clock: dict
                 run.stream_events += 1
                 state = json.loads(data[0])
                 if held_live is not None and state.get("live") != held_live:
-                    task = asyncio.ensure_future(refresh_parts(held_live))
+                    spread = state.get("spread_ms", LIVE_PARTS_SPREAD * 1000) / 1000
+                    task = asyncio.ensure_future(refresh_parts(held_live, spread))
                     refreshes.add(task)
                     task.add_done_callback(refreshes.discard)
                 held_live = state.get("live", held_live)

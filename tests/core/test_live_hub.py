@@ -1,11 +1,20 @@
-"""A web process's hub hands each change to all the streams watching its topic, in order."""
+"""A web process's hub hands each change to all the streams watching its topic, in order, and tells
+their pages how widely to spread the requests it prompts."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 
-from finetune_portal.core.live.hub import KEEPALIVE, QUEUE_SIZE, RESYNC, LiveHub, LiveSource
+from finetune_portal.core.live.hub import (
+    KEEPALIVE,
+    QUEUE_SIZE,
+    RESYNC,
+    SPREAD_MS_MAX,
+    SPREAD_MS_MIN,
+    LiveHub,
+    LiveSource,
+)
 
 TOPIC = "job:1"
 
@@ -51,3 +60,25 @@ def test_a_stream_too_far_behind_is_told_to_read_the_current_state(settings):
     items = asyncio.run(scenario())
 
     assert items == [(None, RESYNC)]
+
+
+def test_pages_are_told_to_spread_their_follow_up_requests_wider_as_more_watch(settings):
+    settings.LIVE_REDIS_URL = ""
+    source = LiveSource(topic=TOPIC, event="job", read=lambda previous: None)
+
+    async def spread_with(streams: int) -> int:
+        hub = LiveHub()
+        async with contextlib.AsyncExitStack() as stack:
+            queues = [await stack.enter_async_context(hub.listen([source])) for _ in range(streams)]
+            hub._publish_locally(TOPIC, {"version": 1})
+            _, update = queues[0].get_nowait()
+            return update.state["spread_ms"]
+
+    async def scenario():
+        return [await spread_with(n) for n in (1, 200, 500, 5000)]
+
+    one, two_hundred, five_hundred, five_thousand = asyncio.run(scenario())
+
+    assert one == SPREAD_MS_MIN
+    assert SPREAD_MS_MIN <= two_hundred < five_hundred <= SPREAD_MS_MAX
+    assert five_thousand == SPREAD_MS_MAX

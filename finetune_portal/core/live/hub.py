@@ -25,6 +25,10 @@ KEEPALIVE_SECONDS = 15.0
 FALLBACK_POLL_SECONDS = 1.0
 # Events a slow stream may fall behind by before it is told to read the current state instead.
 QUEUE_SIZE = 64
+# The window over which pages spread the requests an event prompts: this much per stream of the
+# process watching its topic (about what one such request costs the process), within these bounds.
+SPREAD_MS_PER_STREAM = 20
+SPREAD_MS_MIN, SPREAD_MS_MAX = 1000, 15000
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,12 @@ class LiveHub:
         self._ticker = None
 
     def _publish_locally(self, topic: str, state: State) -> None:
-        update = Update.of(state)
+        # Pages answer some events with a request (the job page's status part, the runs list's rows)
+        # at a random moment within the event's spread: wider as more pages watch, so a thousand of
+        # them ask over seconds rather than all at once while other people's requests wait.
+        watchers = len(self._listeners.get(topic, ()))
+        spread = min(SPREAD_MS_MAX, max(SPREAD_MS_MIN, watchers * SPREAD_MS_PER_STREAM))
+        update = Update.of({**state, "spread_ms": spread})
         # Only a live subscription hears every change as it commits; the fallback's poll is up to a
         # second old, so without Redis a new stream reads the state for itself.
         if self._subscribed:
