@@ -5,7 +5,9 @@ names, starts the portal under gunicorn with uvicorn workers on a loopback port,
 viewers of the running job, first in streaming mode, then in polling mode, for each N:
 
 - streaming: one Server-Sent Events stream per viewer (the job page's live channel); a viewer shows a
-  new point when an event carries it, or fetches "points after step N" when the event does not.
+  new point when an event carries it, or fetches "points after step N" when the event does not, and
+  asks for the page's status and events part when the live version moves (at a random moment of the
+  event's spread_ms, as the page does).
 - polling: the fallback the page uses without the stream: the chart's JSON poll every 2 s, and the
   HTMX status/events part when that poll reports a new live version, and every 10 s anyway.
 
@@ -13,8 +15,9 @@ A writer in this process records one point every 5 s, as a worker does (with RED
 published on Redis; without, each web process reads the job once a second). Printed per run: the
 time until a new point reached a viewer (p50/p95, and p95 of "until it reached every viewer"), the
 latency of other requests made meanwhile (opening the job page and the runs list), errors, and the
-server's CPU per viewer while nothing happens. Then the full downsampled view of the 100,000-point job
-while it grows.
+server's CPU per viewer while nothing happens. Before the runs: the job page and the runs list rendered
+in this process (queries, p50/p95), and the CPU of handing one change to 500 and 1,000 open streams.
+Then the full downsampled view of the 100,000-point job while it grows.
 
     createdb -h 127.0.0.1 -U postgres live_bench
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/live_bench REDIS_URL=redis://127.0.0.1:6379/1 \
@@ -51,6 +54,8 @@ if USING_DEFAULT_DB:
     (ROOT / "var").mkdir(exist_ok=True)
     os.environ["DATABASE_URL"] = f"sqlite:///{ROOT / 'var' / 'bench_live.sqlite3'}"
 
+# The server runs without DEBUG; so do the in-process timings (no query log, no debug templates).
+os.environ.setdefault("DEBUG", "false")
 if os.environ.get("REDIS_URL"):
     # The shared cache of docker-compose, for the server and for this process's writer alike.
     os.environ.setdefault("CACHE_URL", os.environ["REDIS_URL"])
@@ -66,6 +71,7 @@ VIEWERS_ONLY = os.environ.get("BENCH_VIEWERS_ONLY", "") == "1"
 SHORT_JOB_POINTS = 1000
 POLL_INTERVAL = 2.0  # the job page's POLL_MS
 LIVE_PARTS_INTERVAL = 10.0  # the job page's LIVE_PARTS_POLL_MS
+LIVE_PARTS_SPREAD = 1.0  # the job page's LIVE_PARTS_SPREAD_MS, when the event gives no spread_ms
 # A provider reports a step every few seconds.
 WRITE_INTERVAL = 5.0
 # How often another user opens the job page or the runs list while the viewers watch.
@@ -280,12 +286,32 @@ async def read_chunked_line_blocks(reader):
 
 
 async def stream_viewer(port, session, job_id, start_step, run: Run, clock: dict, ready: asyncio.Event):
-    """One job page on the live stream: inline points, or a fetch of the points after the last held."""
+    """One job page on the live stream: inline points, or a fetch of the points after the last held;
+    and, as the page does when the live version moves, its status and events parts a moment later
+    (at a random point of LIVE_PARTS_SPREAD, so a thousand pages do not ask at once)."""
     import json
 
     held = start_step
     fetcher = Connection(port, session)
     writer = None
+    held_live = None
+    refreshes: set[asyncio.Task] = set()
+
+    async def refresh_parts(version: str, spread: float) -> None:
+        await asyncio.sleep(random.uniform(0, spread))  # noqa: S311 - the page's spread
+        parts = Connection(port, session)
+        run.requests += 1
+        try:
+            status, _ = await parts.get(
+                f"/p/{SLUG}/jobs/{job_id}/?part=live&v={version}", "HX-Request: true\r\n"
+            )
+            if status not in (200, 204, 286):
+                run.errors += 1
+        except (OSError, asyncio.IncompleteReadError):
+            run.errors += 1
+        finally:
+            parts.close()
+
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
@@ -321,6 +347,12 @@ async def stream_viewer(port, session, job_id, start_step, run: Run, clock: dict
                     continue
                 run.stream_events += 1
                 state = json.loads(data[0])
+                if held_live is not None and state.get("live") != held_live:
+                    spread = state.get("spread_ms", LIVE_PARTS_SPREAD * 1000) / 1000
+                    task = asyncio.ensure_future(refresh_parts(held_live, spread))
+                    refreshes.add(task)
+                    task.add_done_callback(refreshes.discard)
+                held_live = state.get("live", held_live)
                 last, points = state.get("last_step"), state.get("points")
                 if last is None or last <= held:
                     continue
@@ -337,6 +369,7 @@ async def stream_viewer(port, session, job_id, start_step, run: Run, clock: dict
                 run.saw(got, held, time.perf_counter())
                 held = max(held, got or held)
         pending.cancel()
+        await asyncio.gather(*refreshes)
     except (OSError, asyncio.IncompleteReadError):
         run.errors += 1
     finally:
@@ -573,19 +606,20 @@ def fanout_cpu_per_change(streams: int, changes: int = 20) -> float:
     (the hub's relay and each stream's event text; no HTTP), measured in this process."""
     from django.test import override_settings
 
-    from finetune_portal.core import live
+    from finetune_portal.core.live import hub as live_hub
+    from finetune_portal.core.live import sse
 
     def state(step: int) -> dict:
         points = {"after": step - 1, "series": {"train_loss": [[step], [0.3]]}}
         return {"job": 1, "status": "running", "last_step": step, "version": f"{step}/0", "points": points}
 
     async def measure() -> float:
-        source = live.LiveSource(topic="job:bench", event="job", read=lambda previous: state(0))
+        source = live_hub.LiveSource(topic="job:bench", event="job", read=lambda previous: state(0))
         seen = {"events": 0, "want": streams}
         arrived = asyncio.Event()
 
         async def viewer() -> None:
-            async for text in live.sse_stream([source], still_allowed=lambda: True):
+            async for text in sse.sse_stream([source], still_allowed=lambda: True):
                 if text.startswith("id:"):
                     seen["events"] += 1
                     if seen["events"] >= seen["want"]:
@@ -593,7 +627,7 @@ def fanout_cpu_per_change(streams: int, changes: int = 20) -> float:
 
         viewers = [asyncio.create_task(viewer()) for _ in range(streams)]
         await arrived.wait()
-        hub = live.live_hub()
+        hub = live_hub.live_hub()
         began = time.process_time()
         for step in range(1, changes + 1):
             arrived.clear()
@@ -608,6 +642,50 @@ def fanout_cpu_per_change(streams: int, changes: int = 20) -> float:
 
     with override_settings(LIVE_REDIS_URL=""):
         return asyncio.run(measure())
+
+
+def page_render_timings(job_id: int, session: str) -> list[tuple[str, int, list[float]]]:
+    """Opening the job page and the runs list in this process (Django's test client, no HTTP, no
+    other load from this benchmark): (label, queries, seconds per render). The job page's live parts
+    are shared by every viewer until the job changes; "after a change" renders them again."""
+    from django.db import connection, reset_queries
+    from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext
+
+    from finetune_portal.jobs.models import FineTuningJob
+    from finetune_portal.jobs.services import job_event_record
+
+    client = Client()
+    client.cookies["sessionid"] = session
+    job = FineTuningJob.objects.get(pk=job_id)
+    results = []
+    with override_settings(ALLOWED_HOSTS=["*"]):
+        for label, path in (("job page", f"/p/{SLUG}/jobs/{job_id}/"), ("runs list", f"/p/{SLUG}/jobs/")):
+            if client.get(path).status_code != 200:
+                raise SystemExit(f"{path} did not answer 200 in process")
+            reset_queries()  # each request empties the log as it starts: count from empty, at once
+            with CaptureQueriesContext(connection) as captured:
+                client.get(path)
+            queries = len(captured.captured_queries)
+            seconds = []
+            for _ in range(30):
+                began = time.perf_counter()
+                client.get(path)
+                seconds.append(time.perf_counter() - began)
+            results.append((label, queries, seconds))
+        path = f"/p/{SLUG}/jobs/{job_id}/"
+        seconds = []
+        for n in range(10):
+            job_event_record(job=job, message=f"bench event {n}")
+            began = time.perf_counter()
+            client.get(path)
+            seconds.append(time.perf_counter() - began)
+        job_event_record(job=job, message="bench event")
+        reset_queries()
+        with CaptureQueriesContext(connection) as captured:
+            client.get(path)
+        results.append(("job page after a change", len(captured.captured_queries), seconds))
+    return results
 
 
 def live_version(job_id: int) -> str:
@@ -685,6 +763,12 @@ def main() -> None:
 
 
 def run_viewers(port: int, data: dict, server: subprocess.Popen) -> None:
+    print(f"\nOpening the job page ({LONG_JOB_POINTS:,} points) and the runs list in process (no HTTP):")
+    for label, queries, seconds in page_render_timings(data["long"], data["session"]):
+        print(
+            f"  {label:>23}: p50 {ms(statistics.median(seconds))} ms  p95 {ms(percentile(seconds, 0.95))} ms"
+            f"  {queries:3d} queries   (goal p50 < 30 ms)"
+        )
     print("\nOne change handed to the open streams of one web process (CPU, in process, no HTTP):")
     for streams in (500, 1000):
         print(f"  {streams:5d} streams: {ms(fanout_cpu_per_change(streams))} ms per change")

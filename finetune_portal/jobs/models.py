@@ -191,6 +191,28 @@ class MetricPoint(models.Model):
             # Also the index behind "points after step N" for the live chart.
             models.UniqueConstraint(fields=["job", "step"], name="metric_unique_step_per_job"),
         ]
+        # The runs list's validation figures (newest and lowest per run) are one index probe each, not
+        # a walk over every point of the run: validation points are few, and some runs have none.
+        indexes = [
+            models.Index(
+                fields=["job", "step"], condition=models.Q(valid_loss__isnull=False), name="metric_valid_step"
+            ),
+            models.Index(
+                fields=["job", "valid_loss"],
+                condition=models.Q(valid_loss__isnull=False),
+                name="metric_valid_low",
+            ),
+            models.Index(
+                fields=["job", "step"],
+                condition=models.Q(full_valid_loss__isnull=False),
+                name="metric_full_valid_step",
+            ),
+            models.Index(
+                fields=["job", "full_valid_loss"],
+                condition=models.Q(full_valid_loss__isnull=False),
+                name="metric_full_valid_low",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.job_id}@{self.step}"

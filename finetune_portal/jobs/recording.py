@@ -11,7 +11,7 @@ from typing import Any
 from django.db import models, transaction
 from django.utils import timezone
 
-from finetune_portal.core.live import live_channel_enabled, live_publish_on_commit
+from finetune_portal.core.live.channel import live_channel_enabled, live_publish_on_commit
 from finetune_portal.jobs import metrics
 from finetune_portal.jobs.models import Checkpoint, EventLevel, FineTuningJob, JobEvent, MetricPoint
 

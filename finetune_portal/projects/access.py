@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
 from django.http import Http404
 
 from finetune_portal.projects.models import ROLE_RANK, Membership, Project, Role
@@ -75,9 +76,19 @@ def project_access_for(user, project: Project) -> ProjectAccess | None:
 
 
 def get_project_access(user, slug: str) -> ProjectAccess:
-    """The project with this slug as the user may see it, or 404."""
-    project = Project.objects.filter(slug=slug).first()
-    access = project_access_for(user, project) if project else None
-    if access is None:
+    """The project with this slug as the user may see it, or 404: one query, the project with the
+    user's role in it (every page of a project starts here)."""
+    if not getattr(user, "is_authenticated", False):
         raise Http404("No such project.")
-    return access
+    projects = Project.objects.filter(slug=slug)
+    if not user.is_superuser:
+        role = Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
+        projects = projects.annotate(viewer_role=Subquery(role))
+    project = projects.first()
+    if project is None:
+        raise Http404("No such project.")
+    if user.is_superuser:
+        return ProjectAccess(project=project, user=user, role=Role.ADMIN)
+    if not project.viewer_role:
+        raise Http404("No such project.")
+    return ProjectAccess(project=project, user=user, role=Role(project.viewer_role))

@@ -59,7 +59,8 @@ function follow(root) {
     event: "runs",
     onState: function (state) {
       if (state.version === results().dataset.version) return;
-      setTimeout(refresh, Math.random() * SPREAD_MS);
+      // The stream's window is wider as more lists watch the project.
+      setTimeout(refresh, Math.random() * (state.spread_ms || SPREAD_MS));
     },
     onFallback: function () { setTimeout(poll, POLL_MS); },
   });

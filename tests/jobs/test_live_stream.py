@@ -13,7 +13,7 @@ from django.db import transaction
 from django.test import AsyncClient, Client
 from django.urls import reverse
 
-from finetune_portal.core import live
+from finetune_portal.core.live import channel, hub, sse
 from finetune_portal.jobs.services import job_event_record, job_transition, metric_points_record
 from tests.factories import make_job
 
@@ -120,8 +120,8 @@ class TestAccess:
         assert client.get(stream_url(running)).status_code == 404
 
     def test_logging_out_ends_the_stream(self, cast, running, no_redis, monkeypatch):
-        monkeypatch.setattr(live, "ACCESS_RECHECK_SECONDS", 0.0)
-        monkeypatch.setattr(live, "KEEPALIVE_SECONDS", 0.1)
+        monkeypatch.setattr(sse, "ACCESS_RECHECK_SECONDS", 0.0)
+        monkeypatch.setattr(hub, "KEEPALIVE_SECONDS", 0.1)
 
         async def scenario():
             client = AsyncClient()
@@ -174,7 +174,7 @@ class TestEvents:
     def test_writers_publish_only_once_their_transaction_commits(self, cast, running, settings, monkeypatch):
         settings.LIVE_REDIS_URL = "redis://publishing-is-recorded-here"
         sent = []
-        monkeypatch.setattr(live, "live_publish", lambda *, topic, state: sent.append((topic, state)))
+        monkeypatch.setattr(channel, "live_publish", lambda *, topic, state: sent.append((topic, state)))
 
         with transaction.atomic():
             record(running, 2)

@@ -13,7 +13,6 @@ from django.db.models import (
     F,
     FloatField,
     IntegerField,
-    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -115,15 +114,19 @@ def _handed_to_provider_at(job: FineTuningJob):
     )
 
 
+_NEWEST_POINT_FIELDS = ("step", metrics.EPOCH, "extra")
+
+
 def job_progress(job: FineTuningJob, *, now: datetime | None = None) -> JobProgress:
     """Progress figures from the newest point: steps, epochs, time and money, each None when unknown."""
-    now = now or timezone.now()
-    last = (
-        MetricPoint.objects.filter(job_id=job.pk)
-        .order_by("-step")
-        .values("step", metrics.EPOCH, "extra")
-        .first()
-    )
+    last = MetricPoint.objects.filter(job_id=job.pk).order_by("-step").values(*_NEWEST_POINT_FIELDS).first()
+    started = job.started_at or _handed_to_provider_at(job)
+    return _progress(job, last=last, started=started, now=now or timezone.now())
+
+
+def _progress(
+    job: FineTuningJob, *, last: dict | None, started: datetime | None, now: datetime
+) -> JobProgress:
     last_step = last["step"] if last else None
     extra = (last or {}).get("extra") or {}
     total_steps = _as_number(extra.get("total_steps") or extra.get("max_steps"))
@@ -137,7 +140,6 @@ def job_progress(job: FineTuningJob, *, now: datetime | None = None) -> JobProgr
         steps_per_epoch = total_steps / epochs
 
     elapsed = None
-    started = job.started_at or _handed_to_provider_at(job)
     if started:
         elapsed = (job.finished_at or now) - started
 
@@ -181,8 +183,28 @@ COST_ACTUAL, COST_ESTIMATED, COST_UNKNOWN = 0, 1, 2
 
 
 def runs_progress(jobs) -> dict[int, JobProgress]:
-    """Progress of the jobs still at work, for the runs list's progress column (a page at a time)."""
-    return {job.pk: job_progress(job) for job in jobs if not job.is_final}
+    """Progress of the jobs still at work, for the runs list's progress column (a page at a time): two
+    queries however many runs the page lists."""
+    at_work = {job.pk: job for job in jobs if not job.is_final}
+    if not at_work:
+        return {}
+    newest_point = MetricPoint.objects.filter(job_id=OuterRef("pk")).order_by("-step").values("pk")[:1]
+    rows = list(
+        FineTuningJob.objects.filter(pk__in=at_work)
+        .annotate(newest_point=Subquery(newest_point), handed_over=_handed_over())
+        .values_list("pk", "newest_point", "handed_over")
+    )
+    handed_over = {pk: when for pk, _, when in rows}
+    point_ids = [point for _, point, _ in rows if point is not None]
+    last = {
+        row["job_id"]: row
+        for row in MetricPoint.objects.filter(pk__in=point_ids).values("job_id", *_NEWEST_POINT_FIELDS)
+    }
+    now = timezone.now()
+    return {
+        pk: _progress(job, last=last.get(pk), started=job.started_at or handed_over[pk], now=now)
+        for pk, job in at_work.items()
+    }
 
 
 def _latest(field: str):
@@ -195,11 +217,11 @@ def _latest(field: str):
 
 
 def _lowest(field: str):
+    # The first in order rather than Min(): one probe of the field's index instead of an aggregate.
     return Subquery(
         MetricPoint.objects.filter(job_id=OuterRef("pk"), **{f"{field}__isnull": False})
-        .values("job_id")
-        .annotate(low=Min(field))
-        .values("low")[:1],
+        .order_by(field)
+        .values(field)[:1],
         output_field=FloatField(),
     )
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.http import Http404
+from django.shortcuts import get_object_or_404
 
 from finetune_portal.jobs.models import Checkpoint, FineTuningJob, JobEvent, MetricPoint
 from finetune_portal.jobs.states import JobStatus
@@ -76,7 +77,10 @@ def live_version_token(updated_at, last_progress_at, newest_event_id) -> str:
 
 
 def job_live_version_for(job: FineTuningJob) -> str:
-    newest_event = job.events.order_by("-id").values_list("id", flat=True).first()
+    if hasattr(job, "newest_event"):  # read with the job by job_for_page
+        newest_event = job.newest_event
+    else:
+        newest_event = job.events.order_by("-id").values_list("id", flat=True).first()
     return live_version_token(job.updated_at, job.last_progress_at, newest_event)
 
 
@@ -89,6 +93,30 @@ _LIVE_PARTS: dict[str, LivePartTokens] = {}
 
 def register_live_part(name: str, tokens: LivePartTokens) -> None:
     _LIVE_PARTS[name] = tokens
+
+
+def job_for_page(project, job_id: int) -> FineTuningJob:
+    """A job of this project for its page, or 404, in one query: with its model, the job it replaces,
+    whether another replaces it, and the newest event and checkpoint ids that key the page's cached
+    live parts."""
+    newest_checkpoint = Checkpoint.objects.filter(job_id=OuterRef("pk")).order_by("-id").values("id")[:1]
+    jobs = (
+        FineTuningJob.objects.filter(project=project)
+        .select_related(
+            "created_by",
+            "training_version__dataset",
+            "validation_version__dataset",
+            "fine_tuned_model",
+            "replaces",
+        )
+        .annotate(
+            newest_event=Subquery(_newest_event_id()),
+            newest_checkpoint=Subquery(newest_checkpoint),
+            # Most jobs were never replaced: the page lists the jobs that replace it only when some do.
+            is_replaced=Exists(FineTuningJob.objects.filter(replaces=OuterRef("pk"))),
+        )
+    )
+    return get_object_or_404(jobs, pk=job_id)
 
 
 def _live_states(jobs: QuerySet[FineTuningJob]) -> dict[int, dict]:

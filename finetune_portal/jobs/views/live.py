@@ -9,7 +9,9 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonRespo
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
-from finetune_portal.core.live import LiveSource, in_request_thread, sse_stream
+from finetune_portal.core.live.db import in_request_thread
+from finetune_portal.core.live.hub import LiveSource
+from finetune_portal.core.live.sse import sse_stream
 from finetune_portal.jobs.selectors.lists import job_for_project, job_progress
 from finetune_portal.jobs.selectors.live import (
     job_live_state,

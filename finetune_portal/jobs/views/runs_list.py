@@ -6,7 +6,9 @@ from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from finetune_portal.jobs.list_filters import JobFilterForm
@@ -26,39 +28,38 @@ def job_list(request, slug: str):
     access = get_project_access(request.user, slug)
     version = runs_live_state(access.project.pk)["version"]
     refresh = request.GET.get("part") == "results"
+    if refresh and request.GET.get("v") == version:
+        return HttpResponse(status=204)
     query = request.GET.copy()
     for name in ("page", "part", "v"):
         query.pop(name, None)
-    results_key = None
-    if refresh:
-        if request.GET.get("v") == version:
-            return HttpResponse(status=204)
-        # The rows hold nothing per viewer: every open list with these filters shares one rendering.
-        shown = f"{request.GET.get('page', '')}:{query.urlencode()}"
-        results_key = f"runs-results:{access.project.pk}:{version}:{shown}"
-        cached = cache.get(results_key)
-        if cached is not None:
-            return HttpResponse(cached)
     filters = JobFilterForm(request.GET, project=access.project)
-    jobs = filters.filter(jobs_for_project(access.project))
-    page = Paginator(jobs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    listed = list(page.object_list)
-    progress = runs_progress(listed)
-    for job in listed:
-        job.progress = progress.get(job.pk)
     context = {
         "access": access,
         "project": access.project,
         "filters": filters,
-        "page": page,
-        "jobs": listed,
         "query": query.urlencode(),
         "compare_error": request.GET.get("compare_error", ""),
         "runs_version": version,
         "live_url": reverse("jobs:runs_live", args=[slug]),
     }
-    if results_key is not None:
-        content = render(request, "jobs/list.html#results", context).content
-        cache.set(results_key, content, timeout=RESULTS_CACHE_SECONDS)
-        return HttpResponse(content)
-    return render(request, "jobs/list.html", context)
+    # The rows hold nothing per viewer: every open list with these filters, and every page opened with
+    # them, shares one rendering per version (a run added, moved or progressed makes a new one).
+    shown = f"{request.GET.get('page', '')}:{query.urlencode()}"
+    results_key = f"runs-results:{access.project.pk}:{version}:{shown}"
+    results = cache.get(results_key)
+    if results is None:
+        jobs = filters.filter(jobs_for_project(access.project))
+        page = Paginator(jobs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+        listed = list(page.object_list)
+        progress = runs_progress(listed)
+        for job in listed:
+            job.progress = progress.get(job.pk)
+        results = render_to_string(
+            "jobs/list.html#results", {**context, "page": page, "jobs": listed}, request=request
+        )
+        cache.set(results_key, results, timeout=RESULTS_CACHE_SECONDS)
+    if refresh:
+        return HttpResponse(results)
+    # Our own rendering, stored as text in the cache.
+    return render(request, "jobs/list.html", {**context, "results": mark_safe(results)})

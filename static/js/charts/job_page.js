@@ -112,13 +112,14 @@ export function mountJob(el, config) {
   function schedule(ms) { setTimeout(poll, ms); }
 
   /* The status and events parts refresh through HTMX; the chart's poll says when they changed. */
-  function refreshLiveParts(version, spread) {
+  /* spreadMs: the window the stream gives (wider as more pages watch the job), else the page's own. */
+  function refreshLiveParts(version, spread, spreadMs) {
     var live = document.getElementById("job-events");
     if (!version || !live || live.dataset.liveVersion === version || !window.htmx) return;
     setTimeout(function () {
       var current = document.getElementById("job-events");
       if (current && current.dataset.liveVersion !== version) window.htmx.trigger(current, "live-changed");
-    }, spread ? Math.random() * LIVE_PARTS_SPREAD_MS : 0);
+    }, spread ? Math.random() * (spreadMs || LIVE_PARTS_SPREAD_MS) : 0);
   }
 
   /* The points after the last step held, in as many asks as the server needs (the stream's catch-up). */
@@ -155,7 +156,7 @@ export function mountJob(el, config) {
       catchUp(state.lastStep - 1); // the answer lists the checkpoint steps
     }
     seenCheckpoint = job.checkpoint;
-    refreshLiveParts(job.live, true);
+    refreshLiveParts(job.live, true, job.spread_ms);
     refreshParts(job.parts);
     if (job.final) {
       state.final = true;

@@ -1,23 +1,10 @@
-"""The live channel: open pages learn that something changed through one Server-Sent Events stream each.
-
-Writers (web requests, Celery workers) call ``live_publish_on_commit`` with a topic (``job:42``) and
-a function that describes the new state; once their transaction commits, the description goes out on
-Redis pub/sub. Each web process keeps one subscription for all its open streams (``LiveHub``) and
-hands every message to the streams that watch its topic, so a page with nothing new costs an open
-connection and nothing else.
-
-Without Redis (the embedded defaults of ``make run``) nothing is published; the hub instead reads the
-state of each watched topic once a second, once per process however many pages watch it.
-
-Every event carries an id (``<topic>:<version>``). A browser that reconnects sends the last one back
-(``Last-Event-ID``), and a topic whose version has not moved since is not sent again.
-"""
+"""One web process's listeners of the live channel, by topic: one Redis subscription (or, without Redis,
+one poll per watched topic) and one encoding per change, however many pages watch it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import logging
 import weakref
@@ -26,75 +13,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+
+from finetune_portal.core.live.channel import CHANNEL_PREFIX, State, live_redis_url
+from finetune_portal.core.live.db import detached_task, read_closing
 
 logger = logging.getLogger(__name__)
 
-CHANNEL_PREFIX = "portal:live:"
 # A comment line this often keeps proxies and load balancers from closing an idle stream.
 KEEPALIVE_SECONDS = 15.0
-# How often an open stream checks that its viewer is still logged in and still a member.
-ACCESS_RECHECK_SECONDS = 60.0
 # How often the fallback (no Redis) reads each watched topic's state.
 FALLBACK_POLL_SECONDS = 1.0
-# What the browser waits before reconnecting after the stream drops (a web process restart).
-RETRY_MS = 2000
 # Events a slow stream may fall behind by before it is told to read the current state instead.
 QUEUE_SIZE = 64
-
-State = dict[str, Any]
-
-
-def live_redis_url() -> str:
-    return getattr(settings, "LIVE_REDIS_URL", "") or ""
-
-
-def live_channel_enabled() -> bool:
-    """Whether writers publish (Redis is configured); without it the streams read states themselves."""
-    return bool(live_redis_url())
-
-
-_redis_client = None
-
-
-def _publisher():
-    global _redis_client
-    if _redis_client is None:
-        import redis
-
-        _redis_client = redis.Redis.from_url(live_redis_url(), socket_timeout=2, socket_connect_timeout=2)
-    return _redis_client
-
-
-def live_publish(*, topic: str, state: State) -> None:
-    """Send a topic's new state to every web process. A lost message is logged, never raised: pages
-    read the current state again when their stream reconnects."""
-    if not live_redis_url():
-        return
-    import redis
-
-    try:
-        _publisher().publish(CHANNEL_PREFIX + topic, json.dumps({"topic": topic, "state": state}))
-    except redis.RedisError as exc:
-        logger.warning("live update for %s not published: %s", topic, exc)
-
-
-def live_publish_on_commit(*, topic: str, describe: Callable[[], State | None]) -> None:
-    """Publish ``describe()`` once the current transaction commits (at once outside one).
-
-    ``describe`` runs after the commit, so it reads what other connections now see; it is not called at
-    all without Redis, where the hub reads states itself.
-    """
-    if not live_redis_url():
-        return
-
-    def send() -> None:
-        state = describe()
-        if state is not None:
-            live_publish(topic=topic, state=state)
-
-    transaction.on_commit(send)
+# The window over which pages spread the requests an event prompts: this much per stream of the
+# process watching its topic (about what one such request costs the process), within these bounds.
+SPREAD_MS_PER_STREAM = 20
+SPREAD_MS_MIN, SPREAD_MS_MAX = 1000, 15000
 
 
 @dataclass(frozen=True)
@@ -111,8 +45,8 @@ class LiveSource:
     read: Callable[[State | None], State | None]
 
 
-_RESYNC = object()
-_KEEPALIVE = object()
+RESYNC = object()
+KEEPALIVE = object()
 # The keep-alive ticker wakes this many times per KEEPALIVE_SECONDS, each time for that share of the
 # streams, so a thousand streams opened together do not all write their comment at the same moment.
 KEEPALIVE_SLICES = 15
@@ -162,11 +96,11 @@ class LiveHub:
             self._listeners.setdefault(source.topic, set()).add(queue)
             self._readers.setdefault(source.topic, source.read)
             if not live_redis_url() and source.topic not in self._pollers:
-                self._pollers[source.topic] = _detached_task(self._poll(source.topic))
+                self._pollers[source.topic] = detached_task(self._poll(source.topic))
         if live_redis_url() and (self._subscriber is None or self._subscriber.done()):
-            self._subscriber = _detached_task(self._subscribe())
+            self._subscriber = detached_task(self._subscribe())
         if self._ticker is None or self._ticker.done():
-            self._ticker = _detached_task(self._keep_alive())
+            self._ticker = detached_task(self._keep_alive())
         try:
             yield queue
         finally:
@@ -192,11 +126,16 @@ class LiveHub:
             for queue in queues:
                 if id(queue) // 16 % KEEPALIVE_SLICES == tick:
                     with contextlib.suppress(asyncio.QueueFull):
-                        queue.put_nowait((None, _KEEPALIVE))
+                        queue.put_nowait((None, KEEPALIVE))
         self._ticker = None
 
     def _publish_locally(self, topic: str, state: State) -> None:
-        update = Update.of(state)
+        # Pages answer some events with a request (the job page's status part, the runs list's rows)
+        # at a random moment within the event's spread: wider as more pages watch, so a thousand of
+        # them ask over seconds rather than all at once while other people's requests wait.
+        watchers = len(self._listeners.get(topic, ()))
+        spread = min(SPREAD_MS_MAX, max(SPREAD_MS_MIN, watchers * SPREAD_MS_PER_STREAM))
+        update = Update.of({**state, "spread_ms": spread})
         # Only a live subscription hears every change as it commits; the fallback's poll is up to a
         # second old, so without Redis a new stream reads the state for itself.
         if self._subscribed:
@@ -210,10 +149,10 @@ class LiveHub:
             if read is None:
                 continue
             try:
-                state = await sync_to_async(_read_closing, thread_sensitive=False)(read, None)
+                state = await sync_to_async(read_closing, thread_sensitive=False)(read, None)
             except Exception:
                 logger.exception("live channel: reading %s failed", topic)
-                self._deliver(topic, (topic, _RESYNC))
+                self._deliver(topic, (topic, RESYNC))
                 continue
             if state is not None:
                 self._publish_locally(topic, state)
@@ -227,7 +166,7 @@ class LiveHub:
                 with contextlib.suppress(asyncio.QueueEmpty):
                     while True:
                         queue.get_nowait()
-                queue.put_nowait((None, _RESYNC))
+                queue.put_nowait((None, RESYNC))
 
     async def _subscribe(self) -> None:
         """One Redis subscription per process; reconnects, and resyncs every stream after a gap."""
@@ -277,7 +216,7 @@ class LiveHub:
             read = self._readers.get(topic)
             if read is not None:
                 try:
-                    state = await sync_to_async(_read_closing, thread_sensitive=False)(read, last)
+                    state = await sync_to_async(read_closing, thread_sensitive=False)(read, last)
                 except Exception:
                     logger.exception("live fallback: reading %s failed", topic)
                     state = None
@@ -289,45 +228,6 @@ class LiveHub:
             await asyncio.sleep(FALLBACK_POLL_SECONDS)
 
 
-def _detached_task(coroutine) -> asyncio.Task:
-    """A task that outlives the request that started it. In a fresh context its database work runs in
-    the process's one shared sync thread, not in the thread Django keeps for that request."""
-    return asyncio.create_task(coroutine, context=contextvars.Context())
-
-
-def _call_and_close(function: Callable[..., Any], *args: Any) -> Any:
-    """Run database work for an open stream and close (or hand back to the pool) the connection it
-    opened, so an open page holds no database connection between its rare queries."""
-    try:
-        return function(*args)
-    finally:
-        connections.close_all()
-
-
-async def in_stream_thread(function: Callable[..., Any], *args: Any) -> Any:
-    """Database work of an open stream, in the event loop's shared thread pool.
-
-    Not in the request's own thread (sync_to_async's default under Django's ASGI handler): that thread
-    lives as long as the request, so every open page would keep one, a thousand threads for a
-    thousand viewers.
-    """
-    return await sync_to_async(_call_and_close, thread_sensitive=False)(function, *args)
-
-
-async def in_request_thread(function: Callable[..., Any], *args: Any) -> Any:
-    """A stream's first database work, in the request's own thread, closing what the request opened
-    there too (its session and user were read in it), before the stream starts."""
-    return await sync_to_async(_call_and_close)(function, *args)
-
-
-def _read_closing(read: Callable[[State | None], State | None], previous: State | None) -> State | None:
-    try:
-        return read(previous)
-    finally:
-        # Outside a request nothing else closes a connection past CONN_MAX_AGE (or a broken one).
-        close_old_connections()
-
-
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LiveHub] = weakref.WeakKeyDictionary()
 
 
@@ -337,70 +237,3 @@ def live_hub() -> LiveHub:
     if hub is None:
         hub = _hubs[loop] = LiveHub()
     return hub
-
-
-def _sse_text(*, event: str, event_id: str, data: str) -> str:
-    return f"id: {event_id}\nevent: {event}\ndata: {data}\n\n"
-
-
-async def sse_stream(
-    sources: list[LiveSource],
-    *,
-    last_event_id: str = "",
-    still_allowed: Callable[[], bool],
-) -> AsyncIterator[str]:
-    """The text of one page's event stream: the states that moved since ``last_event_id``, then every
-    change as it is published, keep-alive comments in between, and an ``end`` event when the viewer
-    may no longer see the topics (logged out, removed from the project).
-
-    It starts listening before it reads the current states, so a change made in between is sent
-    (perhaps twice: a state already sent to this stream is never sent again).
-    """
-    by_topic = {source.topic: source for source in sources}
-    sent: dict[str, str] = {}
-    for watched in by_topic:
-        if last_event_id.startswith(f"{watched}:"):
-            sent[watched] = last_event_id[len(watched) + 1 :]
-
-    def fresh(topic: str, update: Update) -> str | None:
-        if sent.get(topic) == update.version:
-            return None
-        sent[topic] = update.version
-        source = by_topic[topic]
-        return _sse_text(event=source.event, event_id=f"{topic}:{update.version}", data=update.data)
-
-    async def read_now(source: LiveSource) -> str | None:
-        current = await in_stream_thread(source.read, None)
-        return fresh(source.topic, Update.of(current)) if current is not None else None
-
-    hub = live_hub()
-    loop = asyncio.get_running_loop()
-    recheck_at = loop.time() + ACCESS_RECHECK_SECONDS
-    async with hub.listen(sources) as queue:
-        yield f"retry: {RETRY_MS}\n\n"
-        for source in sources:
-            known = hub.current(source.topic)
-            text = fresh(source.topic, known) if known is not None else await read_now(source)
-            if text:
-                yield text
-        while True:
-            topic, item = await queue.get()
-            if item is _KEEPALIVE:
-                yield ": keep-alive\n\n"
-            if loop.time() >= recheck_at:
-                recheck_at = loop.time() + ACCESS_RECHECK_SECONDS
-                if not await in_stream_thread(still_allowed):
-                    yield "event: end\ndata: {}\n\n"
-                    return
-            if item is _KEEPALIVE:
-                continue
-            if item is _RESYNC:
-                for source in sources if topic is None else [by_topic[topic]]:
-                    text = await read_now(source)
-                    if text:
-                        yield text
-                continue
-            if topic in by_topic:
-                text = fresh(topic, item)
-                if text:
-                    yield text
