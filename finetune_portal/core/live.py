@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import json
 import logging
 import weakref
@@ -50,6 +51,20 @@ def live_redis_url() -> str:
     return getattr(settings, "LIVE_REDIS_URL", "") or ""
 
 
+@functools.cache
+def _channel_prefix_of(url: str) -> str:
+    from redis.connection import parse_url
+
+    return f"{CHANNEL_PREFIX}{parse_url(url).get('db') or 0}:"
+
+
+def live_channel_prefix() -> str:
+    """The prefix of this site's channels. Pub/sub channels belong to the whole Redis server, not to one
+    of its numbered databases, so the database number is part of it: sites (or parallel test runs)
+    sharing a server on different databases never read each other's jobs under the same ids."""
+    return _channel_prefix_of(live_redis_url())
+
+
 def live_channel_enabled() -> bool:
     """Whether writers publish (Redis is configured); without it the streams read states themselves."""
     return bool(live_redis_url())
@@ -75,7 +90,7 @@ def live_publish(*, topic: str, state: State) -> None:
     import redis
 
     try:
-        _publisher().publish(CHANNEL_PREFIX + topic, json.dumps({"topic": topic, "state": state}))
+        _publisher().publish(live_channel_prefix() + topic, json.dumps({"topic": topic, "state": state}))
     except redis.RedisError as exc:
         logger.warning("live update for %s not published: %s", topic, exc)
 
@@ -150,6 +165,11 @@ class LiveHub:
         self._ticker: asyncio.Task | None = None
         self._current: dict[str, Update] = {}
         self._subscribed = False
+
+    @property
+    def subscribed(self) -> bool:
+        """Whether this process's Redis subscription is up (every published change now arrives)."""
+        return self._subscribed
 
     def current(self, topic: str) -> Update | None:
         return self._current.get(topic)
@@ -239,7 +259,7 @@ class LiveHub:
             client = aioredis.Redis.from_url(live_redis_url())
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.psubscribe(CHANNEL_PREFIX + "*")
+                await pubsub.psubscribe(live_channel_prefix() + "*")
                 delay = 0.5
                 self._subscribed = True
                 # What was published before this subscription (or during a gap) never arrives: each
