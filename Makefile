@@ -40,10 +40,16 @@ run: install
 		LOCAL_INFERENCE_URL=http://127.0.0.1:$(MODELS_PORT)/v1 PATH="$(CURDIR)/$(BIN):$$PATH" \
 		$(BIN)/honcho start -f Procfile.dev web worker gpu-worker beat models banner $(if $(OPENAI_STANDIN),standin)
 
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this one): most tests wait on
+# live servers, browsers, Celery workers and subprocesses. Each process has its own test database and,
+# from REDIS_URL's number up, its own Redis database. loadgroup keeps the tests of one xdist_group mark in
+# one process (the two-process training runs, which would contend for the same port and cores).
+PYTEST_WORKERS ?= 2
+
 test: install
 	@bash scripts/ensure-chromium.sh
 	$(PY) manage.py makemigrations --check --dry-run
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

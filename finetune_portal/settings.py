@@ -10,9 +10,11 @@ import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -109,8 +111,36 @@ TEMPLATES = [
     },
 ]
 
+
+def _redis_url_of_test_process(url: str) -> str:
+    """``url`` itself, or under pytest-xdist the Redis database of this test process: the configured
+    number plus the worker's (gw0 keeps it, gw1 adds 1, ...).
+
+    Parallel test processes each run their own Celery workers and purge their queues, so on one database
+    they would take and delete each other's tasks. pytest-xdist names the worker in PYTEST_XDIST_WORKER
+    before it loads these settings; a process a test starts inherits it and the same URL, so it picks the
+    same database.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url.startswith(("redis://", "rediss://")) or not worker.startswith("gw"):
+        return url
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    db = base + int(worker.removeprefix("gw"))
+    if db > 15:
+        raise ImproperlyConfigured(
+            f"Test worker {worker} would use Redis database {db} of {url}; Redis has 16 (0-15). "
+            "Run fewer workers or start from a lower database number."
+        )
+    return parts._replace(path=f"/{db}").geturl()
+
+
 # Local memory unless CACHE_URL names a shared cache (e.g. redis://redis:6379/1 in production).
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+CACHES = {
+    "default": env.cache_url_config(
+        _redis_url_of_test_process(env.str("CACHE_URL", default="locmemcache://"))
+    )
+}
 # The inference rate limit (inference/limits.py, django-ratelimit) counts in this cache with atomic
 # increments. Its system check only knows memcached and django-redis: Django's own Redis cache increments
 # with INCR (atomic) too, and local memory is atomic within the one process a development server or a
@@ -287,14 +317,15 @@ NOTIFICATION_WEBHOOK_ALLOW_LOOPBACK = env.bool("NOTIFICATION_WEBHOOK_ALLOW_LOOPB
 NOTIFICATION_SENDING_STALE_SECONDS = env.int("NOTIFICATION_SENDING_STALE_SECONDS", default=900)
 
 # Celery: Redis when REDIS_URL is set, otherwise a filesystem broker that needs no server.
-REDIS_URL = env.str("REDIS_URL", default="")
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
-CELERY_RESULT_BACKEND = env.str(
-    "CELERY_RESULT_BACKEND", default=REDIS_URL or f"file://{VAR_DIR / 'celery' / 'results'}"
+_REDIS_URL_GIVEN = env.str("REDIS_URL", default="")
+REDIS_URL = _redis_url_of_test_process(_REDIS_URL_GIVEN)
+CELERY_BROKER_URL = _redis_url_of_test_process(
+    env.str("CELERY_BROKER_URL", default=_REDIS_URL_GIVEN or "filesystem://")
 )
-# Live pages: writers publish "job N changed" on Redis pub/sub and every web process relays it to its open
-# streams. Unset (no REDIS_URL), each web process reads the watched jobs' state once a second instead.
-LIVE_REDIS_URL = env.str("LIVE_REDIS_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = _redis_url_of_test_process(
+    env.str("CELERY_RESULT_BACKEND", default=_REDIS_URL_GIVEN or f"file://{VAR_DIR / 'celery' / 'results'}")
+)
+LIVE_REDIS_URL = _redis_url_of_test_process(env.str("LIVE_REDIS_URL", default=_REDIS_URL_GIVEN))
 CELERY_FILESYSTEM_DIR = VAR_DIR / "celery" / "broker"
 CELERY_BEAT_SCHEDULE_FILE = VAR_DIR / "celery" / "beat-schedule"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

@@ -11,6 +11,15 @@ import pytest
 from tests.factories import make_project, make_user
 
 
+def pytest_configure(config):
+    """Under pytest-xdist the test processes share the machine's cores: torch in each of them (and in the
+    processes a test starts) takes its share. Two processes training at once with a thread per core each
+    would spin their thread pools against each other. Set before any test module imports torch."""
+    processes = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if processes > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
+
+
 def pytest_sessionfinish(session, exitstatus):
     session.config._portal_exit_status = int(exitstatus)
 

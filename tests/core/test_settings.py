@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,3 +63,28 @@ def test_the_rate_limit_accepts_djangos_redis_cache_and_refuses_a_cache_that_can
     )
     assert database.returncode != 0
     assert "django_ratelimit.E003" in database.stderr
+
+
+def test_each_parallel_test_process_gets_its_own_redis_database(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from finetune_portal.settings import _redis_url_of_test_process as of_test_process
+
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    assert of_test_process("redis://127.0.0.1:6379/10") == "redis://127.0.0.1:6379/10"
+
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    assert of_test_process("redis://127.0.0.1:6379/10") == "redis://127.0.0.1:6379/10"
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    assert of_test_process("redis://127.0.0.1:6379/10") == "redis://127.0.0.1:6379/11"
+    assert of_test_process("redis://127.0.0.1:6379") == "redis://127.0.0.1:6379/1"
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw2")
+    assert of_test_process("rediss://:secret@cache.example:6380/0") == "rediss://:secret@cache.example:6380/2"
+    # What is not Redis is left alone: no URL, the filesystem broker, local memory.
+    assert of_test_process("") == ""
+    assert of_test_process("filesystem://") == "filesystem://"
+    assert of_test_process("locmemcache://") == "locmemcache://"
+    # Redis numbers its databases 0-15: a worker past that is refused, not wrapped onto another's.
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw6")
+    with pytest.raises(ImproperlyConfigured, match="database 16"):
+        of_test_process("redis://127.0.0.1:6379/10")

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM is safe to use from the tests here.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -48,6 +49,11 @@ def watch_csp(page) -> list[str]:
         ),
     )
     return violations
+
+
+# Assertions wait as long as actions do (15 s, set per context below; Playwright's assertions default to
+# 5 s): the suite runs in parallel processes on shared cores, where a page can take more than 5 s to load.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture

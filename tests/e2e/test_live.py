@@ -30,6 +30,22 @@ def log_in_on(page, user) -> None:
     page.wait_for_url("**/")
 
 
+def wait_for_the_servers_subscription(job) -> None:
+    """Wait until the server follows ``job`` through its Redis subscription. A page streams from its first
+    event, which the server reads for it; the subscription starts beside it and then reads every watched
+    job once more. A point recorded before that read reaches the page only as the job's state read afresh,
+    without the new points (the page then fetches them). Without Redis the server reads the states itself:
+    nothing to wait for."""
+    from django.conf import settings
+
+    from finetune_portal.core.live import hub as live_hub
+    from tests.celery_support import wait_for
+
+    if settings.LIVE_REDIS_URL:
+        topic = f"job:{job.pk}"
+        wait_for(lambda: any(hub.current(topic) is not None for hub in list(live_hub._hubs.values())))
+
+
 def polls(urls: list[str]) -> list[str]:
     """Requests a polling page makes: the chart's "points after step N" and the live parts' refresh."""
     return [url for url in urls if "after_step=" in url or "part=live" in url]
@@ -47,6 +63,7 @@ def test_two_tabs_get_a_new_point_pushed_without_polling(streaming_context, cast
         expect(tab.locator("#loss-chart")).to_have_attribute("data-last-step", "120")
     for tab in (first, second):
         expect(tab.locator("html")).to_have_attribute("data-live", "streaming")
+    wait_for_the_servers_subscription(running_job)
     # Idle: an open page with nothing new asks the server nothing.
     first.wait_for_timeout(2500)
     assert polls(requests) == []
@@ -120,6 +137,7 @@ def test_the_comparison_page_grows_with_the_stream(streaming_context, cast, runn
     page.goto(f"/p/{cast.project.slug}/jobs/compare/?ids={running_job.pk},{other.pk}")
     chart = page.locator("#compare-chart")
     expect(page.locator("html")).to_have_attribute("data-live", "streaming")
+    wait_for_the_servers_subscription(running_job)
     before = int(chart.get_attribute("data-point-count"))
 
     metric_points_record(job=running_job, points=worker_points(121, 130))

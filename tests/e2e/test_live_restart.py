@@ -47,11 +47,15 @@ class WebProcess:
     def start(self) -> None:
         from django.conf import settings
 
+        # Under pytest-xdist the settings pick this worker's Redis database from PYTEST_XDIST_WORKER; the
+        # web process is handed the URLs already picked, so it must not pick again.
+        inherited = {name: value for name, value in os.environ.items() if name != "PYTEST_XDIST_WORKER"}
         env = {
-            **os.environ,
+            **inherited,
             "DATABASE_URL": database_url(),
             "DEBUG": "false",
             "ALLOWED_HOSTS": "127.0.0.1",
+            "REDIS_URL": settings.REDIS_URL,
             # The channel this test's writers publish on (none without Redis: the process reads the job).
             "LIVE_REDIS_URL": settings.LIVE_REDIS_URL,
             "PYTHONWARNINGS": "ignore::UserWarning",

@@ -225,18 +225,14 @@ class TestResume:
 @pytest.mark.redis
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL: the event goes through Redis")
 def test_a_point_committed_by_a_worker_reaches_the_stream_through_redis(cast, running, settings):
-    settings.LIVE_REDIS_URL = os.environ["REDIS_URL"]
-
-    import redis
-
-    watcher = redis.Redis.from_url(os.environ["REDIS_URL"])
+    settings.LIVE_REDIS_URL = settings.REDIS_URL  # this test process's database (one per xdist worker)
 
     async def scenario():
         stream = await open_stream(cast.member, running)
         await stream.next_event()
         # The process subscribes as its first stream starts listening; a point recorded before that is
         # not lost (the stream reads the state again once subscribed) but would come without its values.
-        while not watcher.execute_command("PUBSUB", "NUMPAT"):
+        while not hub.live_hub().subscribed:
             await asyncio.sleep(0.05)
         await sync_to_async(record)(running, 2)
         first = await stream.next_event()
@@ -249,3 +245,52 @@ def test_a_point_committed_by_a_worker_reaches_the_stream_through_redis(cast, ru
     assert first["data"]["last_step"] == 2
     assert second["data"]["last_step"] == 4
     assert second["data"]["points"] == {"after": 2, "series": {"train_loss": [[4], [0.25]]}}
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL: the event goes through Redis")
+def test_sites_on_two_databases_of_one_redis_server_do_not_hear_each_other(settings, monkeypatch):
+    # Pub/sub channels belong to the whole server: the database number in the prefix keeps them apart.
+    import uuid
+    from urllib.parse import urlsplit
+
+    import redis
+    from redis.connection import parse_url
+
+    ours = settings.REDIS_URL
+    theirs = urlsplit(ours)._replace(path=f"/{((parse_url(ours).get('db') or 0) + 1) % 16}").geturl()
+    topic = f"job:probe-{uuid.uuid4().hex}"  # other test processes publish their own jobs meanwhile
+    listeners = {}
+    for url in (ours, theirs):
+        settings.LIVE_REDIS_URL = url
+        pubsub = redis.Redis.from_url(url).pubsub()
+        pubsub.psubscribe(channel.live_channel_prefix() + "*")
+        assert pubsub.get_message(timeout=10)["type"] == "psubscribe"  # subscribed before anything is sent
+        listeners[url] = pubsub
+
+    def publish_as(url, number):
+        settings.LIVE_REDIS_URL = url
+        monkeypatch.setattr(channel, "_redis_client", None)  # the publisher connects to this site's Redis
+        channel.live_publish(topic=topic, state={"number": number})
+
+    def heard(url, count) -> list[int]:
+        numbers = []
+        while len(numbers) < count:
+            message = listeners[url].get_message(timeout=10)
+            assert message is not None, f"heard only {numbers}"
+            body = json.loads(message["data"]) if message["type"] == "pmessage" else {}
+            if body.get("topic") == topic:
+                numbers.append(body["state"]["number"])
+        return numbers
+
+    publish_as(ours, 1)
+    publish_as(theirs, 2)
+    publish_as(ours, 3)
+    try:
+        # Messages arrive in the order they were published: a site that heard the other's would have
+        # it among its first.
+        assert heard(ours, 2) == [1, 3]
+        assert heard(theirs, 1) == [2]
+    finally:
+        for pubsub in listeners.values():
+            pubsub.close()

@@ -3,6 +3,7 @@ writer's transaction commits, to every web process."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -20,6 +21,20 @@ State = dict[str, Any]
 
 def live_redis_url() -> str:
     return getattr(settings, "LIVE_REDIS_URL", "") or ""
+
+
+@functools.cache
+def _channel_prefix_of(url: str) -> str:
+    from redis.connection import parse_url
+
+    return f"{CHANNEL_PREFIX}{parse_url(url).get('db') or 0}:"
+
+
+def live_channel_prefix() -> str:
+    """The prefix of this site's channels. Pub/sub channels belong to the whole Redis server, not to one
+    of its numbered databases, so the database number is part of it: sites (or parallel test runs)
+    sharing a server on different databases never read each other's jobs under the same ids."""
+    return _channel_prefix_of(live_redis_url())
 
 
 def live_channel_enabled() -> bool:
@@ -47,7 +62,7 @@ def live_publish(*, topic: str, state: State) -> None:
     import redis
 
     try:
-        _publisher().publish(CHANNEL_PREFIX + topic, json.dumps({"topic": topic, "state": state}))
+        _publisher().publish(live_channel_prefix() + topic, json.dumps({"topic": topic, "state": state}))
     except redis.RedisError as exc:
         logger.warning("live update for %s not published: %s", topic, exc)
 

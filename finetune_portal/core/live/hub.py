@@ -14,7 +14,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
-from finetune_portal.core.live.channel import CHANNEL_PREFIX, State, live_redis_url
+from finetune_portal.core.live.channel import State, live_channel_prefix, live_redis_url
 from finetune_portal.core.live.db import detached_task, read_closing
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,11 @@ class LiveHub:
         self._ticker: asyncio.Task | None = None
         self._current: dict[str, Update] = {}
         self._subscribed = False
+
+    @property
+    def subscribed(self) -> bool:
+        """Whether this process's Redis subscription is up (every published change now arrives)."""
+        return self._subscribed
 
     def current(self, topic: str) -> Update | None:
         return self._current.get(topic)
@@ -178,7 +183,7 @@ class LiveHub:
             client = aioredis.Redis.from_url(live_redis_url())
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.psubscribe(CHANNEL_PREFIX + "*")
+                await pubsub.psubscribe(live_channel_prefix() + "*")
                 delay = 0.5
                 self._subscribed = True
                 # What was published before this subscription (or during a gap) never arrives: each

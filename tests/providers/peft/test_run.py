@@ -16,6 +16,11 @@ from tests.providers.peft.helpers import launch, queued_local_job, run_queued_jo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# The runs that start two training processes go to one pytest-xdist process, one at a time: accelerate
+# binds its default rendezvous port (or searches for a free one when it is taken, which two launches at
+# the same moment can both miss), and each run already takes both cores.
+TWO_PROCESSES = pytest.mark.xdist_group("two-process-training")
+
 
 def test_sft_job_trains_through_the_gpu_queue_and_records_everything(cast, chat_versions, gpu_worker):
     job = launch(cast, versions=chat_versions)
@@ -207,6 +212,7 @@ def test_a_multi_gpu_job_on_a_worker_without_enough_gpus_fails_plainly(cast, cha
     assert job.error_message == "The job asks for 2 GPUs but this worker has 0."
 
 
+@TWO_PROCESSES
 def test_a_two_process_job_trains_through_accelerate_and_reports_like_one_process(
     cast, chat_versions, settings
 ):
@@ -228,6 +234,7 @@ def test_a_two_process_job_trains_through_accelerate_and_reports_like_one_proces
     assert (storage_folder(model.adapter_uri) / "adapter_model.safetensors").exists()
 
 
+@TWO_PROCESSES
 def test_fsdp_on_cpu_processes_fails_plainly_instead_of_quietly_training_ddp(cast, chat_versions, settings):
     settings.PEFT_CPU_STANDS_IN_FOR_GPU = True
 
@@ -243,6 +250,7 @@ def test_fsdp_on_cpu_processes_fails_plainly_instead_of_quietly_training_ddp(cas
     assert not MetricPoint.objects.filter(job=job).exists()
 
 
+@TWO_PROCESSES
 def test_cancel_stops_every_process_of_a_two_process_job(cast, chat_versions, gpu_worker, settings):
     settings.PEFT_CPU_STANDS_IN_FOR_GPU = True
     job = launch(
