@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from finetune_portal.core import live
+from finetune_portal.core.live import channel as live
 from finetune_portal.evaluations.models import Evaluation, EvaluationStatus
 from finetune_portal.evaluations.on_success import evaluation_on_success_add
 from finetune_portal.evaluations.services import evaluation_cancel, evaluation_run_batch
