@@ -16,6 +16,7 @@ from asgiref.sync import sync_to_async
 
 from finetune_portal.core.live.channel import CHANNEL_PREFIX, State, live_redis_url
 from finetune_portal.core.live.db import detached_task, read_closing
+from finetune_portal.core.live.parts import LiveParts
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class LiveSource:
     topic: str
     event: str
     read: Callable[[State | None], State | None]
+    # The rendered parts the stream's events carry for its viewer (core.live.parts), if any.
+    parts: LiveParts | None = None
 
 
 RESYNC = object()
