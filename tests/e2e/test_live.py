@@ -123,6 +123,24 @@ def test_a_status_change_shows_without_a_request_and_its_buttons_still_work(stre
     assert job.status == "cancelling"
 
 
+def test_a_part_too_big_for_the_event_is_asked_for(streaming_context, cast, running_job, monkeypatch):
+    from finetune_portal.core.live import parts as live_parts
+
+    monkeypatch.setattr(live_parts, "INLINE_PART_MAX_BYTES", 2000)
+    page = streaming_context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    log_in_on(page, cast.member)
+    page.goto(f"/p/{cast.project.slug}/jobs/{running_job.pk}/")
+    expect(page.locator("html")).to_have_attribute("data-live", "streaming")
+
+    job_event_record(job=running_job, message="A long note: " + "lorem ipsum " * 200)
+
+    expect(page.locator("#job-events li").first).to_contain_text("A long note")
+    assert [url for url in part_requests(requests) if "part=events" in url]
+    assert [url for url in part_requests(requests) if "part=status" in url] == []
+
+
 def test_the_page_polls_when_the_stream_is_blocked(streaming_context, cast, running_job):
     page = streaming_context.new_page()
     requests: list[str] = []

@@ -133,7 +133,8 @@ class LiveHub:
         self._ticker = None
 
     def _publish_locally(self, topic: str, state: State) -> None:
-        # Pages answer some events with a request (the job page's status part, the runs list's rows)
+        # Pages answer some events with a request (the runs list's rows, a job page's part too big to
+        # carry in the event, or its parts on a stream that carries none)
         # at a random moment within the event's spread: wider as more pages watch, so a thousand of
         # them ask over seconds rather than all at once while other people's requests wait.
         watchers = len(self._listeners.get(topic, ()))

@@ -113,18 +113,30 @@ export function mountJob(el, config) {
   function schedule(ms) { setTimeout(poll, ms); }
 
   /* The status and events parts refresh through HTMX when the stream does not carry them: the chart's
-   * poll says when they changed, or an event names a part too big to carry (``force``: ask even though
-   * the events part, carried, already shows the version). spreadMs: the window the stream gives (wider
-   * as more pages watch the job), else the page's own. */
-  function refreshLiveParts(version, spread, spreadMs, force) {
+   * poll says when they changed. spreadMs: the window the stream gives (wider as more pages watch the
+   * job), else the page's own. */
+  function refreshLiveParts(version, spread, spreadMs) {
     var live = document.getElementById("job-events");
-    if (!version || !live || (!force && live.dataset.liveVersion === version) || !window.htmx) return;
+    if (!version || !live || live.dataset.liveVersion === version || !window.htmx) return;
     setTimeout(function () {
       var current = document.getElementById("job-events");
-      if (current && (force || current.dataset.liveVersion !== version)) {
-        window.htmx.trigger(current, "live-changed");
-      }
+      if (current && current.dataset.liveVersion !== version) window.htmx.trigger(current, "live-changed");
     }, spread ? Math.random() * (spreadMs || LIVE_PARTS_SPREAD_MS) : 0);
+  }
+
+  /* Parts an event names instead of carrying (too big; "*": none could be rendered), each asked alone
+   * at a moment of the stream's window. */
+  function askParts(names, spreadMs) {
+    if (!window.htmx) return;
+    if (names.indexOf("*") !== -1) names = Object.keys(PART_IDS);
+    setTimeout(function () {
+      names.forEach(function (name) {
+        if (!PART_IDS[name] || !document.getElementById(PART_IDS[name])) return;
+        window.htmx.ajax("GET", window.location.pathname + "?part=" + name, {
+          target: "#" + PART_IDS[name], swap: "outerHTML",
+        });
+      });
+    }, Math.random() * (spreadMs || LIVE_PARTS_SPREAD_MS));
   }
 
   /* The parts the stream carried, rendered for this viewer, put in place of the page's: no request.
@@ -143,8 +155,7 @@ export function mountJob(el, config) {
       if (window.htmx) window.htmx.process(fresh);
       restoreStepLog();
     });
-    var asked = job.parts_to_ask || [];
-    if (asked.length) refreshLiveParts(job.live, true, job.spread_ms, true);
+    if (job.parts_to_ask) askParts(job.parts_to_ask, job.spread_ms);
     publish();
   }
 
