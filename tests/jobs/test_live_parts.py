@@ -1,10 +1,12 @@
-"""The job page's parts travel inside its live events: rendered for the viewer's permissions, sent only
-when they changed, and named instead of carried when too big, so an open page asks for nothing."""
+"""The job page's parts (and the runs list's rows) travel inside their live events: rendered for the
+viewer's permissions, sent only when they changed, and named instead of carried when too big, so an open
+page asks for nothing."""
 
 from __future__ import annotations
 
 import html
 import re
+from urllib.parse import urlencode
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -13,6 +15,7 @@ from django.test import AsyncClient, Client
 from django.urls import reverse
 
 from finetune_portal.core.live import parts as live_parts
+from finetune_portal.jobs.selectors.live import runs_live_state
 from finetune_portal.jobs.services import job_event_record, job_transition
 from tests.factories import make_job
 from tests.jobs.test_live_stream import Stream, record
@@ -152,3 +155,40 @@ class TestPartsInTheEvent:
         # The browser reconnects to the same address, with the id of the last event it received.
         (resumed,) = events_after(cast.member, running, last_event_id=opened["id"], url=url)
         assert "Missed while away" in resumed["data"]["part_html"]["events"]
+
+
+class TestRunsListRows:
+    def test_a_change_carries_the_rows_for_the_lists_filters(self, cast):
+        running = make_job(cast.project, name="running-run", created_by=cast.member, status="running")
+        make_job(cast.project, name="queued-run", created_by=cast.member, status="queued")
+        version = runs_live_state(cast.project.pk)["version"]
+        base = reverse("jobs:runs_live", args=[cast.project.slug])
+
+        async def rows_after_a_move(query: str, to: str):
+            client = AsyncClient()
+            await client.aforce_login(cast.member)
+            url = f"{base}?{urlencode({'parts': version, 'query': query})}"
+            stream = Stream(await client.get(url))
+            opened = await stream.next_event()
+            await sync_to_async(job_transition)(job=running, to=to, reason="Moved")
+            moved = await stream.next_event()
+            await stream.close()
+            return opened["data"], moved["data"]
+
+        opened, moved = async_to_sync(rows_after_a_move)("", "paused")
+        assert "part_html" not in opened  # the list already shows these rows
+        rows = moved["part_html"]["results"]
+        assert "running-run" in rows
+        assert "queued-run" in rows
+        assert f'data-version="{moved["version"]}"' in rows
+
+        version = moved["version"]
+        _, filtered = async_to_sync(rows_after_a_move)("status=running", "running")
+        assert "running-run" in filtered["part_html"]["results"]
+        assert "queued-run" not in filtered["part_html"]["results"]
+        # The same rows a refresh of that list serves.
+        cache.clear()
+        client = Client()
+        client.force_login(cast.member)
+        url = reverse("jobs:list", args=[cast.project.slug]) + "?status=running&part=results&v=old"
+        assert client.get(url).content.decode() == filtered["part_html"]["results"]

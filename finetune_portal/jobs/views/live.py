@@ -31,6 +31,7 @@ from finetune_portal.jobs.selectors.series import (
 )
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.jobs.views.job_parts import live_parts_html, state_parts_version
+from finetune_portal.jobs.views.runs_list import runs_results_for_stream
 from finetune_portal.projects.access import get_project_access
 
 
@@ -99,6 +100,8 @@ def viewer_part_permissions(user, slug: str, job_id: int) -> tuple[bool, bool]:
     return access.can_control_job(job_for_project(access.project, job_id)), access.can_use_playground
 
 
+# A runs list's filters and page longer than this get no rows in the stream's events (they ask instead).
+RUNS_QUERY_MAX_CHARS = 1000
 # A page watches at most this many jobs at once (the comparison page's limit).
 LIVE_MAX_JOBS = 10
 
@@ -164,15 +167,31 @@ def _event_stream_response(stream) -> StreamingHttpResponse:
 @require_GET
 async def runs_live(request, slug: str):
     """The Server-Sent Events stream of the runs list: a ``runs`` event whenever a run of the project
-    was added, moved or progressed, on which the list asks for its rows. 204 under WSGI, as above."""
+    was added, moved or progressed. A list that names its version and its filters and page
+    (``?parts=<version>&query=<its query>``) gets its rows rendered in the event (``part_html.results``);
+    otherwise it asks for them. 204 under WSGI, as above."""
     user = await request.auser()
     # 404 unless they may see the project; the connection the request opened is closed before it streams.
     access = await in_request_thread(get_project_access, user, slug)
     if isinstance(request, WSGIRequest):
         return HttpResponse(status=204)
     project_id = access.project.pk
+    parts = None
+    held = request.GET.get("parts")
+    shown = request.GET.get("query", "")
+    if held is not None and len(shown) <= RUNS_QUERY_MAX_CHARS:
+        # The rows are the same for every viewer of the project: lists with the same filters and page
+        # share one rendering per change.
+        parts = LiveParts(
+            key=f"runs:{project_id}:{shown}",
+            version=lambda state: str(state["version"]),
+            render=partial(runs_results_for_stream, project_id, shown),
+            held=held,
+        )
     sources = [
-        LiveSource(topic=f"runs:{project_id}", event="runs", read=partial(runs_live_state, project_id))
+        LiveSource(
+            topic=f"runs:{project_id}", event="runs", read=partial(runs_live_state, project_id), parts=parts
+        )
     ]
     stream = sse_stream(
         sources,
