@@ -4,7 +4,9 @@ page asks for nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import html
+import os
 import re
 from urllib.parse import urlencode
 
@@ -25,6 +27,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def no_redis(settings):
+    """Without Redis each process reads the watched jobs once a second (a test may set it again)."""
     settings.LIVE_REDIS_URL = ""
 
 
@@ -192,3 +195,27 @@ class TestRunsListRows:
         client.force_login(cast.member)
         url = reverse("jobs:list", args=[cast.project.slug]) + "?status=running&part=results&v=old"
         assert client.get(url).content.decode() == filtered["part_html"]["results"]
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL: the event goes through Redis")
+def test_a_new_event_published_through_redis_carries_the_parts(cast, running, settings):
+    settings.LIVE_REDIS_URL = os.environ["REDIS_URL"]
+    import redis
+
+    watcher = redis.Redis.from_url(os.environ["REDIS_URL"])
+    url = page_stream_url(cast.member, running)
+
+    async def scenario():
+        stream = await open_page_stream(cast.member, url)
+        await stream.next_event()
+        while not watcher.execute_command("PUBSUB", "NUMPAT"):
+            await asyncio.sleep(0.05)
+        await sync_to_async(job_event_record)(job=running, message="Published through Redis")
+        event = await stream.next_event()
+        await stream.close()
+        return event
+
+    moved = async_to_sync(scenario)()["data"]
+    assert "Published through Redis" in moved["part_html"]["events"]
+    assert "Cancel job" not in moved["part_html"]["status"]

@@ -62,7 +62,7 @@ def job_parts_version(job) -> str:
 
 
 def state_parts_version(state: dict[str, Any]) -> str:
-    return parts_version(state["live"], state.get("checkpoint"))
+    return parts_version(str(state.get("live", "")), state.get("checkpoint"))
 
 
 def viewer_context(job, project, *, may_control: bool, can_use_playground: bool) -> dict[str, Any]:

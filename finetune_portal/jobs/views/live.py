@@ -184,7 +184,7 @@ async def runs_live(request, slug: str):
         # share one rendering per change.
         parts = LiveParts(
             key=f"runs:{project_id}:{shown}",
-            version=lambda state: str(state["version"]),
+            version=lambda state: str(state.get("version")),
             render=partial(runs_results_for_stream, project_id, shown),
             held=held,
         )
