@@ -4,10 +4,12 @@ Builds its own data (one job of 100,000 metric points and one of 1,000) in the d
 names, starts the portal under gunicorn with uvicorn workers on a loopback port, and opens N simulated
 viewers of the running job, first in streaming mode, then in polling mode, for each N:
 
-- streaming: one Server-Sent Events stream per viewer (the job page's live channel); a viewer shows a
-  new point when an event carries it, or fetches "points after step N" when the event does not, and
-  asks for the page's status and events part when the live version moves (at a random moment of the
-  event's spread_ms, as the page does).
+- streaming: one Server-Sent Events stream per viewer (the job page's live channel, opened with the
+  parts version the page was built with); a viewer shows a new point when an event carries it, or
+  fetches "points after step N" when the event does not. The page's status, events and outputs parts
+  arrive rendered in the event when they change; a viewer asks for them over HTTP only when the event
+  names a part too big to carry (``parts_to_ask``), at a random moment of the event's spread_ms, as
+  the page does.
 - polling: the fallback the page uses without the stream: the chart's JSON poll every 2 s, and the
   HTMX status/events part when that poll reports a new live version, and every 10 s anyway.
 
@@ -251,6 +253,9 @@ class Run:
         self.requests = 0
         self.errors = 0
         self.stream_events = 0
+        # Events that carried rendered parts, and the bytes of those events.
+        self.part_events = 0
+        self.part_bytes = 0
 
     def saw(self, last: int | None, before: int | None, now: float) -> None:
         if last is None:
@@ -285,11 +290,15 @@ async def read_chunked_line_blocks(reader):
         yield data[:-2]
 
 
-async def stream_viewer(port, session, job_id, start_step, run: Run, clock: dict, ready: asyncio.Event):
+async def stream_viewer(
+    port, session, job_id, start_step, parts_version, run: Run, clock: dict, ready: asyncio.Event
+):
     """One job page on the live stream: inline points, or a fetch of the points after the last held;
-    and, as the page does when the live version moves, its status and events parts a moment later
-    (at a random point of LIVE_PARTS_SPREAD, so a thousand pages do not ask at once)."""
+    the page's parts as the events carry them, and, as the page does when an event names a part too
+    big to carry (or carries none though the live version moved), a request for them a moment later
+    (at a random point of the event's spread, so a thousand pages do not ask at once)."""
     import json
+    from urllib.parse import quote
 
     held = start_step
     fetcher = Connection(port, session)
@@ -297,16 +306,16 @@ async def stream_viewer(port, session, job_id, start_step, run: Run, clock: dict
     held_live = None
     refreshes: set[asyncio.Task] = set()
 
-    async def refresh_parts(version: str, spread: float) -> None:
+    async def refresh_parts(names: list[str], version: str, spread: float) -> None:
         await asyncio.sleep(random.uniform(0, spread))  # noqa: S311 - the page's spread
         parts = Connection(port, session)
-        run.requests += 1
         try:
-            status, _ = await parts.get(
-                f"/p/{SLUG}/jobs/{job_id}/?part=live&v={version}", "HX-Request: true\r\n"
-            )
-            if status not in (200, 204, 286):
-                run.errors += 1
+            for name in names:
+                run.requests += 1
+                query = f"part=live&v={version}" if name == "live" else f"part={name}"
+                status, _ = await parts.get(f"/p/{SLUG}/jobs/{job_id}/?{query}", "HX-Request: true\r\n")
+                if status not in (200, 204, 286):
+                    run.errors += 1
         except (OSError, asyncio.IncompleteReadError):
             run.errors += 1
         finally:
@@ -316,7 +325,8 @@ async def stream_viewer(port, session, job_id, start_step, run: Run, clock: dict
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
             (
-                f"GET /p/{SLUG}/jobs/live/?jobs={job_id} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"GET /p/{SLUG}/jobs/live/?jobs={job_id}&parts={quote(parts_version)} HTTP/1.1\r\n"
+                "Host: 127.0.0.1\r\n"
                 f"Cookie: sessionid={session}\r\nAccept: text/event-stream\r\n\r\n"
             ).encode()
         )
@@ -347,9 +357,17 @@ async def stream_viewer(port, session, job_id, start_step, run: Run, clock: dict
                     continue
                 run.stream_events += 1
                 state = json.loads(data[0])
-                if held_live is not None and state.get("live") != held_live:
+                if "part_html" in state:
+                    run.part_events += 1
+                    run.part_bytes += len(data[0])
+                asked = state.get("parts_to_ask") or []
+                if "*" in asked:
+                    asked = ["status", "events", "outputs"]
+                if not asked and "part_html" not in state and held_live not in (None, state.get("live")):
+                    asked = ["live"]  # a stream that carries no parts: the page asks for them all
+                if asked:
                     spread = state.get("spread_ms", LIVE_PARTS_SPREAD * 1000) / 1000
-                    task = asyncio.ensure_future(refresh_parts(held_live, spread))
+                    task = asyncio.ensure_future(refresh_parts(asked, held_live, spread))
                     refreshes.add(task)
                     task.add_done_callback(refreshes.discard)
                 held_live = state.get("live", held_live)
@@ -537,7 +555,9 @@ def start_writer(job_id: int, first_step: int, run: Run, clock: dict) -> threadi
     return thread
 
 
-async def one_run(mode, port, session, job_id, start_step, version, count, server) -> tuple[Run, float]:
+async def one_run(
+    mode, port, session, job_id, start_step, version, parts_version, count, server
+) -> tuple[Run, float]:
     run = Run()
     clock = {"stop_at": float("inf")}
     readies = [asyncio.Event() for _ in range(count)]
@@ -547,7 +567,7 @@ async def one_run(mode, port, session, job_id, start_step, version, count, serve
     async def viewer(ready):
         await asyncio.sleep(random.uniform(0, 1.0))  # noqa: S311 - tabs open at different moments
         if mode == "stream":
-            await stream_viewer(port, session, job_id, start_step, run, clock, ready)
+            await stream_viewer(port, session, job_id, start_step, parts_version, run, clock, ready)
         else:
             await poll_viewer(port, session, job_id, start_step, version, run, clock, ready)
         ready.set()
@@ -695,6 +715,16 @@ def live_version(job_id: int) -> str:
     return job_live_version_for(FineTuningJob.objects.get(pk=job_id))
 
 
+def parts_version(job_id: int) -> str:
+    """The parts version a job page built now names to its stream."""
+    from finetune_portal.jobs.models import FineTuningJob
+    from finetune_portal.jobs.selectors.live import job_for_page
+    from finetune_portal.jobs.views.job_parts import job_parts_version
+
+    project_id = FineTuningJob.objects.values_list("project_id", flat=True).get(pk=job_id)
+    return job_parts_version(job_for_page(project_id, job_id))
+
+
 def last_step(job_id: int) -> int:
     from finetune_portal.jobs.models import MetricPoint
 
@@ -790,9 +820,9 @@ def run_viewers(port: int, data: dict, server: subprocess.Popen) -> None:
     step = last_step(data["long"])
     for count in VIEWER_COUNTS:
         for mode in MODES:
-            version = live_version(data["long"])
+            version, parts = live_version(data["long"]), parts_version(data["long"])
             run, idle_cpu = asyncio.run(
-                one_run(mode, port, data["session"], data["long"], step, version, count, server)
+                one_run(mode, port, data["session"], data["long"], step, version, parts, count, server)
             )
             step = last_step(data["long"])
             each, every, missed = run.point_latencies(count)
@@ -806,6 +836,11 @@ def run_viewers(port: int, data: dict, server: subprocess.Popen) -> None:
                 f"  {idle_cpu * 100:9.1f}  {idle_cpu * 1000 / count:6.3f} ms/s"
                 f"  {ms(percentile(run.loop_lags or [float('nan')], 0.95))} ms"
             )
+            if run.part_events:
+                print(
+                    f"         parts carried in {run.part_events} events"
+                    f" ({run.part_bytes / run.part_events / 1024:.1f} KB each on average)"
+                )
     print(
         "\ngoals: point p95 < 3 s to every viewer, other requests p95 < 100 ms, 0 errors (streaming,"
         " 1,000 viewers). Figures depend on what else the machine runs; the client shares its cores."

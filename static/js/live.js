@@ -4,8 +4,10 @@
  * "runs" ({project, version}) on the runs list.
  *
  * Each "job" event is the job's state: {job, status, final, last_step, live, checkpoint, version} and,
- * when the worker recorded only a few points, the points themselves ({after, series}). The page
- * decides what to fetch. When the stream cannot work here (no EventSource, the server answers 204
+ * when the worker recorded only a few points, the points themselves ({after, series}). A job page's
+ * stream (opened with ``parts=<the parts version the page was built with>``) also carries, when they
+ * changed, the page's parts rendered for this viewer ({part_html: {name: html}}) and the names of
+ * those too big to carry ({parts_to_ask: [name]}). The page decides what to fetch. When the stream cannot work here (no EventSource, the server answers 204
  * under WSGI, a proxy that buffers it, repeated failures) ``onFallback`` is called once and the page
  * goes back to polling.
  */

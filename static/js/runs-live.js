@@ -1,5 +1,6 @@
-/* The runs list follows its project's live stream: when a run is added, moves or progresses, the list
- * asks for its rows again (the same filters and page) and swaps them in, keeping the ticked boxes.
+/* The runs list follows its project's live stream: when a run is added, moves or progresses, the event
+ * carries the list's rows rendered for its filters and page, swapped in keeping the ticked boxes (or,
+ * when the rows are too big to carry, the list asks for them).
  * Where the stream cannot work it asks every POLL_MS instead; the server answers 204 while nothing
  * changed.
  */
@@ -55,10 +56,23 @@ function follow(root) {
     setTimeout(poll, document.hidden ? HIDDEN_POLL_MS : POLL_MS);
   }
 
-  openLive(root.dataset.liveUrl, {
+  /* The stream carries the rows rendered for this list's filters and page when they changed. */
+  function liveUrl() {
+    var shown = new URLSearchParams(window.location.search);
+    shown.delete("part");
+    shown.delete("v");
+    var url = new URL(root.dataset.liveUrl, window.location.href);
+    url.searchParams.set("parts", results().dataset.version);
+    url.searchParams.set("query", shown.toString());
+    return url.toString();
+  }
+
+  openLive(liveUrl(), {
     event: "runs",
     onState: function (state) {
-      if (state.version === results().dataset.version) return;
+      if (state.part_html && state.part_html.results) swap(state.part_html.results);
+      var asked = state.parts_to_ask && state.parts_to_ask.length;
+      if (!asked && (state.part_html || state.version === results().dataset.version)) return;
       // The stream's window is wider as more lists watch the project.
       setTimeout(refresh, Math.random() * (state.spread_ms || SPREAD_MS));
     },

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from finetune_portal.core.live import channel as live
+from finetune_portal.core.live import channel
 from finetune_portal.evaluations.models import Evaluation, EvaluationStatus
 from finetune_portal.evaluations.on_success import evaluation_on_success_add
 from finetune_portal.evaluations.services import evaluation_cancel, evaluation_run_batch
@@ -22,7 +22,7 @@ def published(settings, monkeypatch) -> list[tuple[str, dict]]:
     """What goes out on the live channel (Redis is the edge: the publication itself is caught)."""
     settings.LIVE_REDIS_URL = "redis://127.0.0.1:6379/15"
     sent: list[tuple[str, dict]] = []
-    monkeypatch.setattr(live, "live_publish", lambda *, topic, state: sent.append((topic, state)))
+    monkeypatch.setattr(channel, "live_publish", lambda *, topic, state: sent.append((topic, state)))
     monkeypatch.setattr("finetune_portal.evaluations.services.start._enqueue", lambda evaluation_id: None)
     return sent
 

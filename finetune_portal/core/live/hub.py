@@ -16,6 +16,7 @@ from asgiref.sync import sync_to_async
 
 from finetune_portal.core.live.channel import State, live_channel_prefix, live_redis_url
 from finetune_portal.core.live.db import detached_task, read_closing
+from finetune_portal.core.live.parts import LiveParts
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class LiveSource:
     topic: str
     event: str
     read: Callable[[State | None], State | None]
+    # The rendered parts the stream's events carry for its viewer (core.live.parts), if any.
+    parts: LiveParts | None = None
 
 
 RESYNC = object()
@@ -135,7 +138,8 @@ class LiveHub:
         self._ticker = None
 
     def _publish_locally(self, topic: str, state: State) -> None:
-        # Pages answer some events with a request (the job page's status part, the runs list's rows)
+        # Pages answer some events with a request (the runs list's rows, a job page's part too big to
+        # carry in the event, or its parts on a stream that carries none)
         # at a random moment within the event's spread: wider as more pages watch, so a thousand of
         # them ask over seconds rather than all at once while other people's requests wait.
         watchers = len(self._listeners.get(topic, ()))

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 from finetune_portal.core.live.db import in_stream_thread
 from finetune_portal.core.live.hub import KEEPALIVE, RESYNC, LiveSource, Update, live_hub
+from finetune_portal.core.live.parts import StreamParts
 
 # How often an open stream checks that its viewer is still logged in and still a member.
 ACCESS_RECHECK_SECONDS = 60.0
@@ -37,16 +38,24 @@ async def sse_stream(
         if last_event_id.startswith(f"{watched}:"):
             sent[watched] = last_event_id[len(watched) + 1 :]
 
-    def fresh(topic: str, update: Update) -> str | None:
+    parts = {source.topic: StreamParts(source.parts) for source in sources if source.parts is not None}
+
+    async def fresh(topic: str, update: Update) -> str | None:
         if sent.get(topic) == update.version:
             return None
         sent[topic] = update.version
         source = by_topic[topic]
-        return _sse_text(event=source.event, event_id=f"{topic}:{update.version}", data=update.data)
+        data = update.data
+        if topic in parts:
+            # The viewer's rendered parts that changed, spliced into the state encoded once for all.
+            extra = await parts[topic].fields(update.state)
+            if extra:
+                data = data[:-1] + extra + "}"
+        return _sse_text(event=source.event, event_id=f"{topic}:{update.version}", data=data)
 
     async def read_now(source: LiveSource) -> str | None:
         current = await in_stream_thread(source.read, None)
-        return fresh(source.topic, Update.of(current)) if current is not None else None
+        return await fresh(source.topic, Update.of(current)) if current is not None else None
 
     hub = live_hub()
     loop = asyncio.get_running_loop()
@@ -55,7 +64,7 @@ async def sse_stream(
         yield f"retry: {RETRY_MS}\n\n"
         for source in sources:
             known = hub.current(source.topic)
-            text = fresh(source.topic, known) if known is not None else await read_now(source)
+            text = await fresh(source.topic, known) if known is not None else await read_now(source)
             if text:
                 yield text
         while True:
@@ -76,6 +85,6 @@ async def sse_stream(
                         yield text
                 continue
             if topic in by_topic:
-                text = fresh(topic, item)
+                text = await fresh(topic, item)
                 if text:
                     yield text

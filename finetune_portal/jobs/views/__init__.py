@@ -2,6 +2,6 @@
 
 # Providers' job-page templates are named after these parts (tests check each provider's set); they are
 # importable here, as before the views were split.
-from finetune_portal.jobs.views.detail import NEUTRAL_PARTS_FOLDER, PROVIDER_PARTS
+from finetune_portal.jobs.views.job_parts import NEUTRAL_PARTS_FOLDER, PROVIDER_PARTS
 
 __all__ = ["NEUTRAL_PARTS_FOLDER", "PROVIDER_PARTS"]

@@ -7,8 +7,9 @@ renders each part once per change instead of once per page view.
 
 A part holds nothing per viewer but whether they may cancel, pause or resume the job and use the
 playground (both in its key) and the CSRF token of the forms in it, which is left as a slot: the page
-fills it with the viewer's own token (forms work without JavaScript), an HTMX refresh leaves it empty
-(htmx posts with the page's header).
+fills it with the viewer's own token (forms work without JavaScript), an HTMX refresh and the live
+stream (``live_parts_html``, the parts its events carry) leave it empty (htmx posts with the page's
+header).
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from django.template.backends.utils import csrf_input
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from finetune_portal.jobs.selectors.live import job_live_version_for
+from finetune_portal.jobs.selectors.lists import job_events_for_page, job_progress
+from finetune_portal.jobs.selectors.live import job_for_page, job_live_version_for
+from finetune_portal.jobs.states import JobStatus
+from finetune_portal.providers.registry import provider_or_none
 
 # Parts of the job page served alone to HTMX; each is a partial of jobs/detail.html. The page refreshes
 # "live" (events, with the status and outputs sections swapped out of band); the others serve single
@@ -33,6 +37,65 @@ PAGE_PARTS = ("status", "events", "outputs")
 CSRF_SLOT = "<!--csrf-->"
 # Long enough to serve a burst of viewers; a change makes a new key anyway.
 PART_CACHE_SECONDS = 60
+# Parts of the job page each provider may word its own way, as "<its template_folder>/job_<part>.html";
+# the neutral wording in jobs/parts/ stands in where a provider has none.
+PROVIDER_PARTS = ("cost", "chart_help", "checkpoints_caption", "notice")
+NEUTRAL_PARTS_FOLDER = "jobs/parts"
+
+
+def provider_parts(provider) -> dict[str, list[str]]:
+    """For each of PROVIDER_PARTS, the templates to try in order (``{% include %}`` takes the first)."""
+    folders = [provider.template_folder] if provider and provider.template_folder else []
+    return {
+        part: [f"{folder}/job_{part}.html" for folder in [*folders, NEUTRAL_PARTS_FOLDER]]
+        for part in PROVIDER_PARTS
+    }
+
+
+def parts_version(live_version: str, newest_checkpoint: int | None) -> str:
+    """What the parts follow, as the page and the live state both know it (a change renders them)."""
+    return f"{live_version}/{newest_checkpoint or 0}"
+
+
+def job_parts_version(job) -> str:
+    return parts_version(job_live_version_for(job), getattr(job, "newest_checkpoint", None))
+
+
+def state_parts_version(state: dict[str, Any]) -> str:
+    return parts_version(str(state.get("live", "")), state.get("checkpoint"))
+
+
+def viewer_context(job, project, *, may_control: bool, can_use_playground: bool) -> dict[str, Any]:
+    """What the parts show a viewer: the job, and the controls their permissions give them on it."""
+    can_cancel = may_control and not job.is_final
+    provider = provider_or_none(job.provider)
+    # Derived from can_cancel and the status, which the parts' key covers, so shared parts stay right.
+    pausable = can_cancel and provider is not None and provider.capabilities.pause
+    return {
+        "project": project,
+        "job": job,
+        "can_cancel": can_cancel,
+        "can_pause": pausable and job.status == JobStatus.RUNNING,
+        "can_resume": pausable and job.status == JobStatus.PAUSED,
+        "can_use_playground": can_use_playground,
+        "live_version": job_live_version_for(job),
+        "provider_parts": provider_parts(provider),
+    }
+
+
+def with_part_data(job, context: dict[str, Any]) -> dict[str, Any]:
+    """Everything any part reads (read on a cache miss only, once per change for every viewer)."""
+    events, step_log, step_log_count = job_events_for_page(job)
+    return {
+        **context,
+        "progress": job_progress(job),
+        "events": events,
+        "step_log": step_log,
+        "step_log_count": step_log_count,
+        "transitions": job.transitions.select_related("actor"),
+        "model": fine_tuned_model_of(job),
+        "checkpoints": job.checkpoints.all(),
+    }
 
 
 def fine_tuned_model_of(job):
@@ -89,3 +152,24 @@ def with_csrf_token(request, html: str) -> SafeString:
 def without_csrf_slot(html: str) -> str:
     """A part as an HTMX refresh sends it: no token (htmx posts with the page's header)."""
     return html.replace(CSRF_SLOT, "")
+
+
+def live_parts_html(job_id: int, *, may_control: bool, may_use_playground: bool) -> dict[str, str] | None:
+    """The page's parts as a live event carries them to a viewer with these permissions (from the shared
+    renderings, CSRF slot empty), or None when the job is gone."""
+    from finetune_portal.jobs.models import FineTuningJob
+
+    project_id = FineTuningJob.objects.filter(pk=job_id).values_list("project_id", flat=True).first()
+    if project_id is None:
+        return None
+    job = job_for_page(project_id, job_id)
+    context = viewer_context(job, job.project, may_control=may_control, can_use_playground=may_use_playground)
+    html = shared_parts(
+        None,
+        job,
+        PAGE_PARTS,
+        can_cancel=context["can_cancel"],
+        can_use_playground=may_use_playground,
+        context=lambda: with_part_data(job, context),
+    )
+    return {part: without_csrf_slot(html[part]) for part in PAGE_PARTS}

@@ -11,6 +11,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from finetune_portal.core.live.db import in_request_thread
 from finetune_portal.core.live.hub import LiveSource
+from finetune_portal.core.live.parts import LiveParts
 from finetune_portal.core.live.sse import sse_stream
 from finetune_portal.jobs.selectors.lists import job_for_project, job_progress
 from finetune_portal.jobs.selectors.live import (
@@ -29,6 +30,8 @@ from finetune_portal.jobs.selectors.series import (
     metric_points_since,
 )
 from finetune_portal.jobs.states import JobStatus
+from finetune_portal.jobs.views.job_parts import live_parts_html, state_parts_version
+from finetune_portal.jobs.views.runs_list import runs_results_for_stream
 from finetune_portal.projects.access import get_project_access
 
 
@@ -91,6 +94,14 @@ def job_metrics(request, slug: str, job_id: int):
     )
 
 
+def viewer_part_permissions(user, slug: str, job_id: int) -> tuple[bool, bool]:
+    """(may control the job, may use the playground): what the job page's parts differ by per viewer."""
+    access = get_project_access(user, slug)
+    return access.can_control_job(job_for_project(access.project, job_id)), access.can_use_playground
+
+
+# A runs list's filters and page longer than this get no rows in the stream's events (they ask instead).
+RUNS_QUERY_MAX_CHARS = 1000
 # A page watches at most this many jobs at once (the comparison page's limit).
 LIVE_MAX_JOBS = 10
 
@@ -100,7 +111,10 @@ async def job_live(request, slug: str):
     """The Server-Sent Events stream of the job page or the comparison page (``?jobs=3,5``).
 
     Each event is a job's state (status, newest step, live version, and the new points when few);
-    the page asks the metrics endpoint for anything it is missing. Under WSGI an open stream would
+    the page asks the metrics endpoint for anything it is missing. The job page (``?parts=<the parts
+    version it was built with>``) also gets its status, events and outputs parts as rendered for this
+    viewer (``part_html``) whenever they changed, or the names of those too big to carry
+    (``parts_to_ask``), so it needs no request to show them. Under WSGI an open stream would
     hold a worker thread for as long as the page is open, so there it answers 204, which tells the
     browser not to reconnect: the page polls instead.
     """
@@ -110,12 +124,30 @@ async def job_live(request, slug: str):
         return HttpResponseBadRequest("jobs must be a comma-separated list of job ids.")
     if not 1 <= len(ids) <= LIVE_MAX_JOBS:
         return HttpResponseBadRequest(f"Watch 1 to {LIVE_MAX_JOBS} jobs.")
+    held_parts = request.GET.get("parts")
+    if held_parts is not None and len(ids) != 1:
+        return HttpResponseBadRequest("Only the page of one job takes its parts from the stream.")
     user = await request.auser()
     # 404 unless they may see them all; the connection the request opened is closed before it streams.
     await in_request_thread(job_live_states_for_viewer, user, slug, ids)
     if isinstance(request, WSGIRequest):
         return HttpResponse(status=204)
-    sources = [LiveSource(topic=f"job:{pk}", event="job", read=partial(job_live_state, pk)) for pk in ids]
+    parts = None
+    if held_parts is not None:
+        # The viewer's permissions are read once, as the stream opens (a removal ends the stream).
+        may_control, may_use_playground = await in_request_thread(viewer_part_permissions, user, slug, ids[0])
+        parts = LiveParts(
+            key=f"job:{ids[0]}:{int(may_control)}{int(may_use_playground)}",
+            version=state_parts_version,
+            render=partial(
+                live_parts_html, ids[0], may_control=may_control, may_use_playground=may_use_playground
+            ),
+            held=held_parts,
+        )
+    sources = [
+        LiveSource(topic=f"job:{pk}", event="job", read=partial(job_live_state, pk), parts=parts)
+        for pk in ids
+    ]
     stream = sse_stream(
         sources,
         last_event_id=request.headers.get("Last-Event-ID", ""),
@@ -135,15 +167,31 @@ def _event_stream_response(stream) -> StreamingHttpResponse:
 @require_GET
 async def runs_live(request, slug: str):
     """The Server-Sent Events stream of the runs list: a ``runs`` event whenever a run of the project
-    was added, moved or progressed, on which the list asks for its rows. 204 under WSGI, as above."""
+    was added, moved or progressed. A list that names its version and its filters and page
+    (``?parts=<version>&query=<its query>``) gets its rows rendered in the event (``part_html.results``);
+    otherwise it asks for them. 204 under WSGI, as above."""
     user = await request.auser()
     # 404 unless they may see the project; the connection the request opened is closed before it streams.
     access = await in_request_thread(get_project_access, user, slug)
     if isinstance(request, WSGIRequest):
         return HttpResponse(status=204)
     project_id = access.project.pk
+    parts = None
+    held = request.GET.get("parts")
+    shown = request.GET.get("query", "")
+    if held is not None and len(shown) <= RUNS_QUERY_MAX_CHARS:
+        # The rows are the same for every viewer of the project: lists with the same filters and page
+        # share one rendering per change.
+        parts = LiveParts(
+            key=f"runs:{project_id}:{shown}",
+            version=lambda state: str(state.get("version")),
+            render=partial(runs_results_for_stream, project_id, shown),
+            held=held,
+        )
     sources = [
-        LiveSource(topic=f"runs:{project_id}", event="runs", read=partial(runs_live_state, project_id))
+        LiveSource(
+            topic=f"runs:{project_id}", event="runs", read=partial(runs_live_state, project_id), parts=parts
+        )
     ]
     stream = sse_stream(
         sources,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -30,27 +30,40 @@ def job_list(request, slug: str):
     refresh = request.GET.get("part") == "results"
     if refresh and request.GET.get("v") == version:
         return HttpResponse(status=204)
-    query = request.GET.copy()
-    for name in ("page", "part", "v"):
-        query.pop(name, None)
-    filters = JobFilterForm(request.GET, project=access.project)
     context = {
         "access": access,
-        "project": access.project,
+        "compare_error": request.GET.get("compare_error", ""),
+        "live_url": reverse("jobs:runs_live", args=[slug]),
+    }
+    results, context = runs_results(access.project, request.GET, version, request=request, context=context)
+    if refresh:
+        return HttpResponse(results)
+    # Our own rendering, stored as text in the cache.
+    return render(request, "jobs/list.html", {**context, "results": mark_safe(results)})
+
+
+def runs_results(project, params: QueryDict, version: str, *, request=None, context=None) -> tuple[str, dict]:
+    """The list's results for these filters and page at this version (shared through the cache), and
+    the context the list page is built with."""
+    query = params.copy()
+    for name in ("page", "part", "v"):
+        query.pop(name, None)
+    filters = JobFilterForm(params, project=project)
+    context = {
+        **(context or {}),
+        "project": project,
         "filters": filters,
         "query": query.urlencode(),
-        "compare_error": request.GET.get("compare_error", ""),
         "runs_version": version,
-        "live_url": reverse("jobs:runs_live", args=[slug]),
     }
     # The rows hold nothing per viewer: every open list with these filters, and every page opened with
     # them, shares one rendering per version (a run added, moved or progressed makes a new one).
-    shown = f"{request.GET.get('page', '')}:{query.urlencode()}"
-    results_key = f"runs-results:{access.project.pk}:{version}:{shown}"
+    shown = f"{params.get('page', '')}:{query.urlencode()}"
+    results_key = f"runs-results:{project.pk}:{version}:{shown}"
     results = cache.get(results_key)
     if results is None:
-        jobs = filters.filter(jobs_for_project(access.project))
-        page = Paginator(jobs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+        jobs = filters.filter(jobs_for_project(project))
+        page = Paginator(jobs, RUNS_PER_PAGE).get_page(params.get("page"))
         listed = list(page.object_list)
         progress = runs_progress(listed)
         for job in listed:
@@ -59,7 +72,17 @@ def job_list(request, slug: str):
             "jobs/list.html#results", {**context, "page": page, "jobs": listed}, request=request
         )
         cache.set(results_key, results, timeout=RESULTS_CACHE_SECONDS)
-    if refresh:
-        return HttpResponse(results)
-    # Our own rendering, stored as text in the cache.
-    return render(request, "jobs/list.html", {**context, "results": mark_safe(results)})
+    return results, context
+
+
+def runs_results_for_stream(project_id: int, query: str) -> dict[str, str] | None:
+    """The results part as the runs list's stream carries it to a list showing ``query`` (its filters
+    and page), at the project's current version; None when the project is gone."""
+    from finetune_portal.projects.models import Project
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return None
+    version = runs_live_state(project_id)["version"]
+    results, _ = runs_results(project, QueryDict(query), version)
+    return {"results": results}

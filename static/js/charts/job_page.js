@@ -1,5 +1,6 @@
 /* The job page's chart: loads the whole run once (downsampled by the server), then follows the page's
  * live stream: new points arrive inline, or the chart asks for the points after the last step it holds.
+ * The stream also carries the page's status, events and outputs parts when they change, swapped in here.
  * Where the stream cannot work it polls for those points instead, and stops when the server answers
  * 286 (the job is final). Zooming fetches the visible range at full resolution and merges it in.
  *
@@ -111,8 +112,9 @@ export function mountJob(el, config) {
 
   function schedule(ms) { setTimeout(poll, ms); }
 
-  /* The status and events parts refresh through HTMX; the chart's poll says when they changed. */
-  /* spreadMs: the window the stream gives (wider as more pages watch the job), else the page's own. */
+  /* The status and events parts refresh through HTMX when the stream does not carry them: the chart's
+   * poll says when they changed. spreadMs: the window the stream gives (wider as more pages watch the
+   * job), else the page's own. */
   function refreshLiveParts(version, spread, spreadMs) {
     var live = document.getElementById("job-events");
     if (!version || !live || live.dataset.liveVersion === version || !window.htmx) return;
@@ -120,6 +122,41 @@ export function mountJob(el, config) {
       var current = document.getElementById("job-events");
       if (current && current.dataset.liveVersion !== version) window.htmx.trigger(current, "live-changed");
     }, spread ? Math.random() * (spreadMs || LIVE_PARTS_SPREAD_MS) : 0);
+  }
+
+  /* Parts an event names instead of carrying (too big; "*": none could be rendered), each asked alone
+   * at a moment of the stream's window. */
+  function askParts(names, spreadMs) {
+    if (!window.htmx) return;
+    if (names.indexOf("*") !== -1) names = Object.keys(PART_IDS);
+    setTimeout(function () {
+      names.forEach(function (name) {
+        if (!PART_IDS[name] || !document.getElementById(PART_IDS[name])) return;
+        window.htmx.ajax("GET", window.location.pathname + "?part=" + name, {
+          target: "#" + PART_IDS[name], swap: "outerHTML",
+        });
+      });
+    }, Math.random() * (spreadMs || LIVE_PARTS_SPREAD_MS));
+  }
+
+  /* The parts the stream carried, rendered for this viewer, put in place of the page's: no request.
+   * htmx processes each new part, so its forms (cancel, pause) post as the page's own do. */
+  var PART_IDS = { status: "job-status", events: "job-events", outputs: "job-outputs" };
+  function takeParts(job) {
+    Object.keys(job.part_html).forEach(function (name) {
+      var current = document.getElementById(PART_IDS[name]);
+      if (!current) return;
+      var holder = document.createElement("template");
+      holder.innerHTML = job.part_html[name];
+      var fresh = holder.content.firstElementChild;
+      if (!fresh) return;
+      keepStepLog(current);
+      current.replaceWith(fresh);
+      if (window.htmx) window.htmx.process(fresh);
+      restoreStepLog();
+    });
+    if (job.parts_to_ask) askParts(job.parts_to_ask, job.spread_ms);
+    publish();
   }
 
   /* The points after the last step held, in as many asks as the server needs (the stream's catch-up). */
@@ -156,7 +193,8 @@ export function mountJob(el, config) {
       catchUp(state.lastStep - 1); // the answer lists the checkpoint steps
     }
     seenCheckpoint = job.checkpoint;
-    refreshLiveParts(job.live, true, job.spread_ms);
+    // A stream opened with the page's parts version carries the parts that changed (``part_html``).
+    if (job.part_html) takeParts(job); else refreshLiveParts(job.live, true, job.spread_ms);
     refreshParts(job.parts);
     if (job.final) {
       state.final = true;
@@ -196,25 +234,30 @@ export function mountJob(el, config) {
 
   /* The events part is swapped whole every refresh: an opened training log stays open (and scrolled). */
   var stepLog = { open: false, scroll: 0 };
-  document.body.addEventListener("htmx:beforeSwap", function (event) {
+  function keepStepLog(target) {
     var log = document.getElementById("step-log");
-    if (log && event.detail.target && event.detail.target.contains(log)) {
+    if (log && target && target.contains(log)) {
       var list = log.querySelector(".events");
       stepLog = { open: log.open, scroll: list ? list.scrollTop : 0 };
     }
-  });
+  }
+  function restoreStepLog() {
+    var log = document.getElementById("step-log"), kept = stepLog;
+    stepLog = { open: false, scroll: 0 };
+    if (log && kept.open && !log.open) {
+      log.open = true;
+      var list = log.querySelector(".events");
+      if (list) list.scrollTop = kept.scroll;
+    }
+  }
+  document.body.addEventListener("htmx:beforeSwap", function (event) { keepStepLog(event.detail.target); });
   document.body.addEventListener("htmx:afterSwap", function () {
     // The last news of another app's part came in: nothing is left to follow on a final job.
     if (state.final && stream && !partsWaiting()) {
       stream.close();
       stream = null;
     }
-    var log = document.getElementById("step-log");
-    if (log && stepLog.open && !log.open) {
-      log.open = true;
-      var list = log.querySelector(".events");
-      if (list) list.scrollTop = stepLog.scroll;
-    }
+    restoreStepLog();
   });
 
   function poll() {
