@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from finetune_portal.providers.base import ProviderError
+from finetune_portal.providers.peft.model_build import MODEL_BUILD_LOCK
 
 SPECIAL_TOKENS = ["<|pad|>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
@@ -106,7 +107,6 @@ def _build_tiny(folder: Path, *, texts: list[str], seed: int) -> None:
     )
     tokenizer.chat_template = CHATML_TEMPLATE
 
-    torch.manual_seed(seed)
     config = LlamaConfig(
         **TINY_CONFIG,
         vocab_size=len(tokenizer),
@@ -115,7 +115,9 @@ def _build_tiny(folder: Path, *, texts: list[str], seed: int) -> None:
         bos_token_id=None,
         tie_word_embeddings=True,
     )
-    model = LlamaForCausalLM(config)
+    with MODEL_BUILD_LOCK:
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(folder)
@@ -159,14 +161,15 @@ def _build_smollm2(folder: Path, gguf: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    # A model loaded from GGUF is flagged as quantized and refuses save_pretrained, although its weights
-    # are plain tensors by now: copy them into an unflagged model of the same config.
-    config = loaded.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
-    model.load_state_dict(loaded.state_dict())
+    with MODEL_BUILD_LOCK:
+        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        # A model loaded from GGUF is flagged as quantized and refuses save_pretrained, although its
+        # weights are plain tensors by now: copy them into an unflagged model of the same config.
+        config = loaded.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+        model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
     # SmolLM2 already speaks ChatML; this template is the same format plus the markers that
     # assistant-only loss needs.

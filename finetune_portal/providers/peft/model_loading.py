@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from finetune_portal.providers.base import ProviderError
 from finetune_portal.providers.peft.demo_models import CHATML_TEMPLATE
+from finetune_portal.providers.peft.model_build import MODEL_BUILD_LOCK
 from finetune_portal.providers.peft.training_config import QUANTIZED_ADAPTERS, fsdp_requested
 
 if TYPE_CHECKING:
@@ -112,7 +113,8 @@ def load_base_model(spec: TrainingSpec, *, cuda: bool, bf16: bool):
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
         if not cuda:
             kwargs["device_map"] = {"": "cpu"}
-    model = AutoModelForCausalLM.from_pretrained(spec.model_path, **kwargs)
+    with MODEL_BUILD_LOCK:
+        model = AutoModelForCausalLM.from_pretrained(spec.model_path, **kwargs)
     if spec.adapter in QUANTIZED_ADAPTERS:
         from peft import prepare_model_for_kbit_training
 
@@ -130,7 +132,8 @@ def continue_adapter(model, folder: str):
     from peft import PeftModel
 
     try:
-        return PeftModel.from_pretrained(model, folder, is_trainable=True)
+        with MODEL_BUILD_LOCK:
+            return PeftModel.from_pretrained(model, folder, is_trainable=True)
     except (RuntimeError, ValueError, KeyError) as exc:
         raise ProviderError(
             f"The checkpoint to continue from does not fit this base model ({type(exc).__name__}: "

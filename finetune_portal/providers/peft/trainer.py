@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from finetune_portal.providers.base import ProviderError
 from finetune_portal.providers.peft.callbacks import portal_callback
+from finetune_portal.providers.peft.model_build import MODEL_BUILD_LOCK
 from finetune_portal.providers.peft.model_loading import (
     check_hardware,
     continue_adapter,
@@ -153,15 +154,17 @@ def run_training(spec: TrainingSpec, reporter: Reporter) -> TrainingOutcome:
         from trl import DPOTrainer as trainer_class
     else:
         from trl import SFTTrainer as trainer_class
-    trainer = trainer_class(
-        model=model,
-        args=args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=callbacks,
-    )
+    # The trainer wraps the model in its fresh adapter (and DPO may load a reference model): a build.
+    with MODEL_BUILD_LOCK:
+        trainer = trainer_class(
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=callbacks,
+        )
     from transformers.trainer_callback import PrinterCallback
 
     # The portal records every step; the console printer would only repeat it in the worker's log.

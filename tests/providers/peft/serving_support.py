@@ -5,6 +5,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
+from finetune_portal.providers.peft.model_build import MODEL_BUILD_LOCK
+
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -17,10 +19,11 @@ def tiny_adapter(base_folder: Path, target: Path, *, seed: int = 1) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(base_folder)
-    config = LoraConfig(r=4, lora_alpha=64, target_modules=LORA_TARGETS, init_lora_weights=False)
-    get_peft_model(model, config).save_pretrained(target)
+    with MODEL_BUILD_LOCK:  # a model server of the test may be loading in another thread
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_pretrained(base_folder)
+        config = LoraConfig(r=4, lora_alpha=64, target_modules=LORA_TARGETS, init_lora_weights=False)
+        get_peft_model(model, config).save_pretrained(target)
     AutoTokenizer.from_pretrained(base_folder).save_pretrained(target)
     return target
 

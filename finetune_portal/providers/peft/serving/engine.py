@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from finetune_portal.providers.peft.model_build import MODEL_BUILD_LOCK
 from finetune_portal.providers.peft.serving.errors import EngineError
 from finetune_portal.providers.peft.serving.generation import (
     Answer,
@@ -299,12 +300,13 @@ class Engine:
         if adapter.peft_name in entry.attached:
             return
         try:
-            if isinstance(entry.model, PeftModel):
-                entry.model.load_adapter(adapter.path, adapter_name=adapter.peft_name)
-            else:
-                entry.model = PeftModel.from_pretrained(
-                    entry.model, adapter.path, adapter_name=adapter.peft_name
-                )
+            with MODEL_BUILD_LOCK:
+                if isinstance(entry.model, PeftModel):
+                    entry.model.load_adapter(adapter.path, adapter_name=adapter.peft_name)
+                else:
+                    entry.model = PeftModel.from_pretrained(
+                        entry.model, adapter.path, adapter_name=adapter.peft_name
+                    )
         except (RuntimeError, ValueError, KeyError, OSError) as exc:
             with self._lock:
                 # A failed attach may leave half-injected layers: load the base afresh next time.

@@ -12,6 +12,7 @@ from typing import Any
 from finetune_portal.providers.base import ProviderError
 from finetune_portal.providers.peft import demo_models
 from finetune_portal.providers.peft.base_models import BaseModelError, SourceKind, base_model_parse
+from finetune_portal.providers.peft.model_build import MODEL_BUILD_LOCK
 from finetune_portal.providers.peft.serving.errors import EngineError, model_not_found
 
 # The generic `demo:tiny` that the server answers with when asked for it by name. A job's own tiny model is
@@ -94,7 +95,8 @@ def model_load(folder: str) -> Loaded:
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     model: Any
     try:
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+        with MODEL_BUILD_LOCK:
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
         tokenizer = tokenizer_load(folder)
     except (OSError, ValueError) as exc:
         raise EngineError(
