@@ -299,4 +299,6 @@ import { readEvents } from "./event-stream.js";
   });
 
   render();
+  // The controls answer from here on (the page's script is a deferred module); tests wait for it.
+  root.dataset.ready = "true";
 })();

@@ -111,6 +111,7 @@ def test_a_status_change_shows_without_a_request_and_its_buttons_still_work(stre
     page.goto(f"/p/{cast.project.slug}/jobs/{job.pk}/")
     expect(page.locator("html")).to_have_attribute("data-live", "streaming")
     page.locator("#job-status").evaluate("status => status.dataset.builtWithPage = 'yes'")
+    wait_for_the_servers_subscription(job)
 
     job_transition(job=job, to="running", reason="Fine-tuning job started")
 
@@ -150,6 +151,7 @@ def test_a_part_too_big_for_the_event_is_asked_for(streaming_context, cast, runn
     log_in_on(page, cast.member)
     page.goto(f"/p/{cast.project.slug}/jobs/{running_job.pk}/")
     expect(page.locator("html")).to_have_attribute("data-live", "streaming")
+    wait_for_the_servers_subscription(running_job)
 
     job_event_record(job=running_job, message="A long note: " + "lorem ipsum " * 200)
 

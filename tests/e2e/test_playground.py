@@ -34,6 +34,7 @@ def test_a_member_tries_a_model_next_to_a_base_then_runs_a_probe_on_both(
     page.locator("#job-outputs").scroll_into_view_if_needed()
     screenshot("job-outputs-try-it")
     page.get_by_test_id("try-it").click()
+    expect(page.locator("#playground[data-ready]")).to_be_attached()  # its buttons answer
     expect(page.locator(".pg-model").first).to_have_value(adapter.name)
 
     page.get_by_role("button", name="Add a model to compare").click()
@@ -75,6 +76,7 @@ def test_a_member_tries_a_model_next_to_a_base_then_runs_a_probe_on_both(
     # On a phone the columns stack, each answer labelled with its model; nothing is wider than the screen.
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"/p/{slug}/playground/?model={adapter.name}&model={paced_provider.BASE}")
+    expect(page.locator("#playground[data-ready]")).to_be_attached()
     page.get_by_label("Message").fill("Hi again")
     page.get_by_role("button", name="Send").click()
     expect(page.locator(".pg-answer .pg-figures")).to_have_count(2)

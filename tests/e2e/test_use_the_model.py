@@ -77,6 +77,7 @@ def test_a_member_tries_a_trained_run_beside_its_base_probes_it_and_calls_it_wit
     log_in(cast.member)
     page.goto(f"/p/{slug}/jobs/{trained_job.pk}/")
     page.get_by_test_id("try-it").click()
+    expect(page.locator("#playground[data-ready]")).to_be_attached()  # its buttons answer
     expect(page.locator(".pg-model").first).to_have_value(tuned)
     page.get_by_role("button", name="Add a model to compare").click()
     page.locator(".pg-model").nth(1).select_option(BASE)
@@ -148,6 +149,7 @@ def test_a_member_tries_a_trained_run_beside_its_base_probes_it_and_calls_it_wit
     # On a phone the two answers stack, each with its figures, and nothing is wider than the screen.
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"/p/{slug}/playground/?model={tuned}&model={BASE}")
+    expect(page.locator("#playground[data-ready]")).to_be_attached()
     page.get_by_text("Settings", exact=True).click()
     page.get_by_label("Maximum tokens").fill("8")
     page.get_by_label("Message").fill(QUESTION)
