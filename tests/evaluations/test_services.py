@@ -29,7 +29,7 @@ from finetune_portal.jobs.signals import job_status_changed
 from finetune_portal.jobs.states import JobStatus
 from finetune_portal.providers.chat import ChatDone
 from finetune_portal.registry.services import fine_tuned_model_record
-from tests.evaluations.label_provider import JUDGE, KEY, POSITIVE, READER
+from tests.evaluations.label_provider import JUDGE, KEY, POSITIVE, READER, LabelProvider
 from tests.factories import make_dataset, make_job, make_version
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("labels")]
@@ -242,3 +242,24 @@ def test_a_job_evaluates_itself_and_its_base_when_it_succeeds(cast, reviews):
     assert evaluation.model_names[1] == READER
     assert evaluation.model_names[0].endswith(f":job-{job.pk}")
     assert cast.project.evaluations.count() == 1
+
+
+def test_a_cancel_that_comes_during_a_batch_stops_it_before_the_next_answer(cast, reviews, monkeypatch):
+    # Each answer here takes longer than the pause between looks for a cancel, as a paid one does.
+    monkeypatch.setattr(answering, "CANCEL_CHECK_SECONDS", 0)
+    evaluation = _start(cast, reviews, models=[READER])
+    real_stream = LabelProvider.chat_stream
+
+    def cancelled_during_the_third_answer(self, *args, **kwargs):
+        if len(LabelProvider.calls) == 2:
+            evaluation_cancel(evaluation=evaluation, user=cast.member)
+        yield from real_stream(self, *args, **kwargs)
+
+    monkeypatch.setattr(LabelProvider, "chat_stream", cancelled_during_the_third_answer)
+    assert evaluation_run_batch(evaluation_id=evaluation.pk, size=10) is False
+
+    evaluation.refresh_from_db()
+    assert evaluation.status == EvaluationStatus.CANCELLED
+    assert len(LabelProvider.calls) == 3
+    assert EvaluationOutput.objects.filter(evaluation=evaluation, status=OutputStatus.DONE).count() == 3
+    assert EvaluationOutput.objects.filter(evaluation=evaluation, status=OutputStatus.PENDING).count() == 27

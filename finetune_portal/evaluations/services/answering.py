@@ -32,6 +32,10 @@ BATCH_SIZE = 32
 # worker that dies never has it asked (and paid for) again; a free one may be asked again.
 WRITE_EVERY_SECONDS = 1.0
 SETTLED_FIELDS = ["answer", "output", "score", "note", "error", "status"]
+# A cancel is looked for before a row is asked once this long has passed since the last look (the batch
+# looks as it starts): a query per row would be a large share of a small local model's time per item,
+# and a slow (paid) answer takes longer than this, so each of those is still preceded by a look.
+CANCEL_CHECK_SECONDS = 0.5
 # An output claimed this long ago by a worker that never settled it (the worker died) may be claimed
 # again by the redelivered batch.
 STALE_CLAIM = timedelta(minutes=15)
@@ -135,10 +139,16 @@ def evaluation_run_batch(*, evaluation_id: int, size: int = BATCH_SIZE) -> bool:
     names = [*evaluation.model_names, *([evaluation.judge_model] if evaluation.judge_model else [])]
     models = {name: served_model_get(evaluation.project, name) for name in names}
     settled: list[EvaluationOutput] = []
-    written_at = time.monotonic()
+    written_at = checked_at = time.monotonic()
+    cancelled = False
     try:
         for row in _claim(evaluation_id, size):
-            if Evaluation.objects.filter(pk=evaluation_id, status=EvaluationStatus.CANCELLED).exists():
+            if not cancelled and time.monotonic() - checked_at >= CANCEL_CHECK_SECONDS:
+                cancelled = Evaluation.objects.filter(
+                    pk=evaluation_id, status=EvaluationStatus.CANCELLED
+                ).exists()
+                checked_at = time.monotonic()
+            if cancelled:
                 EvaluationOutput.objects.filter(pk=row.pk, status=OutputStatus.RUNNING).update(
                     status=OutputStatus.PENDING
                 )
@@ -178,7 +188,12 @@ def _score_together(evaluation: Evaluation, rows: list[EvaluationOutput]) -> Non
 def _write_settled(evaluation: Evaluation, rows: list[EvaluationOutput]) -> None:
     if rows:
         _score_together(evaluation, rows)
-        EvaluationOutput.objects.bulk_update(rows, SETTLED_FIELDS)
+        # One INSERT ... ON CONFLICT (id) DO UPDATE of the settled fields, rows as plain parameters:
+        # bulk_update builds a CASE expression per field and row, which took longer than a local
+        # model's answer. The rows exist (claimed above), so nothing is inserted.
+        EvaluationOutput.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["id"], update_fields=SETTLED_FIELDS
+        )
         rows.clear()
         evaluation_live_publish(evaluation)
 
