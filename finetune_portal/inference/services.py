@@ -28,13 +28,16 @@ def chat_stream(
     settings: ChatSettings,
     source: str,
     recorded: list[ChatAnswer] | None = None,
+    save_free: bool = True,
 ) -> Iterator[ChatEvent]:
     """Stream the model's answer as the provider gives it, then record it with its figures (latency,
     time to first token, tokens, tokens per second, cost). A provider's refusal is recorded and
     re-raised; so is an answer its reader abandons half way (with what had arrived).
 
     ``recorded``, when given, receives the ChatAnswer as soon as it is saved, so a caller that shows
-    the figures (or links to the answer) needs no second look-up."""
+    the figures (or links to the answer) needs no second look-up. With ``save_free=False`` an answer
+    that cost nothing is handed over unsaved, for a caller that saves many together (``answers_save``);
+    an answer with a cost is saved at once whatever the caller asks, as the spend ledger needs."""
     yield from _answer(
         project=project,
         user=user,
@@ -43,6 +46,7 @@ def chat_stream(
         settings=settings,
         source=source,
         recorded=recorded if recorded is not None else [],
+        save_free=save_free,
     )
 
 
@@ -54,6 +58,7 @@ def chat_collect(
     messages: list[dict],
     settings: ChatSettings,
     source: str,
+    save_free: bool = True,
 ) -> tuple[ChatAnswer | None, ProviderError | None]:
     """chat_stream, collected: the recorded answer and the provider's error, if there was one. An answer
     that failed part-way is recorded too (None only when the provider refused before answering), so the
@@ -68,6 +73,7 @@ def chat_collect(
             settings=settings,
             source=source,
             recorded=recorded,
+            save_free=save_free,
         ):
             pass
     except ProviderError as exc:
@@ -103,6 +109,7 @@ def _answer(
     settings: ChatSettings,
     source: str,
     recorded: list[ChatAnswer],
+    save_free: bool = True,
 ) -> Iterator[ChatEvent]:
     started = time.perf_counter()
     first_text_at: float | None = None
@@ -140,24 +147,32 @@ def _answer(
         close = getattr(events, "close", None)
         if close is not None:
             close()
-        recorded.append(
-            _record(
-                project=project,
-                user=user,
-                model=model,
-                messages=messages,
-                settings=settings,
-                source=source,
-                output="".join(pieces),
-                done=done,
-                error=error,
-                latency=ended - started,
-                ttft=None if first_text_at is None else first_text_at - started,
-            )
+        answer = _answer_record(
+            project=project,
+            user=user,
+            model=model,
+            messages=messages,
+            settings=settings,
+            source=source,
+            output="".join(pieces),
+            done=done,
+            error=error,
+            latency=ended - started,
+            ttft=None if first_text_at is None else first_text_at - started,
         )
+        if save_free or answer.cost_usd:
+            answer.save()
+        recorded.append(answer)
 
 
-def _record(
+def answers_save(answers: list[ChatAnswer]) -> None:
+    """Save answers handed over unsaved (``save_free=False``) in one statement."""
+    unsaved = [answer for answer in answers if answer.pk is None]
+    if unsaved:
+        ChatAnswer.objects.bulk_create(unsaved)
+
+
+def _answer_record(
     *,
     project,
     user,
@@ -172,7 +187,7 @@ def _record(
     ttft: float | None,
 ) -> ChatAnswer:
     completion_tokens = done.completion_tokens if done else None
-    return ChatAnswer.objects.create(
+    return ChatAnswer(
         project=project,
         user=user if user is not None and user.is_authenticated else None,
         source=source,

@@ -190,3 +190,28 @@ def test_two_answers_streaming_at_once_are_both_recorded(cast, scripted, adapter
 
     assert errors == []
     assert list(ChatAnswer.objects.values_list("output", flat=True)) == ["ab", "ab"]
+
+
+def test_a_free_answer_may_wait_to_be_saved_but_one_with_a_cost_is_saved_at_once(cast, scripted, adapter):
+    # An evaluation saves many free answers in one statement; the spend ledger never waits for that.
+    scripted.script = [(0.0, "Hello")]
+    answer, problem = services.chat_collect(
+        project=cast.project, user=cast.member, model=adapter, messages=HELLO, settings=SETTINGS,
+        source="evaluation", save_free=False,
+    )  # fmt: skip
+    assert problem is None
+    assert answer.pk is not None
+    assert answer.cost_usd == Decimal("0.0025")
+
+    scripted.done = ChatDone("stop", prompt_tokens=12, completion_tokens=1, cost_usd=None)
+    free, problem = services.chat_collect(
+        project=cast.project, user=cast.member, model=adapter, messages=HELLO, settings=SETTINGS,
+        source="evaluation", save_free=False,
+    )  # fmt: skip
+    assert problem is None
+    assert free.pk is None
+    assert ChatAnswer.objects.count() == 1
+
+    services.answers_save([answer, free])
+    assert ChatAnswer.objects.count() == 2
+    assert ChatAnswer.objects.get(pk=free.pk).output == "Hello"

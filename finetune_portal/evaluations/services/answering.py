@@ -19,7 +19,7 @@ from finetune_portal.evaluations.services.costs import JUDGE_MAX_TOKENS
 from finetune_portal.evaluations.services.summary import evaluation_summarize
 from finetune_portal.inference.catalog import served_model_get
 from finetune_portal.inference.models import ChatAnswer
-from finetune_portal.inference.services import chat_collect
+from finetune_portal.inference.services import answers_save, chat_collect
 from finetune_portal.providers.base import ProviderError
 from finetune_portal.providers.chat import ChatSettings, ServedModel
 
@@ -65,9 +65,12 @@ def _claim(evaluation_id: int, limit: int) -> list[EvaluationOutput]:
     )
 
 
-def _ask(evaluation: Evaluation, model: ServedModel, messages: list[dict], max_tokens: int) -> ChatAnswer:
+def _ask(
+    evaluation: Evaluation, model: ServedModel, messages: list[dict], max_tokens: int, *, save_free: bool
+) -> ChatAnswer:
     """The recorded answer, failed ones included (their error is on the record); a provider that refused
-    before answering raises."""
+    before answering raises. A free answer is left unsaved with ``save_free=False``: it is saved with its
+    row (``_write_settled``)."""
     answer, problem = chat_collect(
         project=evaluation.project,
         user=evaluation.created_by,
@@ -75,6 +78,7 @@ def _ask(evaluation: Evaluation, model: ServedModel, messages: list[dict], max_t
         messages=messages,
         settings=ChatSettings(temperature=0, max_tokens=max_tokens),
         source=SOURCE,
+        save_free=save_free,
     )
     if answer is None:
         assert problem is not None  # noqa: S101 - chat_collect gives one or the other
@@ -92,7 +96,14 @@ def _answer_one(evaluation: Evaluation, row: EvaluationOutput, models: dict[str,
         return False
     paid = False
     if row.answer_id is None:
-        answer = _ask(evaluation, model, list(row.item.messages), evaluation.max_tokens)
+        # A judged row keeps its answer before the judge is asked, so it is saved at once.
+        answer = _ask(
+            evaluation,
+            model,
+            list(row.item.messages),
+            evaluation.max_tokens,
+            save_free=evaluation.metric == metrics.JUDGE,
+        )
         row.answer, row.output = answer, answer.output
         paid = bool(answer.cost_usd)
         if answer.error:
@@ -118,6 +129,7 @@ def _answer_one(evaluation: Evaluation, row: EvaluationOutput, models: dict[str,
                     answer=row.output,
                 ),
                 JUDGE_MAX_TOKENS,
+                save_free=True,
             )
             row.judge_answer = judged
             row.save(update_fields=["judge_answer"])
@@ -188,6 +200,8 @@ def _score_together(evaluation: Evaluation, rows: list[EvaluationOutput]) -> Non
 def _write_settled(evaluation: Evaluation, rows: list[EvaluationOutput]) -> None:
     if rows:
         _score_together(evaluation, rows)
+        # Free answers come unsaved: saved together, then the rows that point at them.
+        answers_save([row.answer for row in rows if row.answer is not None])
         # One INSERT ... ON CONFLICT (id) DO UPDATE of the settled fields, rows as plain parameters:
         # bulk_update builds a CASE expression per field and row, which took longer than a local
         # model's answer. The rows exist (claimed above), so nothing is inserted.
