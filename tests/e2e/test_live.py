@@ -111,7 +111,6 @@ def test_a_status_change_shows_without_a_request_and_its_buttons_still_work(stre
     page.goto(f"/p/{cast.project.slug}/jobs/{job.pk}/")
     expect(page.locator("html")).to_have_attribute("data-live", "streaming")
     page.locator("#job-status").evaluate("status => status.dataset.builtWithPage = 'yes'")
-    wait_for_the_servers_subscription(job)
 
     job_transition(job=job, to="running", reason="Fine-tuning job started")
 
