@@ -200,8 +200,9 @@ def _score_together(evaluation: Evaluation, rows: list[EvaluationOutput]) -> Non
 def _write_settled(evaluation: Evaluation, rows: list[EvaluationOutput]) -> None:
     if rows:
         _score_together(evaluation, rows)
-        # Free answers come unsaved: saved together, then the rows that point at them.
-        answers_save([row.answer for row in rows if row.answer is not None])
+        # Free answers come unsaved: saved together, then the rows that point at them. A row whose
+        # answer is saved already has its id; its answer is not loaded (a query per row) to find that out.
+        answers_save([row.answer for row in rows if row.answer_id is None and row.answer is not None])
         # One INSERT ... ON CONFLICT (id) DO UPDATE of the settled fields, rows as plain parameters:
         # bulk_update builds a CASE expression per field and row, which took longer than a local
         # model's answer. The rows exist (claimed above), so nothing is inserted.
